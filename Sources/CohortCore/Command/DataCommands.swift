@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The data commands of DESIGN §4: schema, users, events, PING and INFO.
+enum DataCommands {
+    static let all: [Command] = [
+        Command("PING", arity: -1, .read(ping)),
+        Command("ATTR.DEFINE", arity: 3, .write(attrDefine)),
+        Command("EVENT.DEFINE", arity: -2, .write(eventDefine)),
+        Command("USER.SET", arity: -4, .write(userSet)),
+        Command("USER.UNSET", arity: -3, .write(userUnset)),
+        Command("USER.GET", arity: 2, .read(userGet)),
+        Command("USER.DEL", arity: 2, .write(userDel)),
+        Command("EVENT.ADD", arity: -4, .write(eventAdd)),
+        Command("INFO", arity: -1, .engine(info)),
+    ]
+
+    static func ping(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        switch args.count {
+        case 0: return .status("PONG")
+        case 1: return .bulk(args[0])
+        default: throw .wrongArity(args.command)
+        }
+    }
+
+    static func attrDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        guard let type = AttributeType(rawValue: args[1]) else {
+            throw .err("unknown attribute type '\(args[1])' (use int, float, bool, string, time or tags)")
+        }
+        let changed = try db.defineAttribute(args[0], type: type)
+        return WriteResult(.ok, journal: changed ? [args.command] + args.words : nil)
+    }
+
+    static func eventDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        var properties: [PropertyDefinition] = []
+        for word in args.words.dropFirst() { properties.append(try PropertyDefinition.parse(word)) }
+        let changed = try db.defineEvent(args[0], properties: properties)
+        return WriteResult(.ok, journal: changed ? [args.command] + args.words : nil)
+    }
+
+    static func userSet(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        try db.setAttributes(user: args[0], try args.pairs(from: 1))
+        return WriteResult(.ok, journal: [args.command] + args.words)
+    }
+
+    static func userUnset(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        let existed = db.users.row(of: args[0]) != nil
+        try db.unsetAttributes(user: args[0], Array(args.words.dropFirst()))
+        return WriteResult(.ok, journal: existed ? [args.command] + args.words : nil)
+    }
+
+    static func userGet(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let pairs = db.attributes(of: args[0]) ?? []
+        return .map(pairs.map { Reply.MapEntry(.bulk($0.name), Reply($0.value)) })
+    }
+
+    static func userDel(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        let deleted = db.deleteUser(args[0])
+        return WriteResult(.integer(deleted ? 1 : 0), journal: deleted ? [args.command] + args.words : nil)
+    }
+
+    static func eventAdd(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        let time: Int64
+        if args[2] == "*" {
+            time = env.wallClock
+        } else {
+            guard let parsed = TimeFormat.parse(args[2]) else {
+                throw .err("invalid event time '\(args[2])': use Unix seconds, ISO-8601 (2026-06-30T12:00:00Z) or * for now")
+            }
+            time = parsed
+        }
+        try db.addEvent(user: args[0], event: args[1], time: time, properties: try args.pairs(from: 3))
+        var journal = [args.command] + args.words
+        journal[3] = String(time)
+        return WriteResult(.ok, journal: journal)
+    }
+
+    static func info(_ engine: Engine, _ args: Arguments) throws(CohortError) -> Reply {
+        guard args.count <= 1 else { throw .wrongArity(args.command) }
+        let (users, events, memory, segments, aggregates) = engine.read { db in
+            (db.users.liveCount, db.events.liveCount, db.memoryBytes, db.segmentCount, db.aggregateCount)
+        }
+        let now = engine.environment.wallClock
+        var lines = [
+            "# Server",
+            "cohort_version:\(Cohort.version)",
+            "uptime_in_seconds:\(max(0, now - engine.startedAt))",
+            "# Clients",
+            "connected_clients:\(engine.clientCount())",
+            "# Memory",
+            "used_memory:\(memory)",
+            "used_memory_rss:\(residentMemoryBytes())",
+            "# Persistence",
+            "last_snapshot:\(engine.lastSnapshotTime.map(TimeFormat.format) ?? "")",
+            "# Keyspace",
+            "users:\(users)",
+            "events:\(events)",
+            "segments:\(segments)",
+            "aggregates:\(aggregates)",
+        ]
+        if let now = engine.fixedNow { lines.append("fixed_now:\(TimeFormat.format(now))") }
+        return .bulk(lines.joined(separator: "\r\n") + "\r\n")
+    }
+
+    /// Resident set size from /proc (0 where unavailable).
+    static func residentMemoryBytes() -> Int {
+        let fd = open("/proc/self/statm", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 128)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        let fields = String(decoding: buffer[..<n], as: UTF8.self).split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+/// Facts about this build.
+public enum Cohort {
+    public static let version = "0.1.0"
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Receives every applied mutation, in order, before the command is acknowledged
+/// (the journal). Called with the engine's write lock held, so calls never overlap.
+public protocol MutationSink: AnyObject, Sendable {
+    func append(_ words: [String]) throws(CohortError)
+}
+
+/// The embedded engine: a `Database` behind a reader-writer lock, and the command
+/// table that reads and changes it.
+///
+/// Concurrency: `database` is shared; it is read only under the read lock and
+/// mutated only under the write lock. Reads run in parallel with each other; writes
+/// are serialized, and each write's journal record is appended (through `sink`) before
+/// `execute` returns its reply. Pending events are compacted under the write lock
+/// before a read, so readers always see the sorted layout.
+public final class Engine: @unchecked Sendable {
+    private let lock = ReadWriteLock()
+    /// Protected by `lock`.
+    private var database: Database
+    /// Protected by `lock` (set once at start-up, before any concurrent use).
+    private var sink: MutationSink?
+
+    public let commands: CommandTable
+    /// The fixed "now" (`--now`), or nil for the wall clock.
+    public let fixedNow: Int64?
+    private let clock: @Sendable () -> Int64
+    public let startedAt: Int64
+    /// Reports connected clients for INFO; the server sets it before serving.
+    public nonisolated(unsafe) var clientCount: @Sendable () -> Int = { 0 }
+    /// Time of the last snapshot, for INFO. Protected by `lock`.
+    private var lastSnapshot: Int64?
+
+    public init(
+        database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
+        clock: @escaping @Sendable () -> Int64 = Engine.wallClock
+    ) {
+        self.database = database
+        self.commands = commands
+        self.fixedNow = fixedNow
+        self.clock = clock
+        self.startedAt = clock()
+    }
+
+    public static let wallClock: @Sendable () -> Int64 = { Int64(time(nil)) }
+
+    /// Installs the journal. Call before the engine is shared.
+    public func attach(sink: MutationSink?) { lock.withWriteLock { self.sink = sink } }
+
+    public var environment: CommandEnvironment {
+        let wall = clock()
+        return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall)
+    }
+
+    /// Runs one command given as words (name first) and returns its reply; errors come
+    /// back as `.error` replies, never thrown. Thread-safe.
+    public func execute(_ words: [String]) -> Reply {
+        guard let name = words.first else { return .error(.err("empty command")) }
+        guard let command = commands.command(named: name) else {
+            let shown = words.dropFirst().prefix(3).map { "'\($0.prefix(64))'" }.joined(separator: " ")
+            return .error(.err("unknown command '\(name.prefix(64))', with args beginning with: \(shown)"))
+        }
+        guard command.acceptsArity(words.count) else { return .error(.wrongArity(command.name)) }
+        let arguments = Arguments(command: command.name, words: Array(words.dropFirst()))
+        do {
+            switch command.handler {
+            case .read(let handler):
+                let environment = self.environment
+                return try read { (database) throws(CohortError) in try handler(database, arguments, environment) }
+            case .write(let handler):
+                let environment = self.environment
+                return try lock.withWriteLock { () throws(CohortError) -> Reply in
+                    // Handlers validate everything before mutating (Database's all-or-nothing
+                    // rule), so a throw leaves `database` untouched and nothing is journaled.
+                    let result = try handler(&database, arguments, environment)
+                    if let words = result.journal, let sink { try sink.append(words) }
+                    return result.reply
+                }
+            case .engine(let handler):
+                return try handler(self, arguments)
+            }
+        } catch {
+            return .error(error)
+        }
+    }
+
+    /// Runs `body` with shared read access to a compacted database.
+    ///
+    /// Pending events are compacted under the write lock first. A write can slip in
+    /// between releasing that lock and taking the read lock; then the compaction is
+    /// retried, and after a few tries the reader compacts a private copy instead of
+    /// waiting on a steady stream of writes.
+    public func read<T, E: Error>(_ body: (borrowing Database) throws(E) -> T) throws(E) -> T {
+        for _ in 0..<4 {
+            if lock.withReadLock({ database.needsCompaction }) {
+                lock.withWriteLock { database.compact() }
+            }
+            var result: T?
+            try lock.withReadLock { () throws(E) in
+                if !database.needsCompaction { result = try body(database) }
+            }
+            if let result { return result }
+        }
+        var copy = lock.withReadLock { database }
+        copy.compact()
+        return try body(copy)
+    }
+
+    /// Runs `body` with exclusive access. Mutations made here are not journaled: this is
+    /// for loaders and recovery, which persist by other means.
+    public func withExclusiveAccess<T, E: Error>(_ body: (inout Database) throws(E) -> T) throws(E) -> T {
+        try lock.withWriteLock { () throws(E) -> T in try body(&database) }
+    }
+
+    /// A consistent copy of the whole state (copy-on-write: O(columns) now; later writes
+    /// pay for what they change).
+    public func snapshotView() -> Database { lock.withReadLock { database } }
+
+    public func recordSnapshot(at time: Int64) { lock.withWriteLock { lastSnapshot = time } }
+    public var lastSnapshotTime: Int64? { lock.withReadLock { lastSnapshot } }
+}

@@ -1,0 +1,156 @@
+/// The whole state of one Cohort instance as a value: schema, users, attribute
+/// columns, event tables.
+///
+/// A value type built from copy-on-write parts, so copying a `Database` is O(number of
+/// columns) and gives an immutable view (what a snapshot writer or an all-or-nothing
+/// load needs); the first write after a copy pays for duplicating what it touches.
+///
+/// Invariants: `attributes.slots` mirrors `schema.attributes` and `events.tables`
+/// mirrors `schema.events` (same count, same order, same property shapes); every row
+/// referenced by a column or index is below `users.rowCount`; a dead row has no
+/// attribute values and no live events. Every mutation either succeeds whole or throws
+/// before changing anything.
+public struct Database: Sendable {
+    public private(set) var schema = Schema()
+    public private(set) var users = UserTable()
+    public internal(set) var attributes = AttributeStore()
+    public internal(set) var events = EventStore()
+
+    public init() {}
+
+    // MARK: Definitions
+
+    /// `ATTR.DEFINE`: returns false when it was already defined with that type.
+    @discardableResult
+    public mutating func defineAttribute(_ name: String, type: AttributeType) throws(CohortError) -> Bool {
+        guard try schema.defineAttribute(name, type: type) else { return false }
+        attributes.addColumn(for: type)
+        return true
+    }
+
+    /// `EVENT.DEFINE`: declares an event or adds properties to it.
+    @discardableResult
+    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition]) throws(CohortError) -> Bool {
+        let before = schema.event(named: name)
+        guard try schema.defineEvent(name, properties: properties) else { return false }
+        let after = schema.event(named: name)!
+        if before == nil { events.tables.append(EventTable()) }
+        for property in after.properties.dropFirst(before?.properties.count ?? 0) {
+            events.tables[after.id].addProperty(property.type)
+        }
+        return true
+    }
+
+    // MARK: Users and attributes
+
+    /// Parses `text` for attribute `name`, failing with the attribute named.
+    public func parseAttribute(_ name: String, _ text: Substring) throws(CohortError) -> (AttributeDefinition, Value) {
+        guard let definition = schema.attribute(named: name) else {
+            throw .err("unknown attribute '\(name)' (declare it with ATTR.DEFINE)")
+        }
+        do {
+            return (definition, try definition.type.parse(text))
+        } catch {
+            throw .err("attribute '\(name)': \(error.message)")
+        }
+    }
+
+    /// `USER.SET`: all pairs are parsed and checked before any is applied.
+    public mutating func setAttributes(user: String, _ pairs: [(name: String, value: Substring)]) throws(CohortError) {
+        try UserTable.validate(user)
+        var parsed: [(AttributeDefinition, Value)] = []
+        parsed.reserveCapacity(pairs.count)
+        for pair in pairs { parsed.append(try parseAttribute(pair.name, pair.value)) }
+        let row = users.rowCreating(user).row
+        for (definition, value) in parsed { attributes.set(definition, row: row, value) }
+    }
+
+    /// Stores already-parsed values for an existing row (the bulk loader's path).
+    mutating func setParsed(row: UInt32, _ definition: AttributeDefinition, _ value: Value) {
+        attributes.set(definition, row: row, value)
+    }
+
+    /// The row of `user`, creating the user when new (the id must be valid).
+    mutating func rowCreating(_ user: String) -> UInt32 { users.rowCreating(user).row }
+
+    /// `USER.UNSET`: every name must be a declared attribute; unknown users are a no-op.
+    public mutating func unsetAttributes(user: String, _ names: [String]) throws(CohortError) {
+        var definitions: [AttributeDefinition] = []
+        for name in names {
+            guard let d = schema.attribute(named: name) else { throw .err("unknown attribute '\(name)' (declare it with ATTR.DEFINE)") }
+            definitions.append(d)
+        }
+        guard let row = users.row(of: user) else { return }
+        for d in definitions { attributes.set(d, row: row, .null) }
+    }
+
+    /// `USER.GET`: the non-null attributes of `user` in declaration order, or nil for
+    /// an unknown user.
+    public func attributes(of user: String) -> [(name: String, value: Value)]? {
+        guard let row = users.row(of: user) else { return nil }
+        var result: [(name: String, value: Value)] = []
+        for definition in schema.attributes {
+            let value = attributes.value(definition, row: row)
+            if !value.isNull { result.append((definition.name, value)) }
+        }
+        return result
+    }
+
+    /// `USER.DEL`: removes the user, its attributes and its events. False when unknown.
+    @discardableResult
+    public mutating func deleteUser(_ user: String) -> Bool {
+        guard let row = users.row(of: user) else { return false }
+        attributes.clear(row: row)
+        events.deleteEvents(of: row)
+        users.delete(row)
+        return true
+    }
+
+    // MARK: Events
+
+    /// `EVENT.ADD`: checks the event, its time and every property before storing it.
+    public mutating func addEvent(
+        user: String, event name: String, time: Int64, properties pairs: [(name: String, value: Substring)]
+    ) throws(CohortError) {
+        try UserTable.validate(user)
+        guard let definition = schema.event(named: name) else {
+            throw .err("unknown event '\(name)' (declare it with EVENT.DEFINE)")
+        }
+        let stored = try EventTime.stored(time)
+        var values: [(Int, Value)] = []
+        var seen = Set<Int>()
+        for pair in pairs {
+            guard let index = definition.propertyIndex(pair.name) else {
+                throw .err("unknown property '\(pair.name)' of event '\(name)'")
+            }
+            guard seen.insert(index).inserted else { throw .err("property '\(pair.name)' given twice") }
+            do {
+                values.append((index, try definition.properties[index].type.attributeType.parse(pair.value)))
+            } catch {
+                throw .err("property '\(pair.name)' of event '\(name)': \(error.message)")
+            }
+        }
+        let row = users.rowCreating(user).row
+        var raw = events.tables[definition.id].makeRawValues()
+        for (index, value) in values { events.tables[definition.id].encode(value, property: index, into: &raw) }
+        events.tables[definition.id].append(row: row, time: stored, raw)
+    }
+
+    // MARK: Reading
+
+    /// Defined segments (the segment language adds them).
+    public var segmentCount: Int { 0 }
+    /// Defined aggregates (the segment language adds them).
+    public var aggregateCount: Int { 0 }
+
+    /// True when `compact()` must run before events are read through `EventTable.range`.
+    public var needsCompaction: Bool { events.needsCompaction }
+
+    /// Merges pending events into the sorted layout and purges deleted users' events.
+    public mutating func compact() { events.compact(users: users) }
+
+    /// Approximate heap bytes held by users, columns and event tables.
+    public var memoryBytes: Int {
+        users.rowCount * 40 + attributes.memoryBytes + events.memoryBytes
+    }
+}

@@ -1,0 +1,30 @@
+/// All event tables, one per declared event type, indexed by `EventDefinition.id`.
+public struct EventStore: Sendable {
+    public internal(set) var tables: [EventTable] = []
+
+    public init() {}
+
+    public var liveCount: Int { tables.reduce(0) { $0 + $1.liveCount } }
+    public var needsCompaction: Bool { tables.contains { $0.needsCompaction } }
+    public var memoryBytes: Int { tables.reduce(0) { $0 + $1.memoryBytes } }
+
+    mutating func compact(users: UserTable) {
+        for i in tables.indices where tables[i].needsCompaction { tables[i].compact(users: users) }
+    }
+
+    mutating func deleteEvents(of row: UInt32) {
+        for i in tables.indices { tables[i].deleteEvents(of: row) }
+    }
+}
+
+/// Event times are stored as `UInt32` Unix seconds.
+public enum EventTime {
+    public static let range: ClosedRange<Int64> = 0...Int64(UInt32.max)
+
+    public static func stored(_ seconds: Int64) throws(CohortError) -> UInt32 {
+        guard range.contains(seconds) else {
+            throw .err("event time \(TimeFormat.format(seconds)) is out of range: events must fall between 1970-01-01 and 2106-02-07")
+        }
+        return UInt32(seconds)
+    }
+}

@@ -1,0 +1,136 @@
+/// The property values of a run of events, one typed column per declared property.
+///
+/// Invariants: every column has exactly `count` elements; nulls are in-band sentinels
+/// (`NullSentinel`): `Int64.min`, NaN, `2` for bools, `UInt32.max` for string codes.
+/// String values are codes of the owning `EventTable`'s dictionaries. Properties are
+/// stored at their natural width: 8 bytes for int and float, 4 for a string code, 1 for
+/// a bool.
+public struct PropertyColumns: Sendable {
+    /// Where property number `i` of the event definition lives.
+    public enum Slot: Equatable, Sendable {
+        case int(Int)
+        case float(Int)
+        case bool(Int)
+        case string(Int)
+    }
+
+    public private(set) var slots: [Slot] = []
+    public internal(set) var ints: [ContiguousArray<Int64>] = []
+    public internal(set) var floats: [ContiguousArray<Double>] = []
+    public internal(set) var bools: [ContiguousArray<UInt8>] = []
+    public internal(set) var strings: [ContiguousArray<UInt32>] = []
+    public private(set) var count = 0
+
+    init() {}
+
+    /// Adds a column for a newly declared property, null for the events already held.
+    mutating func addProperty(_ type: PropertyType) {
+        switch type {
+        case .int:
+            slots.append(.int(ints.count))
+            ints.append(ContiguousArray(repeating: NullSentinel.int, count: count))
+        case .float:
+            slots.append(.float(floats.count))
+            floats.append(ContiguousArray(repeating: NullSentinel.float, count: count))
+        case .bool:
+            slots.append(.bool(bools.count))
+            bools.append(ContiguousArray(repeating: NullSentinel.bool, count: count))
+        case .string:
+            slots.append(.string(strings.count))
+            strings.append(ContiguousArray(repeating: NullSentinel.stringCode, count: count))
+        }
+    }
+
+    /// Appends one event's values, given in slot order as raw column values
+    /// (sentinels for null, dictionary codes for strings).
+    mutating func append(_ raw: RawPropertyValues) {
+        for i in ints.indices { ints[i].append(raw.ints[i]) }
+        for i in floats.indices { floats[i].append(raw.floats[i]) }
+        for i in bools.indices { bools[i].append(raw.bools[i]) }
+        for i in strings.indices { strings[i].append(raw.strings[i]) }
+        count += 1
+    }
+
+    mutating func reserveCapacity(_ n: Int) {
+        for i in ints.indices { ints[i].reserveCapacity(n) }
+        for i in floats.indices { floats[i].reserveCapacity(n) }
+        for i in bools.indices { bools[i].reserveCapacity(n) }
+        for i in strings.indices { strings[i].reserveCapacity(n) }
+    }
+
+    /// The columns rearranged: element `k` of the result is element `source[k]` of the
+    /// concatenation `first ++ second`. Both inputs have the same slots.
+    static func gather(_ first: PropertyColumns, _ second: PropertyColumns, source: ContiguousArray<UInt32>) -> PropertyColumns {
+        var result = PropertyColumns()
+        result.slots = first.slots
+        result.count = source.count
+        result.ints = zip(first.ints, second.ints).map { gatherColumn($0, $1, source) }
+        result.floats = zip(first.floats, second.floats).map { gatherColumn($0, $1, source) }
+        result.bools = zip(first.bools, second.bools).map { gatherColumn($0, $1, source) }
+        result.strings = zip(first.strings, second.strings).map { gatherColumn($0, $1, source) }
+        return result
+    }
+
+    /// An empty set of columns with the same slots.
+    func emptyCopy() -> PropertyColumns {
+        var copy = PropertyColumns()
+        copy.slots = slots
+        copy.ints = ints.map { _ in [] }
+        copy.floats = floats.map { _ in [] }
+        copy.bools = bools.map { _ in [] }
+        copy.strings = strings.map { _ in [] }
+        return copy
+    }
+
+    var memoryBytes: Int {
+        ints.reduce(0) { $0 + $1.capacity * 8 } + floats.reduce(0) { $0 + $1.capacity * 8 }
+            + bools.reduce(0) { $0 + $1.capacity } + strings.reduce(0) { $0 + $1.capacity * 4 }
+    }
+}
+
+/// One event's property values in column form, reused across appends to avoid
+/// allocating per event.
+struct RawPropertyValues {
+    var ints: [Int64] = []
+    var floats: [Double] = []
+    var bools: [UInt8] = []
+    var strings: [UInt32] = []
+
+    init(shape: PropertyColumns) {
+        reset(shape: shape)
+    }
+
+    /// Sets every value to null, sized for `shape`.
+    mutating func reset(shape: PropertyColumns) {
+        ints = Array(repeating: NullSentinel.int, count: shape.ints.count)
+        floats = Array(repeating: NullSentinel.float, count: shape.floats.count)
+        bools = Array(repeating: NullSentinel.bool, count: shape.bools.count)
+        strings = Array(repeating: NullSentinel.stringCode, count: shape.strings.count)
+    }
+
+    mutating func clear() {
+        for i in ints.indices { ints[i] = NullSentinel.int }
+        for i in floats.indices { floats[i] = NullSentinel.float }
+        for i in bools.indices { bools[i] = NullSentinel.bool }
+        for i in strings.indices { strings[i] = NullSentinel.stringCode }
+    }
+}
+
+/// `result[k] = (first ++ second)[source[k]]`, over raw buffers (no bounds checks in
+/// the loop; `source` entries are valid by construction in `EventTable.compact`).
+func gatherColumn<T>(_ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>) -> ContiguousArray<T> {
+    let split = first.count
+    return ContiguousArray(unsafeUninitializedCapacity: source.count) { out, initialized in
+        first.withUnsafeBufferPointer { a in
+            second.withUnsafeBufferPointer { b in
+                source.withUnsafeBufferPointer { src in
+                    for k in 0..<src.count {
+                        let s = Int(src[k])
+                        (out.baseAddress! + k).initialize(to: s < split ? a[s] : b[s - split])
+                    }
+                }
+            }
+        }
+        initialized = source.count
+    }
+}

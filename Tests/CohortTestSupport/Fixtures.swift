@@ -1,0 +1,23 @@
+import CohortCore
+import Foundation
+
+/// A fresh temporary directory, removed by `remove()`.
+public struct TemporaryDirectory {
+    public let path: String
+
+    public init(_ prefix: String = "cohort-test") {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        path = base.path
+    }
+
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    public func write(_ name: String, _ contents: String) -> String {
+        let p = file(name)
+        try! contents.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
