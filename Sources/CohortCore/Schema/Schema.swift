@@ -10,6 +10,11 @@ public struct AttributeDefinition: Equatable, Sendable {
 public struct PropertyDefinition: Equatable, Sendable {
     public let name: String
     public let type: PropertyType
+
+    public init(name: String, type: PropertyType) {
+        self.name = name
+        self.type = type
+    }
 }
 
 /// A declared event type with its properties, in declaration order.

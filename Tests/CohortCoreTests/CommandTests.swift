@@ -1,0 +1,127 @@
+import CohortCore
+import Testing
+
+/// The data commands of DESIGN §4 through `Engine.execute`, as the server and
+/// `cohort run` call them.
+struct CommandTests {
+    static let now: Int64 = 1_782_820_800  // 2026-06-30T12:00:00Z
+
+    func makeEngine() -> Engine {
+        let engine = Engine(fixedNow: Self.now, clock: { Self.now })
+        for line in [
+            "ATTR.DEFINE plan string", "ATTR.DEFINE age int", "ATTR.DEFINE score float", "ATTR.DEFINE verified bool",
+            "ATTR.DEFINE signup_at time", "ATTR.DEFINE tags tags", "EVENT.DEFINE ride distance_km:float car:string paid:bool n:int",
+        ] {
+            #expect(engine.execute(line.split(separator: " ").map(String.init)) == .ok)
+        }
+        return engine
+    }
+
+    func run(_ engine: Engine, _ words: String...) -> Reply { engine.execute(words) }
+
+    @Test func pingAndUnknownCommandsAndArity() {
+        let engine = makeEngine()
+        #expect(run(engine, "PING") == .status("PONG"))
+        #expect(run(engine, "ping", "hello") == .bulk("hello"))
+        #expect(run(engine, "NOPE", "a") == .error(.err("unknown command 'NOPE', with args beginning with: 'a'")))
+        #expect(run(engine, "USER.GET") == .error(.err("wrong number of arguments for 'user.get' command")))
+        #expect(run(engine, "USER.SET", "u1", "plan") == .error(.err("wrong number of arguments for 'user.set' command")))
+    }
+
+    @Test func userSetGetRoundTripsEveryType() {
+        let engine = makeEngine()
+        #expect(
+            run(engine, "USER.SET", "u1", "plan", "pro", "age", "31", "score", "2.5", "verified", "true",
+                "signup_at", "2026-06-30T14:00:00+02:00", "tags", "vip|beta") == .ok)
+        #expect(
+            run(engine, "USER.GET", "u1")
+                == .map([
+                    .init(.bulk("plan"), .bulk("pro")), .init(.bulk("age"), .integer(31)), .init(.bulk("score"), .double(2.5)),
+                    .init(.bulk("verified"), .bool(true)), .init(.bulk("signup_at"), .bulk("2026-06-30T12:00:00Z")),
+                    .init(.bulk("tags"), .array([.bulk("beta"), .bulk("vip")])),
+                ]))
+        #expect(run(engine, "USER.GET", "nobody") == .map([]))
+    }
+
+    @Test func userSetIsAllOrNothing() {
+        let engine = makeEngine()
+        #expect(run(engine, "USER.SET", "u1", "plan", "free") == .ok)
+        let reply = run(engine, "USER.SET", "u1", "plan", "pro", "age", "old")
+        #expect(reply.isError)
+        #expect(run(engine, "USER.GET", "u1") == .map([.init(.bulk("plan"), .bulk("free"))]))
+        // A rejected command naming a new user does not create it.
+        #expect(run(engine, "USER.SET", "u2", "plan", "pro", "nope", "1").isError)
+        #expect(run(engine, "USER.DEL", "u2") == .integer(0))
+        #expect(engine.read { $0.users.liveCount } == 1)
+    }
+
+    @Test func undeclaredAttributeAndWrongTypeAreErrorsNamingTheAttribute() {
+        let engine = makeEngine()
+        #expect(run(engine, "USER.SET", "u1", "paln", "pro") == .error(.err("unknown attribute 'paln' (declare it with ATTR.DEFINE)")))
+        #expect(run(engine, "USER.SET", "u1", "age", "3.5") == .error(.err("attribute 'age': expected an int, got '3.5'")))
+        #expect(run(engine, "ATTR.DEFINE", "age", "float") == .error(.err("attribute 'age' is already defined as int, cannot redefine it as float")))
+        #expect(run(engine, "ATTR.DEFINE", "x", "decimal").isError)
+        #expect(run(engine, "ATTR.DEFINE", "age", "int") == .ok)
+    }
+
+    @Test func unsetNullsAttributes() {
+        let engine = makeEngine()
+        _ = run(engine, "USER.SET", "u1", "plan", "pro", "age", "3")
+        #expect(run(engine, "USER.UNSET", "u1", "plan") == .ok)
+        #expect(run(engine, "USER.GET", "u1") == .map([.init(.bulk("age"), .integer(3))]))
+        #expect(run(engine, "USER.UNSET", "u1", "nope").isError)
+        #expect(run(engine, "USER.UNSET", "ghost", "plan") == .ok)
+    }
+
+    @Test func invalidUserIdsAreRejected() {
+        let engine = makeEngine()
+        #expect(run(engine, "USER.SET", "has space", "age", "1").isError)
+        #expect(run(engine, "USER.SET", "tab\tid", "age", "1").isError)
+        #expect(run(engine, "USER.SET", String(repeating: "x", count: 257), "age", "1").isError)
+        #expect(run(engine, "USER.SET", String(repeating: "x", count: 256), "age", "1") == .ok)
+        #expect(run(engine, "EVENT.ADD", "", "ride", "0").isError)
+    }
+
+    @Test func eventAddChecksEventPropertiesAndTime() {
+        let engine = makeEngine()
+        #expect(run(engine, "EVENT.ADD", "u1", "ride", "2026-06-01", "distance_km", "12.5", "car", "i3") == .ok)
+        #expect(run(engine, "EVENT.ADD", "u1", "walk", "2026-06-01") == .error(.err("unknown event 'walk' (declare it with EVENT.DEFINE)")))
+        #expect(run(engine, "EVENT.ADD", "u1", "ride", "2026-06-01", "speed", "1") == .error(.err("unknown property 'speed' of event 'ride'")))
+        #expect(run(engine, "EVENT.ADD", "u1", "ride", "2026-06-01", "paid", "yes").isError)
+        #expect(run(engine, "EVENT.ADD", "u1", "ride", "soon").isError)
+        #expect(run(engine, "EVENT.ADD", "u1", "ride", "1900-01-01").isError)
+        #expect(run(engine, "EVENT.ADD", "u1", "ride", "*") == .ok)
+        #expect(engine.read { $0.events.liveCount } == 2)
+    }
+
+    @Test func aUserExistsFromItsFirstEvent() {
+        let engine = makeEngine()
+        #expect(run(engine, "EVENT.ADD", "rider", "ride", "2030-01-01") == .ok)
+        #expect(run(engine, "USER.GET", "rider") == .map([]))
+        #expect(engine.read { $0.users.row(of: "rider") } != nil)
+        #expect(run(engine, "USER.DEL", "rider") == .integer(1))
+    }
+
+    @Test func infoReportsCounts() {
+        let engine = makeEngine()
+        _ = run(engine, "USER.SET", "u1", "age", "1")
+        _ = run(engine, "EVENT.ADD", "u2", "ride", "2026-01-01")
+        _ = run(engine, "EVENT.ADD", "u2", "ride", "2026-01-02")
+        guard case .bulk(let text) = run(engine, "INFO") else {
+            Issue.record("INFO is not a bulk string")
+            return
+        }
+        let fields = Dictionary(
+            text.split(separator: "\r\n").filter { !$0.hasPrefix("#") }.map { line in
+                let parts = line.split(separator: ":", maxSplits: 1)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+            }, uniquingKeysWith: { a, _ in a })
+        #expect(fields["users"] == "2")
+        #expect(fields["events"] == "2")
+        #expect(fields["segments"] == "0")
+        #expect(fields["connected_clients"] == "0")
+        #expect(fields["last_snapshot"] == "")
+        #expect(Int(fields["used_memory"] ?? "") ?? 0 > 0)
+        #expect(fields["uptime_in_seconds"] == "0")
+    }
+}
