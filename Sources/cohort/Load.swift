@@ -1,0 +1,77 @@
+import ArgumentParser
+import CohortCore
+
+/// Loads a definitions file and CSV files into an engine, reporting progress on
+/// standard error. Shared by `load` and by `run` on the demo data.
+struct DatasetLoader {
+    var schema: String
+    var users: String?
+    var events: String?
+    var rejects: String?
+    var quiet = false
+
+    func load(into engine: Engine) throws {
+        let text: String
+        do { text = try String(contentsOfFile: schema, encoding: .utf8) } catch { throw CLIError("cannot read \(schema): \(error.localizedDescription)") }
+        do {
+            let outcome = try DefinitionsScript.run(text, file: schema, on: engine)
+            if !outcome.skipped.isEmpty, !quiet {
+                note("note: \(outcome.skipped.count) definitions need commands this build does not have yet; skipped (\(outcome.skipped.prefix(3).joined(separator: ", "))…)")
+            }
+        } catch {
+            throw CLIError(error)
+        }
+        let quiet = self.quiet
+        var options = LoadOptions(progress: { p in
+            if !quiet, p.totalBytes > 64 << 20 {
+                note("load \(p.file): \(formatCount(Double(p.rows))) rows, \(formatCount(p.rowsPerSecond)) rows/s")
+            }
+        })
+        for (path, isUsers) in [(users, true), (events, false)] {
+            guard let path else { continue }
+            options.rejectsPath = rejects.map { isUsers ? $0 + ".users.csv" : $0 + ".events.csv" }
+            do {
+                let report = try engine.withExclusiveAccess { (db) throws(CohortError) in
+                    isUsers ? try BulkLoader.loadUsers(path: path, into: &db, options: options) : try BulkLoader.loadEvents(path: path, into: &db, options: options)
+                }
+                if !quiet {
+                    var line = "loaded \(report.file): \(report.rows) rows in \(String(format: "%.2f", report.seconds)) s (\(formatCount(Double(report.rows) / max(report.seconds, 1e-9))) rows/s)"
+                    if report.rejected > 0 {
+                        line += ", \(report.rejected) rejected rows written to \(options.rejectsPath!)"
+                        for reason in report.firstRejections { line += "\n  \(reason)" }
+                    }
+                    note(line)
+                }
+            } catch {
+                throw CLIError(error)
+            }
+        }
+    }
+}
+
+struct Load: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Bulk-load a definitions file and CSV files, then print a summary."
+    )
+
+    @Option(help: "Data directory (snapshots arrive with the persistence layer).") var dataDir: String?
+    @Option(help: "Definitions file (schema.cohort).") var schema: String
+    @Option(help: "users.csv") var users: String?
+    @Option(help: "events.csv") var events: String?
+    @Option(help: "Write rejected rows to FILE.users.csv / FILE.events.csv instead of failing.") var skipBadRows: String?
+
+    func run() throws {
+        let engine = Engine()
+        try DatasetLoader(schema: schema, users: users, events: events, rejects: skipBadRows).load(into: engine)
+        print(summary(engine))
+    }
+}
+
+/// `users N events N` and bytes per event.
+func summary(_ engine: Engine) -> String {
+    engine.read { db in
+        let events = db.events.liveCount
+        let userTime = db.events.tables.reduce(0) { $0 + $1.userTimeBytes }
+        return "users \(db.users.liveCount) events \(events) memory_bytes \(db.memoryBytes) user_time_bytes_per_event \(events > 0 ? String(format: "%.2f", Double(userTime) / Double(events)) : "0")"
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import CohortCore
+import Foundation
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one protocol command (or each line of standard input) against the embedded engine.",
+        discussion: "Replies are printed as redis-cli prints them when not on a terminal. With no --data-dir, the demo dataset in data/ is loaded."
+    )
+
+    @Option(help: "Data directory (snapshots arrive with the persistence layer).") var dataDir: String?
+    @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
+    @Option(help: "Directory of the demo dataset used without --data-dir.") var demo: String = DemoData.defaultDirectory
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+
+    func run() throws {
+        guard dataDir == nil else { throw CLIError("--data-dir needs the persistence layer, which this build does not have yet") }
+        let engine = Engine(fixedNow: now?.seconds)
+        try DatasetLoader(schema: demo + "/schema.cohort", users: demo + "/users.csv", events: demo + "/events.csv", quiet: true)
+            .load(into: engine)
+        var failed = false
+        if command.isEmpty {
+            while let line = readLine(strippingNewline: true) {
+                let words: [String]
+                do { words = try InlineCommand.split(line) } catch {
+                    print(error.description)
+                    failed = true
+                    continue
+                }
+                if words.isEmpty { continue }
+                failed = ReplyPrinter.print(engine.execute(words)) || failed
+            }
+        } else {
+            failed = ReplyPrinter.print(engine.execute(command))
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
+enum DemoData {
+    /// data/ next to the executable's package (found from the working directory or the executable path).
+    static var defaultDirectory: String {
+        let candidates = [FileManager.default.currentDirectoryPath + "/data"]
+            + [URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+                .appendingPathComponent("../../../data").standardized.path]
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/schema.cohort") } ?? candidates[0]
+    }
+}
+
+/// Prints replies the way redis-cli does when its output is not a terminal.
+enum ReplyPrinter {
+    /// Prints `reply`; returns true when it was an error.
+    @discardableResult
+    static func print(_ reply: Reply) -> Bool {
+        var lines: [String] = []
+        let failed = render(reply, into: &lines)
+        for line in lines { Swift.print(line) }
+        return failed
+    }
+
+    static func render(_ reply: Reply, into lines: inout [String]) -> Bool {
+        switch reply {
+        case .status(let s), .bulk(let s): lines.append(s)
+        case .error(let e):
+            lines.append(e.description)
+            return true
+        case .integer(let v): lines.append(String(v))
+        case .null: lines.append("")
+        case .double(let v): lines.append(Reply.format(v))
+        case .bool(let v): lines.append(v ? "1" : "0")
+        case .array(let items):
+            for item in items { _ = render(item, into: &lines) }
+        case .map(let entries):
+            for entry in entries {
+                _ = render(entry.key, into: &lines)
+                _ = render(entry.value, into: &lines)
+            }
+        }
+        return false
+    }
+}

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up the machine and runs the test suite (what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+swift build --build-tests
+swift test --skip-build
