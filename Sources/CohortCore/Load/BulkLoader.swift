@@ -69,6 +69,21 @@ public enum BulkLoader {
     }
 }
 
+/// A validated user id from a CSV field.
+enum UserKey {
+    case bytes(UnsafeRawBufferPointer)
+    case string(String)
+}
+
+extension Database {
+    mutating func rowCreating(_ key: UserKey) -> UInt32 {
+        switch key {
+        case .bytes(let b): users.rowCreating(bytes: b).row
+        case .string(let s): users.rowCreating(s).row
+        }
+    }
+}
+
 /// A row that cannot be loaded, with the reason.
 struct RowError: Error {
     let reason: String
@@ -167,13 +182,14 @@ struct LoadDriver {
         fputc(0x0A, rejects)
     }
 
-    /// The user id field, checked against DESIGN §2.
-    func userID(_ field: CSVReader.Field) throws(RowError) -> String {
+    /// The user id field, checked against DESIGN §2: raw bytes when they are plain
+    /// ASCII (the common case, no `String` built), else a validated `String`.
+    func userKey(_ field: CSVReader.Field) throws(RowError) -> UserKey {
+        let raw = reader.raw(field)
+        if !field.hasEscapedQuotes, FieldParser.isPlainASCIIUserID(raw) { return .bytes(raw) }
         guard let id = reader.string(field) else { throw RowError("user_id is not valid UTF-8") }
-        if !FieldParser.isPlainASCIIUserID(reader.raw(field)) || field.hasEscapedQuotes {
-            do { try UserTable.validate(id) } catch { throw RowError(error.message) }
-        }
-        return id
+        do { try UserTable.validate(id) } catch { throw RowError(error.message) }
+        return .string(id)
     }
 
     static func monotonicSeconds() -> Double {
@@ -205,31 +221,90 @@ struct UsersLoad {
         self.columns = columns
     }
 
+    /// One parsed field of a users row, held until the whole row has been checked.
+    enum Parsed {
+        case null
+        case int64(Int64)
+        case double(Double)
+        case bool(Bool)
+        case bytes(UnsafeRawBufferPointer)
+        /// A `|`-separated tags field, validated UTF-8.
+        case tags(UnsafeRawBufferPointer)
+        case value(Value)
+    }
+
     mutating func run(into db: inout Database) throws(CohortError) -> LoadReport {
-        var values: [Value] = []
+        var parsed: [Parsed] = []
+        let slots = columns.map { db.attributes.slots[$0.id] }
+        db.users.reserveCapacity(db.users.rowCount + driver.file.bytes.count / 48)
         while true {
             do throws(RowError) {
                 guard try driver.nextRecord() else { break }
                 try driver.checkColumnCount()
-                let id = try driver.userID(driver.fields[0])
-                values.removeAll(keepingCapacity: true)
+                let key = try driver.userKey(driver.fields[0])
+                parsed.removeAll(keepingCapacity: true)
                 for (k, definition) in columns.enumerated() {
-                    let field = driver.fields[k + 1]
-                    guard let text = driver.reader.string(field) else { throw RowError("column '\(definition.name)' is not valid UTF-8") }
-                    do {
-                        values.append(try definition.type.parse(text))
-                    } catch {
-                        throw RowError("attribute '\(definition.name)': \(error.message)")
+                    parsed.append(try Self.parse(driver.fields[k + 1], definition, driver.reader))
+                }
+                let row = db.rowCreating(key)
+                for (k, value) in parsed.enumerated() {
+                    switch (slots[k], value) {
+                    case (.int64(let i), .int64(let v)): db.attributes.int64s[i].set(row, v)
+                    case (.int64(let i), .null): db.attributes.int64s[i].set(row, nil)
+                    case (.double(let i), .double(let v)): db.attributes.doubles[i].set(row, v)
+                    case (.double(let i), .null): db.attributes.doubles[i].set(row, nil)
+                    case (.bool(let i), .bool(let v)): db.attributes.bools[i].set(row, v)
+                    case (.bool(let i), .null): db.attributes.bools[i].set(row, nil)
+                    case (.string(let i), .bytes(let b)): db.attributes.strings[i].set(row, bytes: b)
+                    case (.string(let i), .null): db.attributes.strings[i].setNull(row)
+                    case (.tags(let i), .tags(let b)): db.attributes.tags[i].set(row, separatedBytes: b)
+                    case (_, .value(let v)): db.setParsed(row: row, columns[k], v)
+                    default: db.setParsed(row: row, columns[k], .null)
                     }
                 }
-                let row = db.rowCreating(id)
-                for (k, definition) in columns.enumerated() { db.setParsed(row: row, definition, values[k]) }
                 driver.tick()
             } catch {
                 try driver.reject(error)
             }
         }
         return driver.finish()
+    }
+
+    /// Parses one field for `definition` straight from its bytes where the type allows.
+    /// Static, with explicit inputs: a method or a capturing helper here made Swift copy
+    /// the whole loader for every field.
+    private static func parse(_ field: CSVReader.Field, _ definition: AttributeDefinition, _ reader: CSVReader) throws(RowError) -> Parsed {
+        if field.start == field.end { return .null }
+        let raw = reader.raw(field)
+        switch definition.type {
+        case .int:
+            guard let v = FieldParser.int(raw) else { throw badValue(field, definition, reader, "an int") }
+            return .int64(v)
+        case .time:
+            guard let v = TimeFormat.parse(bytes: raw), v != NullSentinel.time else {
+                throw badValue(field, definition, reader, "a time (Unix seconds or ISO-8601 such as 2026-06-30T12:00:00Z)")
+            }
+            return .int64(v)
+        case .float:
+            guard let v = FieldParser.double(raw) else { throw badValue(field, definition, reader, "a float") }
+            return .double(v)
+        case .bool:
+            guard let v = FieldParser.bool(raw) else { throw badValue(field, definition, reader, "a bool (true or false)") }
+            return .bool(v)
+        case .string where !field.hasEscapedQuotes:
+            guard FieldParser.isValidUTF8(raw) else { throw RowError("column '\(definition.name)' is not valid UTF-8") }
+            return .bytes(raw)
+        case .tags where !field.hasEscapedQuotes:
+            guard FieldParser.isValidUTF8(raw) else { throw RowError("column '\(definition.name)' is not valid UTF-8") }
+            return .tags(raw)
+        case .string, .tags:
+            guard let text = reader.string(field) else { throw RowError("column '\(definition.name)' is not valid UTF-8") }
+            do { return .value(try definition.type.parse(text)) } catch { throw RowError("attribute '\(definition.name)': \(error.message)") }
+        }
+    }
+
+    private static func badValue(_ field: CSVReader.Field, _ definition: AttributeDefinition, _ reader: CSVReader, _ expected: String) -> RowError {
+        RowError("attribute '\(definition.name)': expected \(expected), got '\(reader.string(field) ?? "?")'")
     }
 }
 
@@ -266,10 +341,11 @@ struct EventsLoad {
     mutating func run(into db: inout Database) throws(CohortError) -> LoadReport {
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }
-        var strings: [(Int, String)] = []
+        var strings: [(Int, CSVReader.Field)] = []
         var lastUser: (bytes: UnsafeRawBufferPointer, row: UInt32)? = nil
         var lastEvent = 0
         let approximateRows = driver.file.bytes.count / 48
+        db.users.reserveCapacity(db.users.rowCount + approximateRows / 16)
         for t in db.events.tables.indices { db.events.tables[t].reservePending(approximateRows / max(1, schema.events.count)) }
 
         while true {
@@ -321,8 +397,8 @@ struct EventsLoad {
                         guard let v = FieldParser.bool(bytes) else { throw badValue(c, "a bool (true or false)") }
                         raws[eventID].bools[s] = v ? 1 : 0
                     case .string(let s):
-                        guard let v = reader.string(field) else { throw RowError("property '\(driver.header[c + 3])' is not valid UTF-8") }
-                        strings.append((s, v))
+                        guard FieldParser.isValidUTF8(bytes) else { throw RowError("property '\(driver.header[c + 3])' is not valid UTF-8") }
+                        strings.append((s, field))
                     }
                 }
 
@@ -332,10 +408,16 @@ struct EventsLoad {
                 if let last = lastUser, !fields[0].hasEscapedQuotes, FieldParser.equal(last.bytes, userBytes) {
                     row = last.row
                 } else {
-                    row = db.rowCreating(try driver.userID(fields[0]))
+                    row = db.rowCreating(try driver.userKey(fields[0]))
                     lastUser = (userBytes, row)
                 }
-                for (s, v) in strings { raws[eventID].strings[s] = db.events.tables[eventID].encodeString(v, slot: s) }
+                for (s, field) in strings {
+                    if field.hasEscapedQuotes {
+                        raws[eventID].strings[s] = db.events.tables[eventID].encodeString(reader.string(field)!, slot: s)
+                    } else {
+                        raws[eventID].strings[s] = db.events.tables[eventID].encodeString(bytes: reader.raw(field), slot: s)
+                    }
+                }
                 db.events.tables[eventID].append(row: row, time: time, raws[eventID])
                 driver.tick()
             } catch {

@@ -80,6 +80,17 @@ enum FieldParser {
         a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
     }
 
+    /// True when `b` is valid UTF-8 (an ASCII scan first; the full check only for
+    /// non-ASCII bytes).
+    static func isValidUTF8(_ b: UnsafeRawBufferPointer) -> Bool {
+        var ascii = true
+        for c in b where c >= 0x80 {
+            ascii = false
+            break
+        }
+        return ascii || String(validating: UnsafeBufferPointer(start: b.baseAddress?.assumingMemoryBound(to: UInt8.self), count: b.count), as: UTF8.self) != nil
+    }
+
     /// ASCII fast check of DESIGN's user id rule; non-ASCII ids go through `UserTable.validate`.
     static func isPlainASCIIUserID(_ b: UnsafeRawBufferPointer) -> Bool {
         guard b.count >= 1, b.count <= 256 else { return false }

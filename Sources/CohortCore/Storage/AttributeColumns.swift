@@ -99,13 +99,21 @@ public struct StringColumn: Sendable {
     }
 
     public mutating func set(_ row: UInt32, _ value: String?) {
+        guard var value else { return setNull(row) }
+        value.withUTF8 { set(row, bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    mutating func setNull(_ row: UInt32) {
         let r = Int(row)
         if let old = code(row) { postings[Int(old)].remove(row) }
-        guard let value else {
-            if r < codes.count { codes[r] = NullSentinel.stringCode }
-            return
-        }
-        let code = dictionary.encode(value)
+        if r < codes.count { codes[r] = NullSentinel.stringCode }
+    }
+
+    /// Sets the value given as validated UTF-8 bytes.
+    mutating func set(_ row: UInt32, bytes: UnsafeRawBufferPointer) {
+        let r = Int(row)
+        if let old = code(row) { postings[Int(old)].remove(row) }
+        let code = dictionary.encode(bytes: bytes)
         if Int(code) == postings.count { postings.append(Bitmap()) }
         postings[Int(code)].insert(row)
         if r >= codes.count { codes.append(contentsOf: repeatElement(NullSentinel.stringCode, count: r + 1 - codes.count)) }
@@ -139,6 +147,20 @@ public struct TagsColumn: Sendable {
         var all = Bitmap()
         for posting in postings { all.formUnion(posting) }
         return all
+    }
+
+    /// Sets the tags given as one `|`-separated field of validated UTF-8 (the CSV form).
+    mutating func set(_ row: UInt32, separatedBytes field: UnsafeRawBufferPointer) {
+        for code in postings.indices where postings[code].contains(row) { postings[code].remove(row) }
+        var start = 0
+        for end in 0...field.count where end == field.count || field[end] == UInt8(ascii: "|") {
+            if end > start {
+                let code = Int(dictionary.encode(bytes: UnsafeRawBufferPointer(rebasing: field[start..<end])))
+                if code == postings.count { postings.append(Bitmap()) }
+                postings[code].insert(row)
+            }
+            start = end + 1
+        }
     }
 
     public mutating func set(_ row: UInt32, _ tags: [String]?) {

@@ -12,7 +12,7 @@
 /// before changing anything.
 public struct Database: Sendable {
     public private(set) var schema = Schema()
-    public private(set) var users = UserTable()
+    public internal(set) var users = UserTable()
     public internal(set) var attributes = AttributeStore()
     public internal(set) var events = EventStore()
 
@@ -151,6 +151,6 @@ public struct Database: Sendable {
 
     /// Approximate heap bytes held by users, columns and event tables.
     public var memoryBytes: Int {
-        users.rowCount * 40 + attributes.memoryBytes + events.memoryBytes
+        users.memoryBytes + attributes.memoryBytes + events.memoryBytes
     }
 }

@@ -56,6 +56,7 @@ public struct EventTable: Sendable {
 
     /// The dictionary code of a string property value, adding it when new.
     mutating func encodeString(_ value: String, slot: Int) -> UInt32 { dictionaries[slot].encode(value) }
+    mutating func encodeString(bytes: UnsafeRawBufferPointer, slot: Int) -> UInt32 { dictionaries[slot].encode(bytes: bytes) }
 
     /// Appends one event to the pending run. O(1) amortized.
     mutating func append(row: UInt32, time: UInt32, _ raw: RawPropertyValues) {

@@ -1,25 +1,25 @@
 /// Dictionary encoding of strings: each distinct string gets a dense `UInt32` code.
 ///
-/// Invariant: `strings[code(s)] == s`; codes are assigned in first-seen order and never
-/// change, so columns of codes stay valid as the dictionary grows. `UInt32.max` is
-/// reserved for null. Lookup is one hash probe.
+/// Invariant: `string(for: code(of: s)!) == s`; codes are assigned in first-seen order
+/// and never change, so columns of codes stay valid as the dictionary grows.
+/// `UInt32.max` is reserved for null. Lookup by `String` or by raw bytes is one hash
+/// probe over a `ByteStringTable`.
 public struct StringDictionary: Equatable, Sendable {
-    public private(set) var strings: ContiguousArray<String> = []
-    private var codes: [String: UInt32] = [:]
+    public private(set) var table = ByteStringTable()
 
     public init() {}
 
-    public var count: Int { strings.count }
-    public func code(of string: String) -> UInt32? { codes[string] }
-    public func string(for code: UInt32) -> String { strings[Int(code)] }
+    public var count: Int { table.count }
+    public func code(of string: String) -> UInt32? { table.code(of: string) }
+    public func code(of bytes: UnsafeRawBufferPointer) -> UInt32? { table.code(of: bytes) }
+    public func string(for code: UInt32) -> String { table.string(for: code) }
+    public var strings: [String] { (0..<UInt32(count)).map(string(for:)) }
 
-    public mutating func encode(_ string: String) -> UInt32 {
-        if let code = codes[string] { return code }
-        let code = UInt32(strings.count)
-        strings.append(string)
-        codes[string] = code
-        return code
+    public mutating func encode(_ string: String) -> UInt32 { table.insert(string).code }
+    /// Encodes already-validated UTF-8 bytes.
+    public mutating func encode(bytes: UnsafeRawBufferPointer) -> UInt32 { table.insert(bytes).code }
+
+    public static func == (lhs: StringDictionary, rhs: StringDictionary) -> Bool {
+        lhs.table.bytes == rhs.table.bytes && lhs.table.starts == rhs.table.starts
     }
-
-    public static func == (lhs: StringDictionary, rhs: StringDictionary) -> Bool { lhs.strings == rhs.strings }
 }

@@ -1,44 +1,57 @@
 /// External user ids and the dense row numbers the engine works with.
 ///
-/// Invariants: a live user has exactly one row, and `ids[row]` is its external id;
-/// `live` holds exactly the rows of live users. Rows are never reused: a deleted
-/// user's row stays dead (its id slot emptied) so that nothing still pointing at the
-/// old row (an event awaiting compaction, a stored membership) can resurrect data.
-/// Lookup by id is one hash probe; by row, one array read.
+/// Invariants: a live user has exactly one row, and the id table's entry `row` is its
+/// external id (the table's codes are the rows); `live` holds exactly the rows of live
+/// users. Rows are never reused: a deleted user's row stays dead so that nothing still
+/// pointing at it (an event awaiting compaction, a stored membership) can resurrect
+/// data, and a returning id gets a new row. Lookup by id is one hash probe over its
+/// bytes (no `String` is built on the load path); by row, one arena read.
 public struct UserTable: Sendable {
-    public private(set) var ids: ContiguousArray<String> = []
-    private var rowsByID: [String: UInt32] = [:]
+    private var table = ByteStringTable()
     /// Rows of users that exist now.
     public private(set) var live = Bitmap()
+    public private(set) var liveCount = 0
 
     public init() {}
 
-    /// Number of rows ever allocated, dead ones included: every column has this length.
-    public var rowCount: Int { ids.count }
-    public var liveCount: Int { rowsByID.count }
+    /// Number of rows ever allocated, dead ones included.
+    public var rowCount: Int { table.count }
 
-    public func row(of id: String) -> UInt32? { rowsByID[id] }
-    public func id(of row: UInt32) -> String { ids[Int(row)] }
-    public func isLive(_ row: UInt32) -> Bool { Int(row) < ids.count && !ids[Int(row)].isEmpty }
+    public func row(of id: String) -> UInt32? { table.code(of: id) }
+    public func row(of id: UnsafeRawBufferPointer) -> UInt32? { table.code(of: id) }
+    /// The external id of `row` (also answers for a dead row: its last id).
+    public func id(of row: UInt32) -> String { table.string(for: row) }
+    public func isLive(_ row: UInt32) -> Bool { live.contains(row) }
 
     /// The row of `id`, allocating one (and reporting `created`) for a new user.
     /// The id must already be validated with `UserTable.validate`.
     public mutating func rowCreating(_ id: String) -> (row: UInt32, created: Bool) {
-        if let row = rowsByID[id] { return (row, false) }
-        let row = UInt32(ids.count)
-        ids.append(id)
-        rowsByID[id] = row
-        live.insert(row)
-        return (row, true)
+        var id = id
+        return id.withUTF8 { rowCreating(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// As `rowCreating(_:)` for an id given as validated UTF-8 bytes.
+    public mutating func rowCreating(bytes: UnsafeRawBufferPointer) -> (row: UInt32, created: Bool) {
+        let (row, inserted) = table.insert(bytes)
+        if inserted {
+            live.insert(row)
+            liveCount += 1
+        }
+        return (row, inserted)
     }
 
     /// Removes the user; its row becomes dead for good.
     public mutating func delete(_ row: UInt32) {
-        let id = ids[Int(row)]
-        rowsByID[id] = nil
-        ids[Int(row)] = ""
+        guard live.contains(row) else { return }
+        table.remove(row)
         live.remove(row)
+        liveCount -= 1
     }
+
+    public var memoryBytes: Int { table.memoryBytes + live.memoryBytes }
+
+    /// Makes room for `count` users without rehashing.
+    public mutating func reserveCapacity(_ count: Int) { table.reserveCapacity(count) }
 
     /// Checks DESIGN §2's rule for user ids: 1–256 bytes of UTF-8 without whitespace
     /// or control characters.

@@ -1,0 +1,159 @@
+/// Interning of byte strings to dense codes: an arena of bytes plus an open-addressing
+/// hash table, looked up by raw bytes without building a `String`.
+///
+/// Layout: entry `code` is `bytes[starts[code] ..< starts[code + 1]]`; `slots` is a
+/// power-of-two table of `code + 1` (0 = empty, `tombstone` = removed) probed linearly.
+/// Invariants: codes are dense and never reused; a removed entry keeps its bytes (so
+/// `string(for:)` still answers) but is no longer found by lookup; the table is at most
+/// half full counting tombstones. Lookup: one hash over the bytes, then a few probes
+/// each comparing lengths and bytes. Memory: the bytes, 8 bytes of offset per entry,
+/// 8 to 16 bytes of slots per entry.
+public struct ByteStringTable: Sendable {
+    public private(set) var bytes = ContiguousArray<UInt8>()
+    public private(set) var starts: ContiguousArray<UInt64> = [0]
+    private var slots = ContiguousArray<UInt32>(repeating: 0, count: 16)
+    private var occupied = 0
+    private static let tombstone = UInt32.max
+
+    public init() {}
+
+    /// Entries ever inserted, removed ones included.
+    public var count: Int { starts.count - 1 }
+
+    public func code(of key: UnsafeRawBufferPointer) -> UInt32? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: Self.hash(key)) & mask
+        while true {
+            let slot = slots[i]
+            if slot == 0 { return nil }
+            if slot != Self.tombstone, matches(Int(slot - 1), key) { return slot - 1 }
+            i = (i + 1) & mask
+        }
+    }
+
+    public func code(of string: String) -> UInt32? {
+        var string = string
+        return string.withUTF8 { code(of: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The code of `key`, inserting it when absent.
+    public mutating func insert(_ key: UnsafeRawBufferPointer) -> (code: UInt32, inserted: Bool) {
+        if (occupied + 1) * 2 > slots.count { rehash(capacity: slots.count * 2) }
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: Self.hash(key)) & mask
+        var firstFree = -1
+        while true {
+            let slot = slots[i]
+            if slot == 0 { break }
+            if slot == Self.tombstone {
+                if firstFree < 0 { firstFree = i }
+            } else if matches(Int(slot - 1), key) {
+                return (slot - 1, false)
+            }
+            i = (i + 1) & mask
+        }
+        let code = UInt32(count)
+        bytes.append(contentsOf: key)
+        starts.append(UInt64(bytes.count))
+        if firstFree >= 0 {
+            slots[firstFree] = code + 1
+        } else {
+            slots[i] = code + 1
+            occupied += 1
+        }
+        return (code, true)
+    }
+
+    public mutating func insert(_ string: String) -> (code: UInt32, inserted: Bool) {
+        var string = string
+        return string.withUTF8 { insert(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Makes room for `count` entries without rehashing.
+    public mutating func reserveCapacity(_ count: Int) {
+        var capacity = slots.count
+        while capacity < count * 2 { capacity *= 2 }
+        if capacity > slots.count { rehash(capacity: capacity) }
+        starts.reserveCapacity(count + 1)
+    }
+
+    /// Makes `code` unfindable (its slot becomes a tombstone). The code is not reused.
+    public mutating func remove(_ code: UInt32) {
+        let mask = slots.count - 1
+        var i: Int = withBytes(code) { Int(truncatingIfNeeded: Self.hash($0)) } & mask
+        while slots[i] != 0 {
+            if slots[i] == code + 1 {
+                slots[i] = Self.tombstone
+                return
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    public func string(for code: UInt32) -> String {
+        withBytes(code) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    public func withBytes<T>(_ code: UInt32, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+        let range = Int(starts[Int(code)])..<Int(starts[Int(code) + 1])
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+    }
+
+    public var memoryBytes: Int { bytes.capacity + starts.capacity * 8 + slots.capacity * 4 }
+
+    @inline(__always)
+    private func matches(_ code: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+        let start = Int(starts[code])
+        let length = Int(starts[code + 1]) - start
+        guard length == key.count else { return false }
+        if length == 0 { return true }
+        return bytes.withUnsafeBytes { memcmp($0.baseAddress! + start, key.baseAddress!, length) == 0 }
+    }
+
+    private mutating func rehash(capacity: Int) {
+        var fresh = ContiguousArray<UInt32>(repeating: 0, count: capacity)
+        let mask = capacity - 1
+        var live = 0
+        for slot in slots where slot != 0 && slot != Self.tombstone {
+            var i: Int = withBytes(slot - 1) { Int(truncatingIfNeeded: Self.hash($0)) } & mask
+            while fresh[i] != 0 { i = (i + 1) & mask }
+            fresh[i] = slot
+            live += 1
+        }
+        slots = fresh
+        occupied = live
+    }
+
+    /// A fast 64-bit hash of bytes: 8-byte words folded by multiply-xorshift, then the
+    /// SplitMix64 finalizer so that the low bits (the table index) are well mixed.
+    @inline(__always)
+    static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3 ^ UInt64(key.count)
+        var i = 0
+        let n = key.count
+        while i + 8 <= n {
+            h = (h ^ key.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+            h ^= h >> 29
+            i += 8
+        }
+        if i < n {
+            var tail: UInt64 = 0
+            var shift: UInt64 = 0
+            while i < n {
+                tail |= UInt64(key[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
+        }
+        h = (h ^ (h >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        h = (h ^ (h >> 27)) &* 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 31)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
