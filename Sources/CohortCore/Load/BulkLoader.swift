@@ -184,7 +184,8 @@ struct LoadDriver {
 
     /// The user id field, checked against DESIGN §2: raw bytes when they are plain
     /// ASCII (the common case, no `String` built), else a validated `String`.
-    func userKey(_ field: CSVReader.Field) throws(RowError) -> UserKey {
+    /// Static so that calling it never copies the driver (Swift did, once per row).
+    static func userKey(_ field: CSVReader.Field, _ reader: CSVReader) throws(RowError) -> UserKey {
         let raw = reader.raw(field)
         if !field.hasEscapedQuotes, FieldParser.isPlainASCIIUserID(raw) { return .bytes(raw) }
         guard let id = reader.string(field) else { throw RowError("user_id is not valid UTF-8") }
@@ -241,7 +242,7 @@ struct UsersLoad {
             do throws(RowError) {
                 guard try driver.nextRecord() else { break }
                 try driver.checkColumnCount()
-                let key = try driver.userKey(driver.fields[0])
+                let key = try LoadDriver.userKey(driver.fields[0], driver.reader)
                 parsed.removeAll(keepingCapacity: true)
                 for (k, definition) in columns.enumerated() {
                     parsed.append(try Self.parse(driver.fields[k + 1], definition, driver.reader))
@@ -408,7 +409,7 @@ struct EventsLoad {
                 if let last = lastUser, !fields[0].hasEscapedQuotes, FieldParser.equal(last.bytes, userBytes) {
                     row = last.row
                 } else {
-                    row = db.rowCreating(try driver.userKey(fields[0]))
+                    row = db.rowCreating(try LoadDriver.userKey(fields[0], reader))
                     lastUser = (userBytes, row)
                 }
                 for (s, field) in strings {

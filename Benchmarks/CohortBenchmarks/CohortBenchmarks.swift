@@ -1,0 +1,80 @@
+import Benchmark
+import CohortCore
+import Foundation
+
+/// Ingest benchmarks at `COHORT_BENCH_USERS` users (default 1,000,000), on data made by
+/// the generator (seed 42) and cached in `COHORT_BENCH_DIR` (default /tmp/cohort-bench-N).
+///
+/// Run: `COHORT_BENCHMARKS=1 swift package -c release benchmark --target CohortBenchmarks`
+/// (or Benchmarks/run.sh, which also runs the DuckDB peer on the same files).
+let benchmarks: @Sendable () -> Void = {
+    let users = Int(ProcessInfo.processInfo.environment["COHORT_BENCH_USERS"] ?? "") ?? 1_000_000
+    let directory = ProcessInfo.processInfo.environment["COHORT_BENCH_DIR"] ?? "/tmp/cohort-bench-\(users)"
+
+    func ensureData() {
+        if !FileManager.default.fileExists(atPath: directory + "/events.csv") {
+            _ = try! DatasetGenerator.write(GeneratorOptions(users: users, seed: 42), to: directory)
+        }
+    }
+
+    func loadedEngine() -> Engine {
+        ensureData()
+        let engine = Engine()
+        try! DefinitionsScript.run(try! String(contentsOfFile: directory + "/schema.cohort", encoding: .utf8), file: "schema.cohort", on: engine)
+        try! engine.withExclusiveAccess { (db) throws(CohortError) in
+            _ = try BulkLoader.loadUsers(path: directory + "/users.csv", into: &db)
+            _ = try BulkLoader.loadEvents(path: directory + "/events.csv", into: &db)
+        }
+        return engine
+    }
+
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .peakMemoryResident, .mallocCountTotal],
+        timeUnits: .milliseconds,
+        maxDuration: .seconds(120),
+        maxIterations: 5
+    )
+
+    Benchmark("CSV load users.csv + events.csv (\(users) users)", configuration: .init(maxIterations: 3, setup: ensureData)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            var db = Database()
+            let engine = Engine()
+            try DefinitionsScript.run(try String(contentsOfFile: directory + "/schema.cohort", encoding: .utf8), file: "schema.cohort", on: engine)
+            db = engine.snapshotView()
+            benchmark.startMeasurement()
+            let u = try BulkLoader.loadUsers(path: directory + "/users.csv", into: &db)
+            let e = try BulkLoader.loadEvents(path: directory + "/events.csv", into: &db)
+            benchmark.stopMeasurement()
+            blackHole((u, e))
+        }
+    }
+
+    // EVENT.ADD through the command table (parse, validate, append), 100k per iteration.
+    Benchmark(
+        "EVENT.ADD x100k via command table",
+        configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], timeUnits: .milliseconds, maxIterations: 10)
+    ) { benchmark in
+        let engine = Engine(fixedNow: 1_782_864_000)
+        try DefinitionsScript.run(DemoSchema.text, file: "schema.cohort", on: engine)
+        var commands: [[String]] = []
+        for i in 0..<100_000 {
+            commands.append(["EVENT.ADD", "u\(i % 50_000)", "ride", String(1_780_000_000 + i), "distance_km", "4.5", "cost", "12.30", "car", "i3"])
+        }
+        benchmark.startMeasurement()
+        for words in commands { blackHole(engine.execute(words)) }
+        benchmark.stopMeasurement()
+    }
+
+    // Memory: bytes per event of the (user, time) part and of everything, after a full load.
+    Benchmark(
+        "Resident bytes per event (\(users) users)",
+        configuration: .init(metrics: [.custom("user_time_bytes_per_event"), .custom("total_bytes_per_event")], maxIterations: 1, setup: ensureData)
+    ) { benchmark in
+        let engine = loadedEngine()
+        let (userTime, total, events) = engine.read { db in
+            (db.events.tables.reduce(0) { $0 + $1.userTimeBytes }, db.events.memoryBytes, db.events.liveCount)
+        }
+        benchmark.measurement(.custom("user_time_bytes_per_event"), userTime * 100 / max(events, 1))
+        benchmark.measurement(.custom("total_bytes_per_event"), total * 100 / max(events, 1))
+    }
+}
