@@ -18,7 +18,9 @@ struct Generate: ParsableCommand {
         if let end { options.end = end.seconds }
         do {
             let report = try DatasetGenerator.write(options, to: out) { done, total in
-                if total >= 200_000 { note("gen: \(done)/\(total) users") }
+                // About every 10%, and only for runs long enough to need it.
+                let step = max(1, total / 10)
+                if total >= 200_000, done % step < 16_384 || done == total { note("gen: \(done)/\(total) users") }
             }
             print(
                 "wrote \(out)/schema.cohort, users.csv, events.csv: \(report.users) users, \(report.events) events, \(report.bytes / 1_048_576) MiB in \(String(format: "%.1f", report.seconds)) s"

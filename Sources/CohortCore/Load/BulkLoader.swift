@@ -49,21 +49,28 @@ public enum BulkLoader {
     public static func loadUsers(path: String, into database: inout Database, options: LoadOptions = LoadOptions()) throws(CohortError)
         -> LoadReport
     {
-        let file = try MappedFile(path: path)
-        var staged = database
-        var loader = try UsersLoad(file: file, schema: staged.schema, options: options)
-        let report = try loader.run(into: &staged)
-        database = staged
-        return report
+        try staged(path, &database) { (file, db) throws(CohortError) in
+            var load = try UsersLoad(file: file, schema: db.schema, options: options)
+            return try load.run(into: &db)
+        }
     }
 
     public static func loadEvents(path: String, into database: inout Database, options: LoadOptions = LoadOptions()) throws(CohortError)
         -> LoadReport
     {
+        try staged(path, &database) { (file, db) throws(CohortError) in
+            var load = try EventsLoad(file: file, schema: db.schema, options: options)
+            return try load.run(into: &db)
+        }
+    }
+
+    /// Runs `body` on a copy of `database` that replaces it only when `body` succeeds.
+    private static func staged(
+        _ path: String, _ database: inout Database, _ body: (MappedFile, inout Database) throws(CohortError) -> LoadReport
+    ) throws(CohortError) -> LoadReport {
         let file = try MappedFile(path: path)
         var staged = database
-        var loader = try EventsLoad(file: file, schema: staged.schema, options: options)
-        let report = try loader.run(into: &staged)
+        let report = try body(file, &staged)
         database = staged
         return report
     }
