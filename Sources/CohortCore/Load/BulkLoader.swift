@@ -150,11 +150,16 @@ struct LoadDriver {
 
     /// Records a bad row: fails the load, or writes it to the rejects file.
     mutating func reject(_ error: RowError) throws(CohortError) {
-        let message = "line \(reader.recordLine): \(error.reason)"
+        try reject(error, line: reader.recordLine, range: reader.recordRange)
+    }
+
+    /// As `reject(_:)` for a row found at `line`, bytes `range` of the file.
+    mutating func reject(_ error: RowError, line: Int, range: Range<Int>) throws(CohortError) {
+        let message = "line \(line): \(error.reason)"
         guard rejects != nil else { throw .err("\(name) \(message); nothing of this load was kept (use --skip-bad-rows FILE to load the good rows)") }
         rejected += 1
         if firstRejections.count < 10 { firstRejections.append(message) }
-        write(record: reader.recordRange)
+        write(record: range)
     }
 
     mutating func checkColumnCount() throws(RowError) {
@@ -163,9 +168,10 @@ struct LoadDriver {
         }
     }
 
-    mutating func tick() {
-        rows += 1
-        if rows % options.progressInterval == 0 { reportProgress() }
+    mutating func tick(_ count: Int = 1) {
+        let before = rows / options.progressInterval
+        rows += count
+        if rows / options.progressInterval != before { reportProgress() }
     }
 
     func reportProgress() {
@@ -317,13 +323,31 @@ struct UsersLoad {
 }
 
 /// Loads `events.csv`: `user_id,event,time,<prop>,...` (the union of declared properties).
+///
+/// Two phases. Parsing (CSV scanning, event names, times, typed properties, UTF-8 and
+/// user id checks) touches no shared state, so the file is cut into chunks at record
+/// boundaries and parsed in parallel with Dispatch into per-chunk columns. Then one
+/// sequential pass in file order resolves user ids to rows, encodes string values and
+/// appends: rows, arrival order and the first reported error are exactly those of a
+/// single-threaded load.
 struct EventsLoad {
     var driver: LoadDriver
-    /// For each event id, for each CSV property column (0-based after `time`), the
-    /// property index on that event, or nil when the event does not declare it.
-    let propertyOfColumn: [[Int?]]
-    let propertyTypes: [PropertyType]
-    let eventNames: [[UInt8]]
+    let layout: Layout
+
+    /// What parsing needs to know, immutable and shared by the parsing threads.
+    struct Layout: @unchecked Sendable {
+        /// Type of each CSV property column (the columns after `time`).
+        let columnTypes: [PropertyType]
+        /// Index of each property column in the chunk arrays of its type.
+        let columnSlot: [Int]
+        /// For each event id, for each property column, the property index on that event.
+        let propertyOfColumn: [[Int?]]
+        let eventNames: [[UInt8]]
+        let header: [String]
+        let schemaEvents: [String]
+        /// The mapped file; it outlives the load.
+        let bytes: UnsafeRawBufferPointer
+    }
 
     init(file: MappedFile, schema: Schema, options: LoadOptions) throws(CohortError) {
         driver = try LoadDriver(file: file, options: options)
@@ -334,110 +358,296 @@ struct EventsLoad {
         }
         var seen = Set<String>()
         var types: [PropertyType] = []
+        var slots: [Int] = []
+        var perType: [PropertyType: Int] = [:]
         for column in header.dropFirst(3) {
             guard seen.insert(column).inserted else { throw .err("\(name) line 1: column '\(column)' appears twice") }
             guard let type = schema.propertyTypes[column] else {
                 throw .err("\(name) line 1: undeclared column '\(column)' (declare it on an event with EVENT.DEFINE)")
             }
             types.append(type)
+            slots.append(perType[type, default: 0])
+            perType[type, default: 0] += 1
         }
-        propertyTypes = types
-        propertyOfColumn = schema.events.map { event in header.dropFirst(3).map { event.propertyIndex($0) } }
-        eventNames = schema.events.map { Array($0.name.utf8) }
+        layout = Layout(
+            columnTypes: types, columnSlot: slots,
+            propertyOfColumn: schema.events.map { event in header.dropFirst(3).map { event.propertyIndex($0) } },
+            eventNames: schema.events.map { Array($0.name.utf8) }, header: header, schemaEvents: schema.events.map(\.name),
+            bytes: file.bytes)
+    }
+
+    /// The rows of one chunk, parsed; rows that failed are in `rejects` instead.
+    struct Chunk {
+        var lines = 0
+        var userPointers = ContiguousArray<UnsafeRawPointer>()
+        /// Length of the id bytes, or 0 when the id is in `specialIDs` (quoted with
+        /// escapes, or non-ASCII and validated as a String).
+        var userLengths = ContiguousArray<UInt16>()
+        var specialIDs: [Int: String] = [:]
+        var events = ContiguousArray<UInt16>()
+        var times = ContiguousArray<UInt32>()
+        var ints: [ContiguousArray<Int64>] = []
+        var floats: [ContiguousArray<Double>] = []
+        var bools: [ContiguousArray<UInt8>] = []
+        /// String values as pointer + length into the file; length `UInt32.max` is null,
+        /// `UInt32.max - 1` means "see `specialStrings`".
+        var stringPointers: [ContiguousArray<UnsafeRawPointer?>] = []
+        var stringLengths: [ContiguousArray<UInt32>] = []
+        var specialStrings: [Int: [Int: String]] = [:]
+        /// Bad rows: line within the chunk (1-based), absolute byte range, reason.
+        var rejects: [(line: Int, range: Range<Int>, reason: String)] = []
+        var count: Int { times.count }
+
+        init(_ layout: Layout) {
+            for t in layout.columnTypes {
+                switch t {
+                case .int: ints.append([])
+                case .float: floats.append([])
+                case .bool: bools.append([])
+                case .string:
+                    stringPointers.append([])
+                    stringLengths.append([])
+                }
+            }
+        }
+
+        /// Drops the partial values of a row that failed half-way.
+        mutating func truncate(to n: Int) {
+            for i in ints.indices where ints[i].count > n { ints[i].removeLast(ints[i].count - n) }
+            for i in floats.indices where floats[i].count > n { floats[i].removeLast(floats[i].count - n) }
+            for i in bools.indices where bools[i].count > n { bools[i].removeLast(bools[i].count - n) }
+            for i in stringPointers.indices where stringPointers[i].count > n {
+                stringPointers[i].removeLast(stringPointers[i].count - n)
+                stringLengths[i].removeLast(stringLengths[i].count - n)
+            }
+            specialStrings = specialStrings.mapValues { $0.filter { $0.key < n } }
+            if events.count > n { events.removeLast(events.count - n) }
+            if userPointers.count > n {
+                userPointers.removeLast(userPointers.count - n)
+                userLengths.removeLast(userLengths.count - n)
+            }
+            specialIDs[n] = nil
+        }
     }
 
     mutating func run(into db: inout Database) throws(CohortError) -> LoadReport {
+        let bodyStart = driver.reader.position
+        let ranges = Self.split(driver.file.bytes, from: bodyStart, parts: Self.chunkCount(driver.file.bytes.count - bodyStart))
+        let stopAtFirstError = driver.options.rejectsPath == nil
+        let layout = self.layout
+        let chunks = UnsafeMutableBufferPointer<Chunk>.allocate(capacity: ranges.count)
+        chunks.initialize(repeating: Chunk(layout))
+        defer { chunks.deinitialize().deallocate() }
+        // Each worker writes only its own element of `chunks`.
+        nonisolated(unsafe) let slots = chunks
+        DispatchQueue.concurrentPerform(iterations: ranges.count) { k in
+            slots[k] = Self.parse(ranges[k], layout, stopAtFirstError: stopAtFirstError)
+        }
+
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }
-        var strings: [(Int, CSVReader.Field)] = []
+        let total = chunks.reduce(0) { $0 + $1.count }
+        for t in db.events.tables.indices { db.events.tables[t].reservePending(total / max(1, schema.events.count)) }
+        db.users.reserveCapacity(db.users.rowCount + total / 16)
+        // Per event: which chunk column fills which property slot.
+        let assignments: [[(column: Int, slot: PropertyColumns.Slot)]] = schema.events.indices.map { e in
+            layout.propertyOfColumn[e].enumerated().compactMap { c, p in p.map { (c, db.events.tables[e].properties.slots[$0]) } }
+        }
+
+        var line = driver.reader.linesConsumed + 1  // the first line after the header
         var lastUser: (bytes: UnsafeRawBufferPointer, row: UInt32)? = nil
+        for chunk in chunks {
+            for reject in chunk.rejects {
+                try driver.reject(RowError(reject.reason), line: line + reject.line - 1, range: reject.range)
+            }
+            for k in 0..<chunk.count {
+                let row: UInt32
+                let length = Int(chunk.userLengths[k])
+                if length == 0 {
+                    row = db.users.rowCreating(chunk.specialIDs[k]!).row
+                    lastUser = nil
+                } else {
+                    let bytes = UnsafeRawBufferPointer(start: chunk.userPointers[k], count: length)
+                    if let last = lastUser, FieldParser.equal(last.bytes, bytes) {
+                        row = last.row
+                    } else {
+                        row = db.users.rowCreating(bytes: bytes).row
+                        lastUser = (bytes, row)
+                    }
+                }
+                let e = Int(chunk.events[k])
+                raws[e].clear()
+                for (c, slot) in assignments[e] {
+                    let source = layout.columnSlot[c]
+                    switch slot {
+                    case .int(let s): raws[e].ints[s] = chunk.ints[source][k]
+                    case .float(let s): raws[e].floats[s] = chunk.floats[source][k]
+                    case .bool(let s): raws[e].bools[s] = chunk.bools[source][k]
+                    case .string(let s):
+                        let n = chunk.stringLengths[source][k]
+                        if n == UInt32.max { continue }
+                        if n == UInt32.max - 1 {
+                            raws[e].strings[s] = db.events.tables[e].encodeString(chunk.specialStrings[source]![k]!, slot: s)
+                        } else {
+                            let bytes = UnsafeRawBufferPointer(start: chunk.stringPointers[source][k], count: Int(n))
+                            raws[e].strings[s] = db.events.tables[e].encodeString(bytes: bytes, slot: s)
+                        }
+                    }
+                }
+                db.events.tables[e].append(row: row, time: chunk.times[k], raws[e])
+            }
+            driver.tick(chunk.count)
+            line += chunk.lines
+        }
+        db.compact()
+        return driver.finish()
+    }
+
+    /// Enough chunks to keep every core busy and to bound per-chunk memory.
+    static func chunkCount(_ bytes: Int) -> Int {
+        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return max(1, min(bytes / (1 << 20), max(cores * 4, bytes / (64 << 20))))
+    }
+
+    /// Cuts `bytes[start...]` into about `parts` ranges that each end at a record
+    /// boundary: a newline outside quotes. Quote parity is tracked from `start` (every
+    /// quote toggles it, `""` toggles twice), so quoted newlines never split a record.
+    static func split(_ bytes: UnsafeRawBufferPointer, from start: Int, parts: Int) -> [Range<Int>] {
+        let n = bytes.count
+        guard parts > 1, n - start > parts else { return [start..<n] }
+        var ranges: [Range<Int>] = []
+        var lo = start
+        var scanned = start
+        var inQuotes = false
+        for p in 1..<parts {
+            let target = start + (n - start) / parts * p
+            guard target > lo else { continue }
+            // Quote parity up to `target`.
+            while scanned < target {
+                if bytes[scanned] == UInt8(ascii: "\"") { inQuotes.toggle() }
+                scanned += 1
+            }
+            // Then the next newline outside quotes.
+            while scanned < n, inQuotes || bytes[scanned] != UInt8(ascii: "\n") {
+                if bytes[scanned] == UInt8(ascii: "\"") { inQuotes.toggle() }
+                scanned += 1
+            }
+            guard scanned < n else { break }
+            scanned += 1
+            ranges.append(lo..<scanned)
+            lo = scanned
+        }
+        if lo < n { ranges.append(lo..<n) }
+        return ranges
+    }
+
+    /// Parses one chunk. Pure: reads the file and `layout` only.
+    static func parse(_ range: Range<Int>, _ layout: Layout, stopAtFirstError: Bool) -> Chunk {
+        var chunk = Chunk(layout)
+        var reader = CSVReader(bytes: UnsafeRawBufferPointer(rebasing: layout.bytes[range]), skipByteOrderMark: false)
+        var fields: [CSVReader.Field] = []
         var lastEvent = 0
-        let approximateRows = driver.file.bytes.count / 48
-        db.users.reserveCapacity(db.users.rowCount + approximateRows / 16)
-        for t in db.events.tables.indices { db.events.tables[t].reservePending(approximateRows / max(1, schema.events.count)) }
-
+        let columnCount = layout.columnTypes.count + 3
+        let estimate = range.count / 48
+        chunk.times.reserveCapacity(estimate)
+        chunk.events.reserveCapacity(estimate)
+        chunk.userPointers.reserveCapacity(estimate)
+        chunk.userLengths.reserveCapacity(estimate)
         while true {
+            let n = chunk.count
             do throws(RowError) {
-                guard try driver.nextRecord() else { break }
-                try driver.checkColumnCount()
-                let fields = driver.fields
-                let reader = driver.reader
-
+                do {
+                    guard try reader.next(into: &fields) else { break }
+                } catch .unterminatedQuote {
+                    throw RowError("unterminated quoted field")
+                } catch {
+                    throw RowError("text after a closing quote")
+                }
+                if fields.count == 1, fields[0].start == fields[0].end { continue }
+                guard fields.count == columnCount else {
+                    throw RowError("wrong column count: expected \(columnCount) fields, got \(fields.count)")
+                }
                 // Event name: the previous row's name is the likeliest.
                 let nameBytes = reader.raw(fields[1])
                 var eventID = -1
-                if lastEvent < eventNames.count, nameBytes.elementsEqual(eventNames[lastEvent]) {
+                if lastEvent < layout.eventNames.count, nameBytes.elementsEqual(layout.eventNames[lastEvent]) {
                     eventID = lastEvent
-                } else if let found = eventNames.firstIndex(where: { nameBytes.elementsEqual($0) }) {
+                } else if let found = layout.eventNames.firstIndex(where: { nameBytes.elementsEqual($0) }) {
                     eventID = found
                     lastEvent = found
                 }
                 guard eventID >= 0 else {
                     throw RowError("unknown event '\(reader.string(fields[1]) ?? "?")' (declare it with EVENT.DEFINE)")
                 }
-
                 guard let seconds = TimeFormat.parse(bytes: reader.raw(fields[2])) else {
                     throw RowError("bad time '\(reader.string(fields[2]) ?? "?")': use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z)")
                 }
                 let time: UInt32
                 do { time = try EventTime.stored(seconds) } catch { throw RowError(error.message) }
 
-                // Properties, checked before anything is stored.
-                raws[eventID].clear()
-                strings.removeAll(keepingCapacity: true)
-                let map = propertyOfColumn[eventID]
-                let slots = db.events.tables[eventID].properties.slots
+                let map = layout.propertyOfColumn[eventID]
                 for c in 0..<map.count {
                     let field = fields[c + 3]
-                    if field.start == field.end { continue }
-                    guard let property = map[c] else {
-                        throw RowError("event '\(schema.events[eventID].name)' has no property '\(driver.header[c + 3])'")
+                    let slot = layout.columnSlot[c]
+                    let empty = field.start == field.end
+                    if !empty, map[c] == nil {
+                        throw RowError("event '\(layout.schemaEvents[eventID])' has no property '\(layout.header[c + 3])'")
                     }
                     let bytes = reader.raw(field)
-                    switch slots[property] {
-                    case .int(let s):
-                        guard let v = FieldParser.int(bytes) else { throw badValue(c, "an int") }
-                        raws[eventID].ints[s] = v
-                    case .float(let s):
-                        guard let v = FieldParser.double(bytes) else { throw badValue(c, "a float") }
-                        raws[eventID].floats[s] = v
-                    case .bool(let s):
-                        guard let v = FieldParser.bool(bytes) else { throw badValue(c, "a bool (true or false)") }
-                        raws[eventID].bools[s] = v ? 1 : 0
-                    case .string(let s):
-                        guard FieldParser.isValidUTF8(bytes) else { throw RowError("property '\(driver.header[c + 3])' is not valid UTF-8") }
-                        strings.append((s, field))
+                    switch layout.columnTypes[c] {
+                    case .int:
+                        let v = empty ? NullSentinel.int : FieldParser.int(bytes)
+                        guard let v else { throw badValue(c, field, reader, layout, "an int") }
+                        chunk.ints[slot].append(v)
+                    case .float:
+                        let v = empty ? NullSentinel.float : FieldParser.double(bytes)
+                        guard let v else { throw badValue(c, field, reader, layout, "a float") }
+                        chunk.floats[slot].append(v)
+                    case .bool:
+                        let v: Bool? = empty ? nil : FieldParser.bool(bytes)
+                        guard empty || v != nil else { throw badValue(c, field, reader, layout, "a bool (true or false)") }
+                        chunk.bools[slot].append(v.map { $0 ? 1 : 0 } ?? NullSentinel.bool)
+                    case .string:
+                        if empty {
+                            chunk.stringPointers[slot].append(nil)
+                            chunk.stringLengths[slot].append(UInt32.max)
+                        } else if field.hasEscapedQuotes {
+                            guard let text = reader.string(field) else { throw RowError("property '\(layout.header[c + 3])' is not valid UTF-8") }
+                            chunk.specialStrings[slot, default: [:]][n] = text
+                            chunk.stringPointers[slot].append(nil)
+                            chunk.stringLengths[slot].append(UInt32.max - 1)
+                        } else {
+                            guard FieldParser.isValidUTF8(bytes) else { throw RowError("property '\(layout.header[c + 3])' is not valid UTF-8") }
+                            chunk.stringPointers[slot].append(bytes.baseAddress)
+                            chunk.stringLengths[slot].append(UInt32(bytes.count))
+                        }
                     }
                 }
-
-                // User: consecutive rows often repeat it.
-                let userBytes = reader.raw(fields[0])
-                let row: UInt32
-                if let last = lastUser, !fields[0].hasEscapedQuotes, FieldParser.equal(last.bytes, userBytes) {
-                    row = last.row
-                } else {
-                    row = db.rowCreating(try LoadDriver.userKey(fields[0], reader))
-                    lastUser = (userBytes, row)
+                switch try LoadDriver.userKey(fields[0], reader) {
+                case .bytes(let b):
+                    chunk.userPointers.append(b.baseAddress!)
+                    chunk.userLengths.append(UInt16(b.count))
+                case .string(let id):
+                    chunk.specialIDs[n] = id
+                    chunk.userPointers.append(layout.bytes.baseAddress!)
+                    chunk.userLengths.append(0)
                 }
-                for (s, field) in strings {
-                    if field.hasEscapedQuotes {
-                        raws[eventID].strings[s] = db.events.tables[eventID].encodeString(reader.string(field)!, slot: s)
-                    } else {
-                        raws[eventID].strings[s] = db.events.tables[eventID].encodeString(bytes: reader.raw(field), slot: s)
-                    }
-                }
-                db.events.tables[eventID].append(row: row, time: time, raws[eventID])
-                driver.tick()
+                chunk.events.append(UInt16(eventID))
+                chunk.times.append(time)  // last: `count` is the number of complete rows
             } catch {
-                try driver.reject(error)
+                chunk.truncate(to: n)
+                let base = range.lowerBound
+                chunk.rejects.append((reader.recordLine, (base + reader.recordRange.lowerBound)..<(base + reader.recordRange.upperBound), error.reason))
+                if stopAtFirstError { break }
             }
         }
-        db.compact()
-        return driver.finish()
+        chunk.lines = reader.linesConsumed
+        return chunk
     }
 
-    private func badValue(_ column: Int, _ expected: String) -> RowError {
-        let field = driver.fields[column + 3]
-        return RowError("property '\(driver.header[column + 3])': expected \(expected), got '\(driver.reader.string(field) ?? "?")'")
+    private static func badValue(_ column: Int, _ field: CSVReader.Field, _ reader: CSVReader, _ layout: Layout, _ expected: String) -> RowError {
+        RowError("property '\(layout.header[column + 3])': expected \(expected), got '\(reader.string(field) ?? "?")'")
     }
 }
+
+import Dispatch

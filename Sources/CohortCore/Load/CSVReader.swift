@@ -26,11 +26,14 @@ struct CSVReader {
     private(set) var recordRange = 0..<0
     private var nextLine = 1
 
-    init(bytes: UnsafeRawBufferPointer) {
+    init(bytes: UnsafeRawBufferPointer, skipByteOrderMark: Bool = true) {
         self.bytes = bytes
         // A UTF-8 byte order mark is not part of the first field.
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { position = 3 }
+        if skipByteOrderMark, bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { position = 3 }
     }
+
+    /// Newlines passed so far (the lines of a chunk, when reading one).
+    var linesConsumed: Int { nextLine - 1 }
 
     var isAtEnd: Bool { position >= bytes.count }
 
