@@ -338,8 +338,6 @@ struct EventsLoad {
     struct Layout: @unchecked Sendable {
         /// Type of each CSV property column (the columns after `time`).
         let columnTypes: [PropertyType]
-        /// Index of each property column in the chunk arrays of its type.
-        let columnSlot: [Int]
         /// For each event id, for each property column, the property index on that event.
         let propertyOfColumn: [[Int?]]
         let eventNames: [[UInt8]]
@@ -358,19 +356,15 @@ struct EventsLoad {
         }
         var seen = Set<String>()
         var types: [PropertyType] = []
-        var slots: [Int] = []
-        var perType: [PropertyType: Int] = [:]
         for column in header.dropFirst(3) {
             guard seen.insert(column).inserted else { throw .err("\(name) line 1: column '\(column)' appears twice") }
             guard let type = schema.propertyTypes[column] else {
                 throw .err("\(name) line 1: undeclared column '\(column)' (declare it on an event with EVENT.DEFINE)")
             }
             types.append(type)
-            slots.append(perType[type, default: 0])
-            perType[type, default: 0] += 1
         }
         layout = Layout(
-            columnTypes: types, columnSlot: slots,
+            columnTypes: types,
             propertyOfColumn: schema.events.map { event in header.dropFirst(3).map { event.propertyIndex($0) } },
             eventNames: schema.events.map { Array($0.name.utf8) }, header: header, schemaEvents: schema.events.map(\.name),
             bytes: file.bytes)
@@ -386,47 +380,41 @@ struct EventsLoad {
         var specialIDs: [Int: String] = [:]
         var events = ContiguousArray<UInt16>()
         var times = ContiguousArray<UInt32>()
-        var ints: [ContiguousArray<Int64>] = []
-        var floats: [ContiguousArray<Double>] = []
-        var bools: [ContiguousArray<UInt8>] = []
+        /// Property values as typed streams: for each row, one value (or its null
+        /// sentinel) per property its event declares, in column order. Columns an
+        /// event does not declare take no space.
+        var ints = ContiguousArray<Int64>()
+        var floats = ContiguousArray<Double>()
+        var bools = ContiguousArray<UInt8>()
         /// String values as pointer + length into the file; length `UInt32.max` is null,
-        /// `UInt32.max - 1` means "see `specialStrings`".
-        var stringPointers: [ContiguousArray<UnsafeRawPointer?>] = []
-        var stringLengths: [ContiguousArray<UInt32>] = []
-        var specialStrings: [Int: [Int: String]] = [:]
+        /// `UInt32.max - 1` means "see `specialStrings`" (keyed by stream position).
+        var stringPointers = ContiguousArray<UnsafeRawPointer?>()
+        var stringLengths = ContiguousArray<UInt32>()
+        var specialStrings: [Int: String] = [:]
         /// Bad rows: line within the chunk (1-based), absolute byte range, reason.
         var rejects: [(line: Int, range: Range<Int>, reason: String)] = []
         var count: Int { times.count }
 
-        init(_ layout: Layout) {
-            for t in layout.columnTypes {
-                switch t {
-                case .int: ints.append([])
-                case .float: floats.append([])
-                case .bool: bools.append([])
-                case .string:
-                    stringPointers.append([])
-                    stringLengths.append([])
-                }
-            }
+        /// Stream lengths, to drop the partial values of a row that failed half-way.
+        struct Mark {
+            let ints: Int, floats: Int, bools: Int, strings: Int, rows: Int
         }
 
-        /// Drops the partial values of a row that failed half-way.
-        mutating func truncate(to n: Int) {
-            for i in ints.indices where ints[i].count > n { ints[i].removeLast(ints[i].count - n) }
-            for i in floats.indices where floats[i].count > n { floats[i].removeLast(floats[i].count - n) }
-            for i in bools.indices where bools[i].count > n { bools[i].removeLast(bools[i].count - n) }
-            for i in stringPointers.indices where stringPointers[i].count > n {
-                stringPointers[i].removeLast(stringPointers[i].count - n)
-                stringLengths[i].removeLast(stringLengths[i].count - n)
+        var mark: Mark { Mark(ints: ints.count, floats: floats.count, bools: bools.count, strings: stringLengths.count, rows: times.count) }
+
+        mutating func rollBack(to mark: Mark) {
+            ints.removeLast(ints.count - mark.ints)
+            floats.removeLast(floats.count - mark.floats)
+            bools.removeLast(bools.count - mark.bools)
+            stringPointers.removeLast(stringPointers.count - mark.strings)
+            stringLengths.removeLast(stringLengths.count - mark.strings)
+            for key in specialStrings.keys where key >= mark.strings { specialStrings[key] = nil }
+            if events.count > mark.rows { events.removeLast(events.count - mark.rows) }
+            if userPointers.count > mark.rows {
+                userPointers.removeLast(userPointers.count - mark.rows)
+                userLengths.removeLast(userLengths.count - mark.rows)
             }
-            specialStrings = specialStrings.mapValues { $0.filter { $0.key < n } }
-            if events.count > n { events.removeLast(events.count - n) }
-            if userPointers.count > n {
-                userPointers.removeLast(userPointers.count - n)
-                userLengths.removeLast(userLengths.count - n)
-            }
-            specialIDs[n] = nil
+            specialIDs[mark.rows] = nil
         }
     }
 
@@ -436,7 +424,7 @@ struct EventsLoad {
         let stopAtFirstError = driver.options.rejectsPath == nil
         let layout = self.layout
         let chunks = UnsafeMutableBufferPointer<Chunk>.allocate(capacity: ranges.count)
-        chunks.initialize(repeating: Chunk(layout))
+        chunks.initialize(repeating: Chunk())
         defer { chunks.deinitialize().deallocate() }
         // Each worker writes only its own element of `chunks`.
         nonisolated(unsafe) let slots = chunks
@@ -449,9 +437,9 @@ struct EventsLoad {
         let total = chunks.reduce(0) { $0 + $1.count }
         for t in db.events.tables.indices { db.events.tables[t].reservePending(total / max(1, schema.events.count)) }
         db.users.reserveCapacity(db.users.rowCount + total / 16)
-        // Per event: which chunk column fills which property slot.
-        let assignments: [[(column: Int, slot: PropertyColumns.Slot)]] = schema.events.indices.map { e in
-            layout.propertyOfColumn[e].enumerated().compactMap { c, p in p.map { (c, db.events.tables[e].properties.slots[$0]) } }
+        // Per event: the property slots its stream values fill, in column order.
+        let assignments: [[PropertyColumns.Slot]] = schema.events.indices.map { e in
+            layout.propertyOfColumn[e].compactMap { p in p.map { db.events.tables[e].properties.slots[$0] } }
         }
 
         var line = driver.reader.linesConsumed + 1  // the first line after the header
@@ -460,6 +448,7 @@ struct EventsLoad {
             for reject in chunk.rejects {
                 try driver.reject(RowError(reject.reason), line: line + reject.line - 1, range: reject.range)
             }
+            var (i, f, b, s) = (0, 0, 0, 0)  // stream cursors
             for k in 0..<chunk.count {
                 let row: UInt32
                 let length = Int(chunk.userLengths[k])
@@ -476,22 +465,28 @@ struct EventsLoad {
                     }
                 }
                 let e = Int(chunk.events[k])
-                raws[e].clear()
-                for (c, slot) in assignments[e] {
-                    let source = layout.columnSlot[c]
+                for slot in assignments[e] {
                     switch slot {
-                    case .int(let s): raws[e].ints[s] = chunk.ints[source][k]
-                    case .float(let s): raws[e].floats[s] = chunk.floats[source][k]
-                    case .bool(let s): raws[e].bools[s] = chunk.bools[source][k]
-                    case .string(let s):
-                        let n = chunk.stringLengths[source][k]
-                        if n == UInt32.max { continue }
-                        if n == UInt32.max - 1 {
-                            raws[e].strings[s] = db.events.tables[e].encodeString(chunk.specialStrings[source]![k]!, slot: s)
+                    case .int(let t):
+                        raws[e].ints[t] = chunk.ints[i]
+                        i += 1
+                    case .float(let t):
+                        raws[e].floats[t] = chunk.floats[f]
+                        f += 1
+                    case .bool(let t):
+                        raws[e].bools[t] = chunk.bools[b]
+                        b += 1
+                    case .string(let t):
+                        let n = chunk.stringLengths[s]
+                        if n == UInt32.max {
+                            raws[e].strings[t] = NullSentinel.stringCode
+                        } else if n == UInt32.max - 1 {
+                            raws[e].strings[t] = db.events.tables[e].encodeString(chunk.specialStrings[s]!, slot: t)
                         } else {
-                            let bytes = UnsafeRawBufferPointer(start: chunk.stringPointers[source][k], count: Int(n))
-                            raws[e].strings[s] = db.events.tables[e].encodeString(bytes: bytes, slot: s)
+                            let bytes = UnsafeRawBufferPointer(start: chunk.stringPointers[s], count: Int(n))
+                            raws[e].strings[t] = db.events.tables[e].encodeString(bytes: bytes, slot: t)
                         }
+                        s += 1
                     }
                 }
                 db.events.tables[e].append(row: row, time: chunk.times[k], raws[e])
@@ -543,7 +538,7 @@ struct EventsLoad {
 
     /// Parses one chunk. Pure: reads the file and `layout` only.
     static func parse(_ range: Range<Int>, _ layout: Layout, stopAtFirstError: Bool) -> Chunk {
-        var chunk = Chunk(layout)
+        var chunk = Chunk()
         var reader = CSVReader(bytes: UnsafeRawBufferPointer(rebasing: layout.bytes[range]), skipByteOrderMark: false)
         var fields: [CSVReader.Field] = []
         var lastEvent = 0
@@ -555,6 +550,7 @@ struct EventsLoad {
         chunk.userLengths.reserveCapacity(estimate)
         while true {
             let n = chunk.count
+            let mark = chunk.mark
             do throws(RowError) {
                 do {
                     guard try reader.next(into: &fields) else { break }
@@ -588,9 +584,9 @@ struct EventsLoad {
                 let map = layout.propertyOfColumn[eventID]
                 for c in 0..<map.count {
                     let field = fields[c + 3]
-                    let slot = layout.columnSlot[c]
                     let empty = field.start == field.end
-                    if !empty, map[c] == nil {
+                    guard map[c] != nil else {
+                        if empty { continue }
                         throw RowError("event '\(layout.schemaEvents[eventID])' has no property '\(layout.header[c + 3])'")
                     }
                     let bytes = reader.raw(field)
@@ -598,28 +594,28 @@ struct EventsLoad {
                     case .int:
                         let v = empty ? NullSentinel.int : FieldParser.int(bytes)
                         guard let v else { throw badValue(c, field, reader, layout, "an int") }
-                        chunk.ints[slot].append(v)
+                        chunk.ints.append(v)
                     case .float:
                         let v = empty ? NullSentinel.float : FieldParser.double(bytes)
                         guard let v else { throw badValue(c, field, reader, layout, "a float") }
-                        chunk.floats[slot].append(v)
+                        chunk.floats.append(v)
                     case .bool:
                         let v: Bool? = empty ? nil : FieldParser.bool(bytes)
                         guard empty || v != nil else { throw badValue(c, field, reader, layout, "a bool (true or false)") }
-                        chunk.bools[slot].append(v.map { $0 ? 1 : 0 } ?? NullSentinel.bool)
+                        chunk.bools.append(v.map { $0 ? 1 : 0 } ?? NullSentinel.bool)
                     case .string:
                         if empty {
-                            chunk.stringPointers[slot].append(nil)
-                            chunk.stringLengths[slot].append(UInt32.max)
+                            chunk.stringPointers.append(nil)
+                            chunk.stringLengths.append(UInt32.max)
                         } else if field.hasEscapedQuotes {
                             guard let text = reader.string(field) else { throw RowError("property '\(layout.header[c + 3])' is not valid UTF-8") }
-                            chunk.specialStrings[slot, default: [:]][n] = text
-                            chunk.stringPointers[slot].append(nil)
-                            chunk.stringLengths[slot].append(UInt32.max - 1)
+                            chunk.specialStrings[chunk.stringLengths.count] = text
+                            chunk.stringPointers.append(nil)
+                            chunk.stringLengths.append(UInt32.max - 1)
                         } else {
                             guard FieldParser.isValidUTF8(bytes) else { throw RowError("property '\(layout.header[c + 3])' is not valid UTF-8") }
-                            chunk.stringPointers[slot].append(bytes.baseAddress)
-                            chunk.stringLengths[slot].append(UInt32(bytes.count))
+                            chunk.stringPointers.append(bytes.baseAddress)
+                            chunk.stringLengths.append(UInt32(bytes.count))
                         }
                     }
                 }
@@ -635,7 +631,7 @@ struct EventsLoad {
                 chunk.events.append(UInt16(eventID))
                 chunk.times.append(time)  // last: `count` is the number of complete rows
             } catch {
-                chunk.truncate(to: n)
+                chunk.rollBack(to: mark)
                 let base = range.lowerBound
                 chunk.rejects.append((reader.recordLine, (base + reader.recordRange.lowerBound)..<(base + reader.recordRange.upperBound), error.reason))
                 if stopAtFirstError { break }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// All event tables, one per declared event type, indexed by `EventDefinition.id`.
 public struct EventStore: Sendable {
     public internal(set) var tables: [EventTable] = []
@@ -8,8 +10,15 @@ public struct EventStore: Sendable {
     public var needsCompaction: Bool { tables.contains { $0.needsCompaction } }
     public var memoryBytes: Int { tables.reduce(0) { $0 + $1.memoryBytes } }
 
+    /// Compacts the tables that need it, in parallel: tables are independent, and each
+    /// worker mutates only its own element.
     mutating func compact(users: UserTable) {
-        for i in tables.indices where tables[i].needsCompaction { tables[i].compact(users: users) }
+        let dirty = tables.indices.filter { tables[$0].needsCompaction }
+        guard !dirty.isEmpty else { return }
+        tables.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let tables = buffer
+            DispatchQueue.concurrentPerform(iterations: dirty.count) { k in tables[dirty[k]].compact(users: users) }
+        }
     }
 
     mutating func deleteEvents(of row: UInt32) {
