@@ -423,20 +423,29 @@ struct EventsLoad {
         let ranges = Self.split(driver.file.bytes, from: bodyStart, parts: Self.chunkCount(driver.file.bytes.count - bodyStart))
         let stopAtFirstError = driver.options.rejectsPath == nil
         let layout = self.layout
+        // Pipeline: chunks are parsed on the global concurrent queue while this thread
+        // applies them in order as each becomes ready, then frees it. Each worker writes
+        // only its own slot of `chunks`; `ready[k]` orders that write before the read.
         let chunks = UnsafeMutableBufferPointer<Chunk>.allocate(capacity: ranges.count)
         chunks.initialize(repeating: Chunk())
         defer { chunks.deinitialize().deallocate() }
-        // Each worker writes only its own element of `chunks`.
         nonisolated(unsafe) let slots = chunks
-        DispatchQueue.concurrentPerform(iterations: ranges.count) { k in
-            slots[k] = Self.parse(ranges[k], layout, stopAtFirstError: stopAtFirstError)
+        let ready = ranges.map { _ in DispatchSemaphore(value: 0) }
+        let parsing = DispatchGroup()
+        for k in ranges.indices {
+            DispatchQueue.global().async(group: parsing) {
+                slots[k] = Self.parse(ranges[k], layout, stopAtFirstError: stopAtFirstError)
+                ready[k].signal()
+            }
         }
+        // Whatever happens below (a bad row ends the load early), no worker may outlive `chunks`.
+        defer { parsing.wait() }
 
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }
-        let total = chunks.reduce(0) { $0 + $1.count }
-        for t in db.events.tables.indices { db.events.tables[t].reservePending(total / max(1, schema.events.count)) }
-        db.users.reserveCapacity(db.users.rowCount + total / 16)
+        let estimate = (driver.file.bytes.count - bodyStart) / 48
+        for t in db.events.tables.indices { db.events.tables[t].reservePending(estimate / max(1, schema.events.count)) }
+        db.users.reserveCapacity(db.users.rowCount + estimate / 16)
         // Per event: the property slots its stream values fill, in column order.
         let assignments: [[PropertyColumns.Slot]] = schema.events.indices.map { e in
             layout.propertyOfColumn[e].compactMap { p in p.map { db.events.tables[e].properties.slots[$0] } }
@@ -444,7 +453,10 @@ struct EventsLoad {
 
         var line = driver.reader.linesConsumed + 1  // the first line after the header
         var lastUser: (bytes: UnsafeRawBufferPointer, row: UInt32)? = nil
-        for chunk in chunks {
+        for index in chunks.indices {
+            ready[index].wait()
+            let chunk = chunks[index]
+            defer { chunks[index] = Chunk() }  // free the chunk's buffers as soon as it is applied
             for reject in chunk.rejects {
                 try driver.reject(RowError(reject.reason), line: line + reject.line - 1, range: reject.range)
             }
