@@ -214,6 +214,9 @@ struct LoadDriver {
 }
 
 /// Loads `users.csv`: `user_id,<attr>,...`.
+///
+/// Chunks of rows are parsed in parallel (ids checked, every field parsed to its
+/// column's representation) and applied in file order through `ChunkPipeline`.
 struct UsersLoad {
     var driver: LoadDriver
     let columns: [AttributeDefinition]
@@ -235,34 +238,46 @@ struct UsersLoad {
         self.columns = columns
     }
 
-    /// One parsed field of a users row, held until the whole row has been checked.
+    /// One parsed field of a users row, in its column's representation.
     enum Parsed {
         case null
         case int64(Int64)
         case double(Double)
         case bool(Bool)
+        /// A string value as validated UTF-8 bytes of the file.
         case bytes(UnsafeRawBufferPointer)
         /// A `|`-separated tags field, validated UTF-8.
         case tags(UnsafeRawBufferPointer)
         case value(Value)
     }
 
+    /// The rows of one chunk: ids and `columns.count` parsed fields per row.
+    struct Chunk: @unchecked Sendable {
+        var lines = 0
+        var keys: [UserKey] = []
+        var values: [Parsed] = []
+        var rejects: [(line: Int, range: Range<Int>, reason: String)] = []
+    }
+
     mutating func run(into db: inout Database) throws(CohortError) -> LoadReport {
-        var parsed: [Parsed] = []
+        let bodyStart = driver.reader.position
+        let bytes = driver.file.bytes
+        let ranges = ChunkPipeline.split(bytes, from: bodyStart, parts: ChunkPipeline.chunkCount(bytes.count - bodyStart))
+        let stopAtFirstError = driver.options.rejectsPath == nil
+        let columns = self.columns
+        nonisolated(unsafe) let file = bytes
         let slots = columns.map { db.attributes.slots[$0.id] }
-        db.users.reserveCapacity(db.users.rowCount + driver.file.bytes.count / 48)
-        while true {
-            do throws(RowError) {
-                guard try driver.nextRecord() else { break }
-                try driver.checkColumnCount()
-                let key = try LoadDriver.userKey(driver.fields[0], driver.reader)
-                parsed.removeAll(keepingCapacity: true)
-                for (k, definition) in columns.enumerated() {
-                    parsed.append(try Self.parse(driver.fields[k + 1], definition, driver.reader))
-                }
+        db.users.reserveCapacity(db.users.rowCount + (bytes.count - bodyStart) / 48)
+        var line = driver.reader.linesConsumed + 1
+        try ChunkPipeline.run(ranges, empty: Chunk(), parse: { Self.parse($0, file, columns, stopAtFirstError) }) {
+            (chunk) throws(CohortError) in
+            for reject in chunk.rejects {
+                try driver.reject(RowError(reject.reason), line: line + reject.line - 1, range: reject.range)
+            }
+            for (r, key) in chunk.keys.enumerated() {
                 let row = db.rowCreating(key)
-                for (k, value) in parsed.enumerated() {
-                    switch (slots[k], value) {
+                for k in columns.indices {
+                    switch (slots[k], chunk.values[r * columns.count + k]) {
                     case (.int64(let i), .int64(let v)): db.attributes.int64s[i].set(row, v)
                     case (.int64(let i), .null): db.attributes.int64s[i].set(row, nil)
                     case (.double(let i), .double(let v)): db.attributes.doubles[i].set(row, v)
@@ -276,15 +291,47 @@ struct UsersLoad {
                     default: db.setParsed(row: row, columns[k], .null)
                     }
                 }
-                driver.tick()
-            } catch {
-                try driver.reject(error)
             }
+            driver.tick(chunk.keys.count)
+            line += chunk.lines
         }
         return driver.finish()
     }
 
-    /// Parses one field for `definition` straight from its bytes where the type allows.
+    /// Parses one chunk. Pure: reads the file and the column definitions only.
+    static func parse(_ range: Range<Int>, _ bytes: UnsafeRawBufferPointer, _ columns: [AttributeDefinition], _ stopAtFirstError: Bool) -> Chunk {
+        var chunk = Chunk()
+        var reader = CSVReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[range]), skipByteOrderMark: false)
+        var fields: [CSVReader.Field] = []
+        var row: [Parsed] = []
+        while true {
+            do throws(RowError) {
+                do {
+                    guard try reader.next(into: &fields) else { break }
+                } catch .unterminatedQuote {
+                    throw RowError("unterminated quoted field")
+                } catch {
+                    throw RowError("text after a closing quote")
+                }
+                if fields.count == 1, fields[0].start == fields[0].end { continue }
+                guard fields.count == columns.count + 1 else {
+                    throw RowError("wrong column count: expected \(columns.count + 1) fields, got \(fields.count)")
+                }
+                let key = try LoadDriver.userKey(fields[0], reader)
+                row.removeAll(keepingCapacity: true)
+                for (k, definition) in columns.enumerated() { row.append(try parse(fields[k + 1], definition, reader)) }
+                chunk.keys.append(key)
+                chunk.values.append(contentsOf: row)
+            } catch {
+                let base = range.lowerBound
+                chunk.rejects.append((reader.recordLine, (base + reader.recordRange.lowerBound)..<(base + reader.recordRange.upperBound), error.reason))
+                if stopAtFirstError { break }
+            }
+        }
+        chunk.lines = reader.linesConsumed
+        return chunk
+    }
+
     /// Static, with explicit inputs: a method or a capturing helper here made Swift copy
     /// the whole loader for every field.
     private static func parse(_ field: CSVReader.Field, _ definition: AttributeDefinition, _ reader: CSVReader) throws(RowError) -> Parsed {
@@ -420,27 +467,9 @@ struct EventsLoad {
 
     mutating func run(into db: inout Database) throws(CohortError) -> LoadReport {
         let bodyStart = driver.reader.position
-        let ranges = Self.split(driver.file.bytes, from: bodyStart, parts: Self.chunkCount(driver.file.bytes.count - bodyStart))
+        let ranges = ChunkPipeline.split(driver.file.bytes, from: bodyStart, parts: ChunkPipeline.chunkCount(driver.file.bytes.count - bodyStart))
         let stopAtFirstError = driver.options.rejectsPath == nil
         let layout = self.layout
-        // Pipeline: chunks are parsed on the global concurrent queue while this thread
-        // applies them in order as each becomes ready, then frees it. Each worker writes
-        // only its own slot of `chunks`; `ready[k]` orders that write before the read.
-        let chunks = UnsafeMutableBufferPointer<Chunk>.allocate(capacity: ranges.count)
-        chunks.initialize(repeating: Chunk())
-        defer { chunks.deinitialize().deallocate() }
-        nonisolated(unsafe) let slots = chunks
-        let ready = ranges.map { _ in DispatchSemaphore(value: 0) }
-        let parsing = DispatchGroup()
-        for k in ranges.indices {
-            DispatchQueue.global().async(group: parsing) {
-                slots[k] = Self.parse(ranges[k], layout, stopAtFirstError: stopAtFirstError)
-                ready[k].signal()
-            }
-        }
-        // Whatever happens below (a bad row ends the load early), no worker may outlive `chunks`.
-        defer { parsing.wait() }
-
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }
         let estimate = (driver.file.bytes.count - bodyStart) / 48
@@ -453,10 +482,8 @@ struct EventsLoad {
 
         var line = driver.reader.linesConsumed + 1  // the first line after the header
         var lastUser: (bytes: UnsafeRawBufferPointer, row: UInt32)? = nil
-        for index in chunks.indices {
-            ready[index].wait()
-            let chunk = chunks[index]
-            defer { chunks[index] = Chunk() }  // free the chunk's buffers as soon as it is applied
+        try ChunkPipeline.run(ranges, empty: Chunk(), parse: { Self.parse($0, layout, stopAtFirstError: stopAtFirstError) }) {
+            (chunk) throws(CohortError) in
             for reject in chunk.rejects {
                 try driver.reject(RowError(reject.reason), line: line + reject.line - 1, range: reject.range)
             }
@@ -508,44 +535,6 @@ struct EventsLoad {
         }
         db.compact()
         return driver.finish()
-    }
-
-    /// Enough chunks to keep every core busy and to bound per-chunk memory.
-    static func chunkCount(_ bytes: Int) -> Int {
-        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        return max(1, min(bytes / (1 << 20), max(cores * 4, bytes / (64 << 20))))
-    }
-
-    /// Cuts `bytes[start...]` into about `parts` ranges that each end at a record
-    /// boundary: a newline outside quotes. Quote parity is tracked from `start` (every
-    /// quote toggles it, `""` toggles twice), so quoted newlines never split a record.
-    static func split(_ bytes: UnsafeRawBufferPointer, from start: Int, parts: Int) -> [Range<Int>] {
-        let n = bytes.count
-        guard parts > 1, n - start > parts else { return [start..<n] }
-        var ranges: [Range<Int>] = []
-        var lo = start
-        var scanned = start
-        var inQuotes = false
-        for p in 1..<parts {
-            let target = start + (n - start) / parts * p
-            guard target > lo else { continue }
-            // Quote parity up to `target`.
-            while scanned < target {
-                if bytes[scanned] == UInt8(ascii: "\"") { inQuotes.toggle() }
-                scanned += 1
-            }
-            // Then the next newline outside quotes.
-            while scanned < n, inQuotes || bytes[scanned] != UInt8(ascii: "\n") {
-                if bytes[scanned] == UInt8(ascii: "\"") { inQuotes.toggle() }
-                scanned += 1
-            }
-            guard scanned < n else { break }
-            scanned += 1
-            ranges.append(lo..<scanned)
-            lo = scanned
-        }
-        if lo < n { ranges.append(lo..<n) }
-        return ranges
     }
 
     /// Parses one chunk. Pure: reads the file and `layout` only.
