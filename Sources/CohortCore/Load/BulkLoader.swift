@@ -76,6 +76,23 @@ public enum BulkLoader {
     }
 }
 
+extension CSVReader {
+    /// The next record that is not a blank line, with read errors as row errors;
+    /// false at the end.
+    mutating func nextRecord(into fields: inout [Field]) throws(RowError) -> Bool {
+        while true {
+            do {
+                guard try next(into: &fields) else { return false }
+            } catch .unterminatedQuote {
+                throw RowError("unterminated quoted field")
+            } catch {
+                throw RowError("text after a closing quote")
+            }
+            if !(fields.count == 1 && fields[0].start == fields[0].end) { return true }
+        }
+    }
+}
+
 /// A validated user id from a CSV field.
 enum UserKey {
     case bytes(UnsafeRawBufferPointer)
@@ -103,7 +120,6 @@ struct LoadDriver {
     let name: String
     let options: LoadOptions
     var reader: CSVReader
-    var fields: [CSVReader.Field] = []
     var header: [String] = []
     var rows = 0
     var rejected = 0
@@ -116,6 +132,7 @@ struct LoadDriver {
         self.name = String(file.path.split(separator: "/").last ?? Substring(file.path))
         self.options = options
         self.reader = CSVReader(bytes: file.bytes)
+        var fields: [CSVReader.Field] = []
         do {
             guard try reader.next(into: &fields) else { throw CohortError.err("\(name) line 1: the file is empty, expected a header row") }
         } catch let error as CohortError {
@@ -134,38 +151,14 @@ struct LoadDriver {
         }
     }
 
-    /// Advances to the next non-empty record; false at the end.
-    mutating func nextRecord() throws(RowError) -> Bool {
-        while true {
-            do {
-                guard try reader.next(into: &fields) else { return false }
-            } catch .unterminatedQuote {
-                throw RowError("unterminated quoted field")
-            } catch {
-                throw RowError("text after a closing quote")
-            }
-            if !(fields.count == 1 && fields[0].start == fields[0].end) { return true }
-        }
-    }
-
-    /// Records a bad row: fails the load, or writes it to the rejects file.
-    mutating func reject(_ error: RowError) throws(CohortError) {
-        try reject(error, line: reader.recordLine, range: reader.recordRange)
-    }
-
-    /// As `reject(_:)` for a row found at `line`, bytes `range` of the file.
+    /// Records a bad row found at `line`, bytes `range` of the file: fails the load, or
+    /// writes the row to the rejects file.
     mutating func reject(_ error: RowError, line: Int, range: Range<Int>) throws(CohortError) {
         let message = "line \(line): \(error.reason)"
         guard rejects != nil else { throw .err("\(name) \(message); nothing of this load was kept (use --skip-bad-rows FILE to load the good rows)") }
         rejected += 1
         if firstRejections.count < 10 { firstRejections.append(message) }
         write(record: range)
-    }
-
-    mutating func checkColumnCount() throws(RowError) {
-        guard fields.count == header.count else {
-            throw RowError("wrong column count: expected \(header.count) fields, got \(fields.count)")
-        }
     }
 
     mutating func tick(_ count: Int = 1) {
@@ -306,14 +299,7 @@ struct UsersLoad {
         var row: [Parsed] = []
         while true {
             do throws(RowError) {
-                do {
-                    guard try reader.next(into: &fields) else { break }
-                } catch .unterminatedQuote {
-                    throw RowError("unterminated quoted field")
-                } catch {
-                    throw RowError("text after a closing quote")
-                }
-                if fields.count == 1, fields[0].start == fields[0].end { continue }
+                guard try reader.nextRecord(into: &fields) else { break }
                 guard fields.count == columns.count + 1 else {
                     throw RowError("wrong column count: expected \(columns.count + 1) fields, got \(fields.count)")
                 }
@@ -553,14 +539,7 @@ struct EventsLoad {
             let n = chunk.count
             let mark = chunk.mark
             do throws(RowError) {
-                do {
-                    guard try reader.next(into: &fields) else { break }
-                } catch .unterminatedQuote {
-                    throw RowError("unterminated quoted field")
-                } catch {
-                    throw RowError("text after a closing quote")
-                }
-                if fields.count == 1, fields[0].start == fields[0].end { continue }
+                guard try reader.nextRecord(into: &fields) else { break }
                 guard fields.count == columnCount else {
                     throw RowError("wrong column count: expected \(columnCount) fields, got \(fields.count)")
                 }
