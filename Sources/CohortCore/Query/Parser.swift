@@ -1,0 +1,280 @@
+/// Recursive-descent parser for the expression language of DESIGN §3.
+///
+/// Grammar (precedence from loose to tight): `or`, `and`, `not`, tests, `+ -`, `* /`,
+/// unary minus. Errors are `syntax error at N: expected X` with N the 1-based
+/// character position of the offending token.
+public struct Parser {
+    private let tokens: [Token]
+    private var index = 0
+
+    /// Parses a boolean (segment) expression.
+    public static func predicate(_ source: String) throws(CohortError) -> Predicate {
+        var parser = Parser(tokens: try Lexer.tokenize(source))
+        let result = try parser.parseOr()
+        try parser.expectEnd()
+        return result
+    }
+
+    /// Parses a value (aggregate) expression.
+    public static func value(_ source: String) throws(CohortError) -> ValueExpression {
+        var parser = Parser(tokens: try Lexer.tokenize(source))
+        let result = try parser.parseValue()
+        try parser.expectEnd()
+        return result
+    }
+
+    private init(tokens: [Token]) { self.tokens = tokens }
+
+    // MARK: Token helpers
+
+    private var current: Token { tokens[index] }
+
+    private func isSymbol(_ s: String) -> Bool { current.kind == .symbol(s) }
+    private func isKeyword(_ s: String) -> Bool { current.kind == .keyword(s) }
+
+    private mutating func advance() -> Token {
+        let token = tokens[index]
+        if index < tokens.count - 1 { index += 1 }
+        return token
+    }
+
+    private func error(_ expected: String) -> CohortError {
+        .err("syntax error at \(current.position): expected \(expected)")
+    }
+
+    private mutating func expectSymbol(_ s: String) throws(CohortError) {
+        guard isSymbol(s) else { throw error("'\(s)'") }
+        _ = advance()
+    }
+
+    private mutating func expectEnd() throws(CohortError) {
+        guard current.kind == .end else { throw error("end of expression") }
+    }
+
+    private mutating func identifier(_ what: String) throws(CohortError) -> (String, Int) {
+        guard case .identifier(let name) = current.kind else { throw error(what) }
+        let position = current.position
+        _ = advance()
+        return (name, position)
+    }
+
+    // MARK: Predicates
+
+    mutating func parseOr() throws(CohortError) -> Predicate {
+        var terms = [try parseAnd()]
+        while isKeyword("or") {
+            _ = advance()
+            terms.append(try parseAnd())
+        }
+        return terms.count == 1 ? terms[0] : .or(terms)
+    }
+
+    mutating func parseAnd() throws(CohortError) -> Predicate {
+        var terms = [try parseUnary()]
+        while isKeyword("and") {
+            _ = advance()
+            terms.append(try parseUnary())
+        }
+        return terms.count == 1 ? terms[0] : .and(terms)
+    }
+
+    mutating func parseUnary() throws(CohortError) -> Predicate {
+        if isKeyword("not") {
+            let position = advance().position
+            return .not(try parseUnary(), at: position)
+        }
+        if isSymbol("(") {
+            // `(` opens either a parenthesised predicate or a parenthesised value that a
+            // comparison follows; try the predicate first and fall back.
+            let saved = index
+            _ = advance()
+            if let inner = try? parseOr(), isSymbol(")") {
+                _ = advance()
+                if !isComparisonAhead { return inner }
+            }
+            index = saved
+        }
+        return try parseTest()
+    }
+
+    private var isComparisonAhead: Bool {
+        if case .symbol(let s) = current.kind { return Comparison(rawValue: s) != nil || "+-*/".contains(s) }
+        return isKeyword("in") || isKeyword("is")
+    }
+
+    mutating func parseTest() throws(CohortError) -> Predicate {
+        // segment(name)
+        if case .identifier("segment") = current.kind, tokens[index + 1].kind == .symbol("(") {
+            let position = advance().position
+            _ = advance()
+            let (name, _) = try identifier("a segment name")
+            try expectSymbol(")")
+            return .segment(name, at: position)
+        }
+        // name has "tag"
+        if case .identifier(let name) = current.kind, tokens[index + 1].kind == .keyword("has") {
+            let position = advance().position
+            _ = advance()
+            guard case .string(let tag) = current.kind else { throw error("a string after 'has'") }
+            _ = advance()
+            return .has(name: name, tag: tag, at: position)
+        }
+        let start = current.position
+        let left = try parseValue()
+        if case .symbol(let s) = current.kind, let comparison = Comparison(rawValue: s) {
+            _ = advance()
+            let right = try parseValue()
+            return .compare(left, comparison, right, at: start)
+        }
+        if isKeyword("in") {
+            _ = advance()
+            try expectSymbol("(")
+            var literals = [try parseLiteral()]
+            while isSymbol(",") {
+                _ = advance()
+                literals.append(try parseLiteral())
+            }
+            try expectSymbol(")")
+            return .inList(left, literals, at: start)
+        }
+        if isKeyword("is") {
+            _ = advance()
+            var negated = false
+            if isKeyword("not") {
+                _ = advance()
+                negated = true
+            }
+            guard isKeyword("null") else { throw error("'null'") }
+            _ = advance()
+            return .isNull(left, negated: negated, at: start)
+        }
+        return .truthy(left)
+    }
+
+    mutating func parseLiteral() throws(CohortError) -> Literal {
+        var negative = false
+        if isSymbol("-") {
+            _ = advance()
+            negative = true
+        }
+        switch current.kind {
+        case .number(let v, let isInteger):
+            _ = advance()
+            return .number(negative ? -v : v, isInteger: isInteger)
+        case .duration(let d):
+            _ = advance()
+            return .duration(negative ? -d : d)
+        case .string(let s) where !negative:
+            _ = advance()
+            return .string(s)
+        case .keyword("true") where !negative:
+            _ = advance()
+            return .bool(true)
+        case .keyword("false") where !negative:
+            _ = advance()
+            return .bool(false)
+        default:
+            throw error("a literal (number, string, duration, true or false)")
+        }
+    }
+
+    // MARK: Values
+
+    mutating func parseValue() throws(CohortError) -> ValueExpression {
+        var left = try parseTerm()
+        while case .symbol(let s) = current.kind, s == "+" || s == "-" {
+            let position = advance().position
+            left = .binary(ArithmeticOperator(rawValue: s)!, left, try parseTerm(), at: position)
+        }
+        return left
+    }
+
+    mutating func parseTerm() throws(CohortError) -> ValueExpression {
+        var left = try parseFactor()
+        while case .symbol(let s) = current.kind, s == "*" || s == "/" {
+            let position = advance().position
+            left = .binary(ArithmeticOperator(rawValue: s)!, left, try parseFactor(), at: position)
+        }
+        return left
+    }
+
+    mutating func parseFactor() throws(CohortError) -> ValueExpression {
+        let token = current
+        switch token.kind {
+        case .number(let v, let isInteger):
+            _ = advance()
+            return .number(v, isInteger: isInteger, at: token.position)
+        case .duration(let d):
+            _ = advance()
+            return .duration(d, at: token.position)
+        case .string(let s):
+            _ = advance()
+            return .string(s, at: token.position)
+        case .keyword("now"):
+            _ = advance()
+            return .now(at: token.position)
+        case .keyword("last") where tokens[index + 1].kind == .symbol("("):
+            // `last` is a keyword (windows) and also the aggregate function `last(e)`.
+            _ = advance()
+            return .aggregate(try parseAggregate(.last, at: token.position))
+        case .keyword("true"), .keyword("false"):
+            _ = advance()
+            return .bool(token.kind == .keyword("true"), at: token.position)
+        case .symbol("-"):
+            _ = advance()
+            return .negate(try parseFactor(), at: token.position)
+        case .symbol("("):
+            _ = advance()
+            let inner = try parseValue()
+            try expectSymbol(")")
+            return inner
+        case .identifier(let name):
+            _ = advance()
+            if isSymbol("("), let function = AggregateCall.Function(rawValue: name) {
+                return .aggregate(try parseAggregate(function, at: token.position))
+            }
+            if isSymbol("(") { throw .err("syntax error at \(token.position): unknown function '\(name)' (use \(AggregateCall.Function.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            return .name(name, at: token.position)
+        default:
+            throw error("a value")
+        }
+    }
+
+    mutating func parseAggregate(_ function: AggregateCall.Function, at position: Int) throws(CohortError) -> AggregateCall {
+        try expectSymbol("(")
+        let (event, eventPosition) = try identifier("an event name")
+        var property: String?
+        var propertyPosition = eventPosition
+        if isSymbol(".") {
+            _ = advance()
+            let (name, at) = try identifier("a property name")
+            property = name
+            propertyPosition = at
+        }
+        var filter: Predicate?
+        if isKeyword("where") {
+            _ = advance()
+            filter = try parseOr()
+        }
+        var window: AggregateCall.Window?
+        if isSymbol(",") {
+            _ = advance()
+            if isKeyword("last") {
+                _ = advance()
+                window = .last(try parseValue())
+            } else if isKeyword("from") {
+                _ = advance()
+                let from = try parseValue()
+                guard isKeyword("to") else { throw error("'to'") }
+                _ = advance()
+                window = .range(from, try parseValue())
+            } else {
+                throw error("a window ('last D' or 'from A to B')")
+            }
+        }
+        try expectSymbol(")")
+        return AggregateCall(
+            function: function, event: event, property: property, filter: filter, window: window, position: position,
+            eventPosition: eventPosition, propertyPosition: propertyPosition)
+    }
+}

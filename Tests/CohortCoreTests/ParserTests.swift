@@ -1,0 +1,57 @@
+import CohortCore
+import Testing
+
+struct ParserTests {
+    /// Every example of DESIGN §3 parses.
+    @Test(arguments: [
+        #"plan = "free" and signup_at >= now - 14d"#,
+        #"country in ("PL", "DE") and not tags has "blocked""#,
+        "count(ride, last 30d) >= 5",
+        "sum(ride.cost, last 90d) > 250 and last(ride) >= now - 14d",
+        #"count(ride where distance_km > 10 and car = "i3_premium", last 30d) >= 2"#,
+        "not count(app_open, last 14d) >= 1",
+        "subscription_ends_at >= now and subscription_ends_at < now + 7d",
+        "avg_gap(purchase, last 365d) < 30d",
+        "segment(premium_eligible) and last(nps.score) >= 9",
+        "count(ride, from now - 60d to now - 30d) > 0 or verified",
+        "(a + b) * 2 > 3 and (x or y)",
+        "score is not null and -score < -1.5 and plan in (\"a\", -3, 2d, true)",
+    ])
+    func parsesDesignExamples(source: String) throws {
+        _ = try Parser.predicate(source)
+    }
+
+    @Test func precedenceAndStructure() throws {
+        let p = try Parser.predicate("a or b and not c")
+        guard case .or(let terms) = p, terms.count == 2, case .and(let right) = terms[1], right.count == 2, case .not = right[1] else {
+            Issue.record("unexpected tree \(p)")
+            return
+        }
+        let v = try Parser.value("1 + 2 * 3 - 4")
+        #expect(
+            v == .binary(.subtract, .binary(.add, .number(1, isInteger: true, at: 1), .binary(.multiply, .number(2, isInteger: true, at: 5), .number(3, isInteger: true, at: 9), at: 7), at: 3), .number(4, isInteger: true, at: 13), at: 11))
+        let c = try Parser.value("count(ride where cost > 1, last 30d)")
+        guard case .aggregate(let call) = c else {
+            Issue.record("not an aggregate")
+            return
+        }
+        #expect(call.function == .count && call.event == "ride" && call.property == nil && call.filter != nil)
+        #expect(call.window == .last(.duration(30 * 86_400, at: 33)))
+    }
+
+    @Test(arguments: [
+        ("count(ride, last 30d >= 5", "syntax error at 22: expected ')'"),
+        ("plan = ", "syntax error at 8: expected a value"),
+        ("plan = \"free", "syntax error at 8: unterminated string"),
+        ("a $ b", "syntax error at 3: unexpected character '$'"),
+        ("count(ride, 30d) > 1", "syntax error at 13: expected a window ('last D' or 'from A to B')"),
+        ("x is nul", "syntax error at 6: expected 'null'"),
+        ("a in ()", "syntax error at 7: expected a literal (number, string, duration, true or false)"),
+        ("a = 1 b", "syntax error at 7: expected end of expression"),
+        ("sumx(ride) > 1", "syntax error at 1: unknown function 'sumx' (use count, sum, avg, min, max, first, last, distinct, avg_gap)"),
+        ("x > 9q", "syntax error at 5: unexpected 'q' after number (a duration unit is one of s, m, h, d, w)"),
+    ])
+    func syntaxErrorsNameThePosition(source: String, message: String) {
+        #expect(throws: CohortError.err(message)) { try Parser.predicate(source) }
+    }
+}
