@@ -61,5 +61,5 @@ public struct CommandTable: Sendable {
     public var names: [String] { commands.keys.sorted() }
 
     /// Every command the engine answers: what `cohort run` and the server dispatch through.
-    public static let standard = CommandTable(DataCommands.all)
+    public static let standard = CommandTable(DataCommands.all + SegmentCommands.all)
 }

@@ -119,8 +119,9 @@ public struct Parser {
             _ = advance()
             return .has(name: name, tag: tag, at: position)
         }
-        let start = current.position
         let left = try parseValue()
+        // Tests are positioned at their operator: that is where a type error is reported.
+        let start = current.position
         if case .symbol(let s) = current.kind, let comparison = Comparison(rawValue: s) {
             _ = advance()
             let right = try parseValue()

@@ -15,6 +15,12 @@ public struct Database: Sendable {
     public internal(set) var users = UserTable()
     public internal(set) var attributes = AttributeStore()
     public internal(set) var events = EventStore()
+    /// Named segments (`SEGMENT.DEFINE`), by name.
+    public internal(set) var segments: [String: SegmentDefinition] = [:]
+    /// Named aggregates (`AGG.DEFINE`), by name.
+    public internal(set) var aggregates: [String: AggregateDefinition] = [:]
+    /// Membership at the last `SEGMENT.REFRESH` of each refreshed segment.
+    public internal(set) var memberships: [String: Bitmap] = [:]
 
     public init() {}
 
@@ -138,10 +144,8 @@ public struct Database: Sendable {
 
     // MARK: Reading
 
-    /// Defined segments (the segment language adds them).
-    public var segmentCount: Int { 0 }
-    /// Defined aggregates (the segment language adds them).
-    public var aggregateCount: Int { 0 }
+    public var segmentCount: Int { segments.count }
+    public var aggregateCount: Int { aggregates.count }
 
     /// True when `compact()` must run before events are read through `EventTable.range`.
     public var needsCompaction: Bool { events.needsCompaction }

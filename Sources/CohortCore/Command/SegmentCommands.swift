@@ -1,0 +1,234 @@
+import Dispatch
+
+/// The segment and aggregate commands of DESIGN §4.
+///
+/// A `target` is the name of a defined segment when one has that name, else an
+/// expression. Evaluations take an optional trailing `AT time`, else the engine's now.
+enum SegmentCommands {
+    static let all: [Command] = [
+        Command("SEGMENT.DEFINE", arity: 3, .write(define)),
+        Command("SEGMENT.DROP", arity: 2, .write(drop)),
+        Command("SEGMENT.LIST", arity: 1, .read(list)),
+        Command("SEGMENT.COUNT", arity: -2, .read(count)),
+        Command("SEGMENT.MEMBERS", arity: -2, .read(members)),
+        Command("SEGMENT.CHECK", arity: -3, .read(check)),
+        Command("SEGMENT.REFRESH", arity: -2, .write(refresh)),
+        Command("SEGMENT.OVERLAP", arity: -3, .read(overlap)),
+        Command("AGG.DEFINE", arity: 3, .write(aggregateDefine)),
+        Command("AGG.GET", arity: -3, .read(aggregateGet)),
+        Command("AGG.STATS", arity: -2, .read(aggregateStats)),
+    ]
+
+    // MARK: Definitions
+
+    static func define(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        try db.defineSegment(args[0], source: args[1])
+        return WriteResult(.ok, journal: [args.command] + args.words)
+    }
+
+    static func drop(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        let dropped = try db.dropSegment(args[0])
+        return WriteResult(.integer(dropped ? 1 : 0), journal: dropped ? [args.command] + args.words : nil)
+    }
+
+    static func list(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        .array(db.segments.values.sorted { $0.name < $1.name }.map { .array([.bulk($0.name), .bulk($0.source)]) })
+    }
+
+    static func aggregateDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        try db.defineAggregate(args[0], source: args[1])
+        return WriteResult(.ok, journal: [args.command] + args.words)
+    }
+
+    // MARK: Evaluation
+
+    static func count(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let (words, now) = try takeAt(args, env)
+        guard words.count == 1 else { throw .wrongArity(args.command) }
+        let evaluator = Evaluator(db: copy db, now: now)
+        return .integer(Int64(evaluator.rows(try target(words[0], evaluator), within: evaluator.db.users.live).count))
+    }
+
+    static func members(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        var cursor: UInt32 = 0
+        var limit = 1000
+        var now = env.now
+        var i = 1
+        while i < args.count {
+            guard i + 1 < args.count else { throw .syntax("expected a value after \(args[i])") }
+            switch args[i].uppercased() {
+            case "CURSOR":
+                guard let c = UInt32(args[i + 1]) else { throw .err("invalid cursor '\(args[i + 1])'") }
+                cursor = c
+            case "COUNT":
+                guard let n = Int(args[i + 1]), n > 0 else { throw .err("COUNT must be a positive integer, got '\(args[i + 1])'") }
+                limit = n
+            case "AT": now = try time(args[i + 1])
+            default: throw .syntax("unknown option '\(args[i])' (use CURSOR, COUNT or AT)")
+            }
+            i += 2
+        }
+        let evaluator = Evaluator(db: copy db, now: now)
+        let members = evaluator.rows(try target(args[0], evaluator), within: evaluator.db.users.live)
+        // The cursor is the row to resume from; 0 starts and, returned, ends.
+        let page = members.values(from: cursor, limit: limit)
+        var next: UInt32 = 0
+        if let last = page.last, last < UInt32.max, members.count(in: (last + 1)..<UInt32.max) > 0 { next = last + 1 }
+        return .array([.bulk(String(next)), .array(page.map { .bulk(evaluator.db.users.id(of: $0)) })])
+    }
+
+    static func check(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let (words, now) = try takeAt(args, env)
+        guard words.count == 2 else { throw .wrongArity(args.command) }
+        let evaluator = Evaluator(db: copy db, now: now)
+        let plan = try target(words[0], evaluator)
+        guard let row = evaluator.db.users.row(of: words[1]) else { return .integer(0) }
+        return .integer(evaluator.test(plan, row, nil) ? 1 : 0)
+    }
+
+    static func refresh(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        let (words, now) = try takeAt(args, env)
+        guard words.count == 1 else { throw .wrongArity(args.command) }
+        let name = words[0]
+        guard db.segments[name] != nil else { throw .err("unknown segment '\(name)' (SEGMENT.REFRESH takes a defined segment)") }
+        db.compact()
+        let evaluator = Evaluator(db: db, now: now)
+        let members = evaluator.rows(try target(name, evaluator), within: db.users.live)
+        let previous = db.memberships[name] ?? Bitmap()
+        let entered = members.subtracting(previous).count
+        let exited = previous.subtracting(members).count
+        db.setMembership(name, members)
+        return WriteResult(
+            .array([.integer(Int64(members.count)), .integer(Int64(entered)), .integer(Int64(exited))]),
+            journal: [args.command, name, "AT", String(now)])
+    }
+
+    static func overlap(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let (words, now) = try takeAt(args, env)
+        guard words.count >= 2 else { throw .wrongArity(args.command) }
+        let evaluator = Evaluator(db: copy db, now: now)
+        var sets: [Bitmap] = []
+        for word in words { sets.append(evaluator.rows(try target(word, evaluator), within: evaluator.db.users.live)) }
+        return .array(sets.map { a in .array(sets.map { b in .integer(Int64(a.intersectionCount(b))) }) })
+    }
+
+    static func aggregateGet(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let (words, now) = try takeAt(args, env)
+        guard words.count >= 2 else { throw .wrongArity(args.command) }
+        let evaluator = Evaluator(db: copy db, now: now)
+        var plans: [(ValuePlan, ValueType)] = []
+        for word in words.dropFirst() { plans.append(try value(word, evaluator)) }
+        guard let row = evaluator.db.users.row(of: words[0]) else { return .array(plans.map { _ in .null }) }
+        return .array(plans.map { plan, type in render(evaluator, plan, type, row) })
+    }
+
+    static func aggregateStats(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let (words, now) = try takeAt(args, env)
+        guard words.count == 1 || (words.count == 3 && words[1].uppercased() == "IN") else {
+            throw .syntax("expected AGG.STATS value-expr [IN target] [AT time]")
+        }
+        let evaluator = Evaluator(db: copy db, now: now)
+        let (plan, type) = try value(words[0], evaluator)
+        guard type != .string else { throw .err("AGG.STATS needs a numeric, time or bool value, got string") }
+        let group = words.count == 3 ? evaluator.rows(try target(words[2], evaluator), within: evaluator.db.users.live) : evaluator.db.users.live
+        let stats = Statistics.collect(group.toArray()) { evaluator.number(plan, $0, nil) }
+        func render(_ x: Double) -> Reply {
+            switch type {
+            case .int, .bool: .integer(Int64(x))
+            case .time: .bulk(TimeFormat.format(Int64(x.rounded(.down))))
+            default: .double(x)
+            }
+        }
+        let n = stats.count
+        return .array([
+            .integer(Int64(group.count)), .integer(Int64(n)),
+            n == 0 ? .null : (type == .time ? .double(stats.sum) : render(stats.sum)),
+            n == 0 ? .null : render(stats.min), n == 0 ? .null : render(stats.max),
+            n == 0 ? .null : (type == .time ? render(stats.sum / Double(n)) : .double(stats.sum / Double(n))),
+        ])
+    }
+
+    // MARK: Helpers
+
+    /// Removes a trailing `AT time`, returning the other words and the evaluation time.
+    static func takeAt(_ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> ([String], Int64) {
+        let words = args.words
+        if words.count >= 2, words[words.count - 2].uppercased() == "AT" {
+            return (Array(words.dropLast(2)), try time(words[words.count - 1]))
+        }
+        return (words, env.now)
+    }
+
+    static func time(_ text: String) throws(CohortError) -> Int64 {
+        guard let t = TimeFormat.parse(text) else { throw .err("invalid time '\(text)' after AT: use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z)") }
+        return t
+    }
+
+    /// A defined segment's name, else an expression.
+    static func target(_ text: String, _ evaluator: Evaluator) throws(CohortError) -> BoolPlan {
+        let predicate: Predicate = evaluator.db.segments[text] != nil ? .segment(text, at: 1) : try Parser.predicate(text)
+        return try Compiler.predicate(predicate, db: evaluator.db, now: evaluator.now)
+    }
+
+    /// A named aggregate, else a value expression.
+    static func value(_ text: String, _ evaluator: Evaluator) throws(CohortError) -> (ValuePlan, ValueType) {
+        let expression: ValueExpression = evaluator.db.aggregates[text] != nil ? .name(text, at: 1) : try Parser.value(text)
+        return try Compiler.value(expression, db: evaluator.db, now: evaluator.now)
+    }
+
+    /// A value in a reply (DESIGN §4): ints and bools as integers, floats and durations
+    /// as doubles, times as ISO-8601, strings as bulk, null as nil.
+    static func render(_ evaluator: Evaluator, _ plan: ValuePlan, _ type: ValueType, _ row: UInt32) -> Reply {
+        if type == .string { return evaluator.string(plan, row, nil).map(Reply.bulk) ?? .null }
+        let x = evaluator.number(plan, row, nil)
+        if x.isNaN { return .null }
+        switch type {
+        case .int: return .integer(Int64(x))
+        case .bool: return .bool(x == 1)
+        case .time: return .bulk(TimeFormat.format(Int64(x.rounded(.down))))
+        default: return .double(x)
+        }
+    }
+}
+
+/// Count, sum, min and max of the non-null values of a group, computed in parallel
+/// chunks and combined in chunk order (so the sum is the same on any core count).
+struct Statistics {
+    var count = 0
+    var sum = 0.0
+    var min = Double.infinity
+    var max = -Double.infinity
+
+    mutating func add(_ x: Double) {
+        guard !x.isNaN else { return }
+        count += 1
+        sum += x
+        min = Swift.min(min, x)
+        max = Swift.max(max, x)
+    }
+
+    static func collect(_ rows: ContiguousArray<UInt32>, _ value: @escaping @Sendable (UInt32) -> Double) -> Statistics {
+        let chunkSize = 8192
+        let chunks = Swift.max(1, (rows.count + chunkSize - 1) / chunkSize)
+        let parts = UnsafeMutableBufferPointer<Statistics>.allocate(capacity: chunks)
+        parts.initialize(repeating: Statistics())
+        defer { parts.deinitialize().deallocate() }
+        nonisolated(unsafe) let slots = parts  // each worker writes only its own slot
+        rows.withUnsafeBufferPointer { all in
+            nonisolated(unsafe) let all = all
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                var part = Statistics()
+                for i in (k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize) { part.add(value(all[i])) }
+                slots[k] = part
+            }
+        }
+        var total = Statistics()
+        for part in parts where part.count > 0 {
+            total.count += part.count
+            total.sum += part.sum
+            total.min = Swift.min(total.min, part.min)
+            total.max = Swift.max(total.max, part.max)
+        }
+        return total
+    }
+}

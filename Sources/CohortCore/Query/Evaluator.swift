@@ -1,0 +1,243 @@
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An event being looked at inside a `where` filter.
+struct EventRef {
+    let table: Int
+    let position: Int
+}
+
+/// Evaluates compiled plans against one database at one "now".
+///
+/// Two modes. `rows(_:within:)` answers for a set of users at once: index leaves are
+/// bitmap lookups, `and` narrows the candidate set for its later terms, `not` is the
+/// complement within the candidates, and leaves that need per-user values are tested
+/// on the candidates only, in parallel chunks (Dispatch) whose results are merged in
+/// row order, so the answer never depends on the core count. `test(_:_:_:)` answers
+/// for one user (and, inside `where`, one event) without touching anyone else.
+///
+/// Concurrency: the database is an immutable copy-on-write value here, read from
+/// many threads; the segment memo is touched only by the calling thread.
+struct Evaluator: Sendable {
+    let db: Database
+    let now: Int64
+    private let memo = SegmentMemo()
+
+    init(db: Database, now: Int64) {
+        self.db = db
+        self.now = now
+    }
+
+    // MARK: Sets of users
+
+    /// The members of `candidates` for which `plan` holds.
+    func rows(_ plan: BoolPlan, within candidates: Bitmap) -> Bitmap {
+        if candidates.isEmpty { return candidates }
+        switch plan {
+        case .constant(let b): return b ? candidates : Bitmap()
+        case .and(let terms):
+            var current = candidates
+            // Cheap index lookups first, so per-user terms see fewer candidates.
+            for term in terms.sorted(by: { $0.cost < $1.cost }) {
+                current = rows(term, within: current)
+                if current.isEmpty { break }
+            }
+            return current
+        case .or(let terms):
+            var result = Bitmap()
+            for term in terms.sorted(by: { $0.cost < $1.cost }) {
+                let rest = result.isEmpty ? candidates : candidates.subtracting(result)
+                if rest.isEmpty { break }
+                result.formUnion(rows(term, within: rest))
+            }
+            return result
+        case .not(let inner):
+            return candidates.subtracting(rows(inner, within: candidates))
+        case .index(let leaf):
+            return indexRows(leaf).intersection(candidates)
+        case .segment(let name, let inner):
+            if let cached = memo.get(name) { return cached.intersection(candidates) }
+            let all = rows(inner, within: db.users.live)
+            memo.set(name, all)
+            return all.intersection(candidates)
+        default:
+            return filter(candidates) { test(plan, $0, nil) }
+        }
+    }
+
+    /// Rows of an index leaf, over all users.
+    func indexRows(_ leaf: IndexLeaf) -> Bitmap {
+        switch leaf {
+        case .stringColumn(let c, let test):
+            let column = db.attributes.strings[c]
+            var result = Bitmap()
+            for code in 0..<column.dictionary.count where test(column.dictionary.string(for: UInt32(code))) {
+                result.formUnion(column.postings[code])
+            }
+            return result
+        case .boolColumn(let c, let value): return value ? db.attributes.bools[c].trues : db.attributes.bools[c].falses
+        case .tag(let c, let tag): return db.attributes.tags[c].rows(having: tag)
+        case .stringNotNull(let c):
+            var result = Bitmap()
+            for posting in db.attributes.strings[c].postings { result.formUnion(posting) }
+            return result
+        case .boolNotNull(let c): return db.attributes.bools[c].trues.union(db.attributes.bools[c].falses)
+        case .tagsNotNull(let c): return db.attributes.tags[c].rowsWithAnyTag()
+        }
+    }
+
+    /// The candidates for which `keep` is true, tested in parallel chunks.
+    func filter(_ candidates: Bitmap, _ keep: @escaping @Sendable (UInt32) -> Bool) -> Bitmap {
+        let rows = candidates.toArray()
+        let chunkSize = 8192
+        let chunks = (rows.count + chunkSize - 1) / chunkSize
+        if chunks <= 1 {
+            return Bitmap(rows.lazy.filter(keep))
+        }
+        let results = UnsafeMutableBufferPointer<ContiguousArray<UInt32>>.allocate(capacity: chunks)
+        results.initialize(repeating: [])
+        defer { results.deinitialize().deallocate() }
+        // Each worker writes only its own slot.
+        nonisolated(unsafe) let slots = results
+        rows.withUnsafeBufferPointer { all in
+            nonisolated(unsafe) let all = all
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                var kept = ContiguousArray<UInt32>()
+                for i in (k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize) where keep(all[i]) { kept.append(all[i]) }
+                slots[k] = kept
+            }
+        }
+        var result = Bitmap()
+        for kept in results { kept.withUnsafeBufferPointer { result.add(contentsOf: $0) } }
+        return result
+    }
+
+    // MARK: One user (and one event)
+
+    func test(_ plan: BoolPlan, _ row: UInt32, _ event: EventRef?) -> Bool {
+        switch plan {
+        case .constant(let b): return b
+        case .and(let terms): return terms.allSatisfy { test($0, row, event) }
+        case .or(let terms): return terms.contains { test($0, row, event) }
+        case .not(let inner): return !test(inner, row, event)
+        case .index(let leaf): return indexTest(leaf, row)
+        case .compareNumbers(let l, let op, let r):
+            let x = number(l, row, event)
+            let y = number(r, row, event)
+            if x.isNaN || y.isNaN { return false }
+            return op.holds(x, y)
+        case .compareStrings(let l, let op, let r):
+            guard let x = string(l, row, event), let y = string(r, row, event) else { return false }
+            return op.holds(x, y)
+        case .numberIn(let v, let values):
+            let x = number(v, row, event)
+            return !x.isNaN && values.contains(x)
+        case .stringIn(let v, let values):
+            return string(v, row, event).map(values.contains) ?? false
+        case .isNull(let v, let isString):
+            return isString ? string(v, row, event) == nil : number(v, row, event).isNaN
+        case .truthy(let v):
+            return number(v, row, event) == 1
+        case .segment(_, let inner):
+            return test(inner, row, nil)
+        }
+    }
+
+    func indexTest(_ leaf: IndexLeaf, _ row: UInt32) -> Bool {
+        switch leaf {
+        case .stringColumn(let c, let test): return db.attributes.strings[c].value(row).map(test) ?? false
+        case .boolColumn(let c, let value): return db.attributes.bools[c].value(row) == value
+        case .tag(let c, let tag): return db.attributes.tags[c].rows(having: tag).contains(row)
+        case .stringNotNull(let c): return db.attributes.strings[c].code(row) != nil
+        case .boolNotNull(let c): return db.attributes.bools[c].value(row) != nil
+        case .tagsNotNull(let c): return db.attributes.tags[c].postings.contains { $0.contains(row) }
+        }
+    }
+
+    /// A numeric, time, duration or bool value; NaN is null.
+    func number(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> Double {
+        switch plan {
+        case .number(let x): return x
+        case .string, .stringColumn, .eventString: return .nan
+        case .int64Column(let c): return db.attributes.int64s[c].value(row).map(Double.init) ?? .nan
+        case .doubleColumn(let c): return db.attributes.doubles[c].value(row) ?? .nan
+        case .boolColumn(let c): return db.attributes.bools[c].value(row).map { $0 ? 1 : 0 } ?? .nan
+        case .aggregate(let a): return aggregateNumber(a, row)
+        case .binary(let op, let l, let r, _):
+            let x = number(l, row, event)
+            let y = number(r, row, event)
+            switch op {
+            case .add: return x + y
+            case .subtract: return x - y
+            case .multiply: return x * y
+            case .divide: return y == 0 ? .nan : x / y
+            }
+        case .negate(let v): return -number(v, row, event)
+        case .eventInt(let s):
+            guard let e = event else { return .nan }
+            let v = db.events.tables[e.table].properties.ints[s][e.position]
+            return v == NullSentinel.int ? .nan : Double(v)
+        case .eventFloat(let s):
+            guard let e = event else { return .nan }
+            return db.events.tables[e.table].properties.floats[s][e.position]
+        case .eventBool(let s):
+            guard let e = event else { return .nan }
+            let v = db.events.tables[e.table].properties.bools[s][e.position]
+            return v == NullSentinel.bool ? .nan : Double(v)
+        }
+    }
+
+    func string(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> String? {
+        switch plan {
+        case .string(let s): return s
+        case .stringColumn(let c): return db.attributes.strings[c].value(row)
+        case .eventString(let s):
+            guard let e = event else { return nil }
+            let table = db.events.tables[e.table]
+            let code = table.properties.strings[s][e.position]
+            return code == NullSentinel.stringCode ? nil : table.dictionaries[s].string(for: code)
+        case .aggregate(let a): return aggregateString(a, row)
+        default: return nil
+        }
+    }
+}
+
+/// Segment results computed during one evaluation, so a segment used several times
+/// is evaluated once. Used only from the thread that drives `rows(_:within:)`.
+final class SegmentMemo: @unchecked Sendable {
+    private var results: [String: Bitmap] = [:]
+    func get(_ name: String) -> Bitmap? { results[name] }
+    func set(_ name: String, _ rows: Bitmap) { results[name] = rows }
+}
+
+extension BoolPlan {
+    /// Evaluation order within `and`/`or`: index lookups, then segments, then per-user work.
+    var cost: Int {
+        switch self {
+        case .constant, .index: 0
+        case .not(let p): p.cost
+        case .and(let ps), .or(let ps): ps.map(\.cost).max() ?? 0
+        case .segment: 1
+        default: 2
+        }
+    }
+}
+
+extension Comparison {
+    @inline(__always)
+    func holds<T: Comparable>(_ x: T, _ y: T) -> Bool {
+        switch self {
+        case .equal: x == y
+        case .notEqual: x != y
+        case .less: x < y
+        case .lessOrEqual: x <= y
+        case .greater: x > y
+        case .greaterOrEqual: x >= y
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/// The static type of a value expression.
+public enum ValueType: String, Equatable, Sendable {
+    case int, float, bool, string, time, duration, tags
+
+    /// Numbers and durations (seconds) compare and combine with each other.
+    var isNumeric: Bool { self == .int || self == .float || self == .duration }
+}
+
+/// A type-checked, name-resolved boolean expression, ready to evaluate.
+///
+/// Built by `Compiler` against one schema and one "now"; it refers to columns by
+/// index, so it is valid only for the database it was compiled for.
+indirect enum BoolPlan: Sendable {
+    case constant(Bool)
+    case and([BoolPlan])
+    case or([BoolPlan])
+    case not(BoolPlan)
+    /// Rows given by an index: evaluated by bitmap algebra.
+    case index(IndexLeaf)
+    /// Null-aware comparison of two numeric or time values (NaN is null).
+    case compareNumbers(ValuePlan, Comparison, ValuePlan)
+    /// Comparison of two string values (null compares false).
+    case compareStrings(ValuePlan, Comparison, ValuePlan)
+    /// `x in (...)` over numbers (NaN never matches).
+    case numberIn(ValuePlan, [Double])
+    case stringIn(ValuePlan, Set<String>)
+    /// `x is null`; `isString` says which kind of value `x` produces.
+    case isNull(ValuePlan, isString: Bool)
+    /// A bool value used as a test.
+    case truthy(ValuePlan)
+    case segment(name: String, BoolPlan)
+}
+
+/// A test answered by an attribute index without looking at rows one by one.
+enum IndexLeaf: Sendable {
+    /// Rows whose string attribute (column) satisfies `test` against each dictionary entry.
+    case stringColumn(Int, test: @Sendable (String) -> Bool)
+    case boolColumn(Int, value: Bool)
+    case tag(column: Int, tag: String)
+    /// Rows where the attribute has a value (string, bool, tags columns).
+    case stringNotNull(Int)
+    case boolNotNull(Int)
+    case tagsNotNull(Int)
+}
+
+/// A type-checked value expression.
+indirect enum ValuePlan: Sendable {
+    /// A number, duration, time or bool (1/0); NaN is null.
+    case number(Double)
+    case string(String)
+    case int64Column(Int)
+    case doubleColumn(Int)
+    case boolColumn(Int)
+    case stringColumn(Int)
+    case aggregate(AggregatePlan)
+    case binary(ArithmeticOperator, ValuePlan, ValuePlan, resultType: ValueType)
+    case negate(ValuePlan)
+    /// A property of the event being filtered (inside `where`), by slot.
+    case eventInt(Int)
+    case eventFloat(Int)
+    case eventBool(Int)
+    case eventString(Int)
+}
+
+/// One aggregate over a user's events of one type.
+struct AggregatePlan: Sendable {
+    let function: AggregateCall.Function
+    let table: Int
+    /// The property's slot in the table's columns, when the call names one.
+    let property: PropertyColumns.Slot?
+    let filter: BoolPlan?
+    let window: WindowPlan
+}
+
+/// Which events a window selects, relative to the evaluation's now (DESIGN §3).
+enum WindowPlan: Sendable {
+    /// No window: every event with `t <= now`.
+    case all
+    /// `now - D <= t <= now`.
+    case last(ValuePlan)
+    /// `A <= t < B` and `t <= now`.
+    case range(ValuePlan, ValuePlan)
+}
