@@ -69,10 +69,11 @@ struct Compiler {
             }
             return .index(.tag(column: column, tag: tag))
         case .segment(let name, let at):
-            guard let definition = db.segments[name] else { throw .err("unknown segment '\(name)' at \(at)") }
+            // Checked before the lookup: a new segment may name itself before it exists.
             if let start = segmentStack.firstIndex(of: name) {
                 throw .err("segment cycle: \((segmentStack[start...] + [name]).joined(separator: " -> "))")
             }
+            guard let definition = db.segments[name] else { throw .err("unknown segment '\(name)' at \(at)") }
             segmentStack.append(name)
             defer { segmentStack.removeLast() }
             return .segment(name: name, try predicate(definition.predicate, .user))
