@@ -166,7 +166,7 @@ enum SegmentCommands {
 
     /// A defined segment's name, else an expression.
     static func target(_ text: String, _ evaluator: Evaluator) throws(CohortError) -> BoolPlan {
-        let predicate: Predicate = evaluator.db.segments[text] != nil ? .segment(text, at: 1) : try Parser.predicate(text)
+        let predicate: BoolExpression = evaluator.db.segments[text] != nil ? .segment(text, at: 1) : try Parser.predicate(text)
         return try Compiler.predicate(predicate, db: evaluator.db, now: evaluator.now)
     }
 

@@ -25,7 +25,7 @@ struct Compiler {
     }
 
     /// Compiles a segment expression (named segments already in `db` may be referenced).
-    static func predicate(_ p: Predicate, db: Database, now: Int64, defining name: String? = nil) throws(CohortError) -> BoolPlan {
+    static func predicate(_ p: BoolExpression, db: Database, now: Int64, defining name: String? = nil) throws(CohortError) -> BoolPlan {
         var compiler = Compiler(db: db, now: now)
         if let name { compiler.segmentStack.append(name) }
         return try compiler.predicate(p, .user)
@@ -39,7 +39,7 @@ struct Compiler {
 
     // MARK: Predicates
 
-    mutating func predicate(_ p: Predicate, _ scope: Scope) throws(CohortError) -> BoolPlan {
+    mutating func predicate(_ p: BoolExpression, _ scope: Scope) throws(CohortError) -> BoolPlan {
         switch p {
         case .or(let terms):
             var plans: [BoolPlan] = []

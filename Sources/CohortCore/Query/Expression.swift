@@ -2,10 +2,10 @@
 ///
 /// Every node keeps the position (1-based character index) where it starts, so that
 /// the type checker can name it in errors. Names are not resolved here.
-public indirect enum Predicate: Equatable, Sendable {
-    case or([Predicate])
-    case and([Predicate])
-    case not(Predicate, at: Int)
+public indirect enum BoolExpression: Equatable, Sendable {
+    case or([BoolExpression])
+    case and([BoolExpression])
+    case not(BoolExpression, at: Int)
     case compare(ValueExpression, Comparison, ValueExpression, at: Int)
     case inList(ValueExpression, [Literal], at: Int)
     case isNull(ValueExpression, negated: Bool, at: Int)
@@ -70,7 +70,7 @@ public struct AggregateCall: Equatable, Sendable {
     public let function: Function
     public let event: String
     public let property: String?
-    public let filter: Predicate?
+    public let filter: BoolExpression?
     public let window: Window?
     public let position: Int
     /// Positions of the event and property names, for error messages.

@@ -8,7 +8,7 @@ public struct Parser {
     private var index = 0
 
     /// Parses a boolean (segment) expression.
-    public static func predicate(_ source: String) throws(CohortError) -> Predicate {
+    public static func predicate(_ source: String) throws(CohortError) -> BoolExpression {
         var parser = Parser(tokens: try Lexer.tokenize(source))
         let result = try parser.parseOr()
         try parser.expectEnd()
@@ -60,7 +60,7 @@ public struct Parser {
 
     // MARK: Predicates
 
-    mutating func parseOr() throws(CohortError) -> Predicate {
+    mutating func parseOr() throws(CohortError) -> BoolExpression {
         var terms = [try parseAnd()]
         while isKeyword("or") {
             _ = advance()
@@ -69,7 +69,7 @@ public struct Parser {
         return terms.count == 1 ? terms[0] : .or(terms)
     }
 
-    mutating func parseAnd() throws(CohortError) -> Predicate {
+    mutating func parseAnd() throws(CohortError) -> BoolExpression {
         var terms = [try parseUnary()]
         while isKeyword("and") {
             _ = advance()
@@ -78,7 +78,7 @@ public struct Parser {
         return terms.count == 1 ? terms[0] : .and(terms)
     }
 
-    mutating func parseUnary() throws(CohortError) -> Predicate {
+    mutating func parseUnary() throws(CohortError) -> BoolExpression {
         if isKeyword("not") {
             let position = advance().position
             return .not(try parseUnary(), at: position)
@@ -102,7 +102,7 @@ public struct Parser {
         return isKeyword("in") || isKeyword("is")
     }
 
-    mutating func parseTest() throws(CohortError) -> Predicate {
+    mutating func parseTest() throws(CohortError) -> BoolExpression {
         // segment(name)
         if case .identifier("segment") = current.kind, tokens[index + 1].kind == .symbol("(") {
             let position = advance().position
@@ -252,7 +252,7 @@ public struct Parser {
             property = name
             propertyPosition = at
         }
-        var filter: Predicate?
+        var filter: BoolExpression?
         if isKeyword("where") {
             _ = advance()
             filter = try parseOr()

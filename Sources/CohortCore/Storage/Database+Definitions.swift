@@ -2,7 +2,7 @@
 public struct SegmentDefinition: Equatable, Sendable {
     public let name: String
     public let source: String
-    public let predicate: Predicate
+    public let predicate: BoolExpression
 }
 
 /// A named aggregate ("computed trait"): source, syntax tree and static type.
@@ -54,7 +54,7 @@ extension Database {
     mutating func setMembership(_ name: String, _ members: Bitmap) { memberships[name] = members }
 }
 
-extension Predicate {
+extension BoolExpression {
     /// True when the expression mentions `segment(name)` anywhere, `where` filters included.
     func references(segment name: String) -> Bool {
         switch self {
