@@ -1,5 +1,6 @@
 import ArgumentParser
 import CohortCore
+import Dispatch
 import Foundation
 
 struct Run: ParsableCommand {
@@ -11,6 +12,7 @@ struct Run: ParsableCommand {
     @Option(help: "Data directory (snapshots arrive with the persistence layer).") var dataDir: String?
     @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
     @Option(help: "Directory of the demo dataset used without --data-dir.") var demo: String = DemoData.defaultDirectory
+    @Flag(help: "Print each command's execution time to standard error.") var timing = false
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
     func run() throws {
@@ -28,12 +30,24 @@ struct Run: ParsableCommand {
                     continue
                 }
                 if words.isEmpty { continue }
-                failed = ReplyPrinter.print(engine.execute(words)) || failed
+                failed = ReplyPrinter.print(execute(engine, words)) || failed
             }
         } else {
-            failed = ReplyPrinter.print(engine.execute(command))
+            failed = ReplyPrinter.print(execute(engine, command))
         }
         if failed { throw ExitCode(1) }
+    }
+}
+
+extension Run {
+    func execute(_ engine: Engine, _ words: [String]) -> Reply {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let reply = engine.execute(words)
+        if timing {
+            let micros = Double(DispatchTime.now().uptimeNanoseconds - start) / 1000
+            note(String(format: "time_us %.1f %@", micros, words.prefix(2).joined(separator: " ")))
+        }
+        return reply
     }
 }
 

@@ -65,9 +65,46 @@ struct Evaluator: Sendable {
             let all = rows(inner, within: db.users.live)
             memo.set(name, all)
             return all.intersection(candidates)
+        case .compareNumbers(let l, let op, let r):
+            return filterBatches(candidates) { rows, keep in
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: rows.count * 2) { values in
+                    let left = UnsafeMutableBufferPointer(rebasing: values[0..<rows.count])
+                    let right = UnsafeMutableBufferPointer(rebasing: values[rows.count...])
+                    numbers(l, rows, into: left)
+                    numbers(r, rows, into: right)
+                    // NaN (null) compares false under every operator: DESIGN's rule.
+                    for i in rows.indices where op.holds(left[i], right[i]) { keep.append(rows[i]) }
+                }
+            }
         default:
             return filter(candidates) { test(plan, $0, nil) }
         }
+    }
+
+    /// The candidates kept by `batch`, which sees them in chunks and appends the rows
+    /// to keep, in order. Chunks run in parallel and are merged in row order.
+    func filterBatches(
+        _ candidates: Bitmap, _ batch: @escaping @Sendable (UnsafeBufferPointer<UInt32>, inout ContiguousArray<UInt32>) -> Void
+    ) -> Bitmap {
+        let rows = candidates.toArray()
+        let chunkSize = 8192
+        let chunks = (rows.count + chunkSize - 1) / chunkSize
+        let results = UnsafeMutableBufferPointer<ContiguousArray<UInt32>>.allocate(capacity: chunks)
+        results.initialize(repeating: [])
+        defer { results.deinitialize().deallocate() }
+        // Each worker writes only its own slot.
+        nonisolated(unsafe) let slots = results
+        rows.withUnsafeBufferPointer { all in
+            nonisolated(unsafe) let all = all
+            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                var kept = ContiguousArray<UInt32>()
+                batch(UnsafeBufferPointer(rebasing: all[(k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize)]), &kept)
+                slots[k] = kept
+            }
+        }
+        var result = Bitmap()
+        for kept in results { kept.withUnsafeBufferPointer { result.add(contentsOf: $0) } }
+        return result
     }
 
     /// Rows of an index leaf, over all users.
