@@ -85,25 +85,38 @@ extension Evaluator {
                             out[i] = emptyValue
                             continue
                         }
-                        // First position with t >= lo, then first with t > hi.
                         var start = Int(offsets[r])
                         var end = Int(offsets[r + 1])
-                        var b = end
-                        while start < b {
-                            let m = (start + b) >> 1
-                            if times[m] < lo { start = m + 1 } else { b = m }
+                        if start == end {
+                            out[i] = emptyValue
+                            continue
                         }
-                        var a2 = start
-                        while a2 < end {
-                            let m = (a2 + end) >> 1
-                            if times[m] <= hi { a2 = m + 1 } else { end = m }
-                        }
-                        end = a2
+                        // First position with t >= lo, then first with t > hi; the slice's
+                        // ends are checked first since windows usually cover its recent end.
+                        if times[start] < lo { start = Self.firstIndex(times, start, end) { $0 >= lo } }
+                        if start < end, times[end - 1] > hi { end = Self.firstIndex(times, start, end) { $0 > hi } }
                         out[i] = Self.reduce(a.function, start, end, times, property, emptyValue)
                     }
                 }
             }
         }
+    }
+
+    /// The first index in `start..<end` whose time satisfies `isAfter` (a predicate that
+    /// is false then true along the sorted slice), or `end`. Branch-free halving: the
+    /// data-dependent choice compiles to a conditional move, which matters on the long,
+    /// unpredictable slices of very active users.
+    @inline(__always)
+    static func firstIndex(_ times: UnsafeBufferPointer<UInt32>, _ start: Int, _ end: Int, _ isAfter: (UInt32) -> Bool) -> Int {
+        var base = start
+        var length = end - start
+        if length == 0 { return end }
+        while length > 1 {
+            let half = length >> 1
+            base = isAfter(times[base + half - 1]) ? base : base + half
+            length -= half
+        }
+        return isAfter(times[base]) ? base : base + 1
     }
 
     @inline(__always)
