@@ -97,6 +97,12 @@ struct Compiler {
         case _ where lt.isNumeric && rt.isNumeric, (.time, .time):
             return .compareNumbers(lp, op, rp)
         case (.string, .string):
+            if case .event(let event) = scope {
+                if case .eventString(let slot) = lp, case .string(let literal) = rp { return eventStringCodes(event, slot, Self.stringTest(op, literal)) }
+                if case .eventString(let slot) = rp, case .string(let literal) = lp {
+                    return eventStringCodes(event, slot, Self.stringTest(op.mirrored, literal))
+                }
+            }
             if case .stringColumn(let column) = lp, case .string(let literal) = rp { return .index(.stringColumn(column, test: Self.stringTest(op, literal))) }
             if case .stringColumn(let column) = rp, case .string(let literal) = lp {
                 return .index(.stringColumn(column, test: Self.stringTest(op.mirrored, literal)))
@@ -111,6 +117,12 @@ struct Compiler {
         default:
             throw .err("type error at \(at): cannot compare \(lt.rawValue) with \(rt.rawValue)")
         }
+    }
+
+    /// The dictionary codes of an event's string property that pass `test`.
+    private func eventStringCodes(_ event: EventDefinition, _ slot: Int, _ test: (String) -> Bool) -> BoolPlan {
+        let dictionary = db.events.tables[event.id].dictionaries[slot]
+        return .eventStringCode(slot: slot, accepted: (0..<dictionary.count).map { test(dictionary.string(for: UInt32($0))) })
     }
 
     private static func stringTest(_ op: Comparison, _ literal: String) -> @Sendable (String) -> Bool {
@@ -150,6 +162,7 @@ struct Compiler {
                 set.insert(s)
             }
             if case .stringColumn(let column) = plan { return .index(.stringColumn(column, test: { [set] in set.contains($0) })) }
+            if case .event(let event) = scope, case .eventString(let slot) = plan { return eventStringCodes(event, slot, set.contains) }
             return .stringIn(plan, set)
         case .time:
             var values: [Double] = []

@@ -40,7 +40,7 @@ extension Evaluator {
         case .negate(let v):
             numbers(v, rows, into: out)
             for i in rows.indices { out[i] = -out[i] }
-        case .aggregate(let a) where a.filter == nil && a.function != .distinct:
+        case .aggregate(let a) where a.function != .distinct:
             if let (lo, hi) = constantWindow(a.window) {
                 aggregateKernel(a, lo, hi, rows, into: out)
             } else {
@@ -95,7 +95,11 @@ extension Evaluator {
                         // ends are checked first since windows usually cover its recent end.
                         if times[start] < lo { start = Self.firstIndex(times, start, end) { $0 >= lo } }
                         if start < end, times[end - 1] > hi { end = Self.firstIndex(times, start, end) { $0 > hi } }
-                        out[i] = Self.reduce(a.function, start, end, times, property, emptyValue)
+                        if let filter = a.filter {
+                            out[i] = reduceFiltered(a.function, filter, rows[i], table, start, end, times, property, emptyValue)
+                        } else {
+                            out[i] = Self.reduce(a.function, start, end, times, property, emptyValue)
+                        }
                     }
                 }
             }
@@ -161,6 +165,43 @@ extension Evaluator {
             }
         case .distinct:
             return .nan  // not reached: distinct takes the scalar path
+        }
+    }
+
+    /// As `reduce`, counting only the events that pass `filter` (tested one by one).
+    private func reduceFiltered(
+        _ function: AggregateCall.Function, _ filter: BoolPlan, _ row: UInt32, _ table: Int, _ start: Int, _ end: Int,
+        _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?, _ emptyValue: Double
+    ) -> Double {
+        var n = 0
+        var sum = 0.0
+        var low = Double.infinity
+        var high = -Double.infinity
+        var firstPosition = -1
+        var lastPosition = -1
+        var counted = 0
+        for p in start..<end where test(filter, row, EventRef(table: table, position: p)) {
+            if firstPosition < 0 { firstPosition = p }
+            lastPosition = p
+            counted += 1
+            guard let property else { continue }
+            let v = property.value(p)
+            if v.isNaN { continue }
+            n += 1
+            sum += v
+            low = Swift.min(low, v)
+            high = Swift.max(high, v)
+        }
+        switch function {
+        case .count: return Double(property == nil ? counted : n)
+        case .sum: return sum
+        case .avg: return n == 0 ? .nan : sum / Double(n)
+        case .min: return n == 0 ? .nan : low
+        case .max: return n == 0 ? .nan : high
+        case .first: return firstPosition < 0 ? .nan : (property?.value(firstPosition) ?? Double(times[firstPosition]))
+        case .last: return lastPosition < 0 ? .nan : (property?.value(lastPosition) ?? Double(times[lastPosition]))
+        case .avg_gap: return counted < 2 ? .nan : Double(times[lastPosition] - times[firstPosition]) / Double(counted - 1)
+        case .distinct: return emptyValue  // not reached: distinct takes the scalar path
         }
     }
 

@@ -182,6 +182,10 @@ struct Evaluator: Sendable {
             return number(v, row, event) == 1
         case .segment(_, let inner):
             return test(inner, row, nil)
+        case .eventStringCode(let slot, let accepted):
+            guard let e = event else { return false }
+            let code = Int(db.events.tables[e.table].properties.strings[slot][e.position])
+            return code < accepted.count && accepted[code]
         }
     }
 

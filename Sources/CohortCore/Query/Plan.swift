@@ -29,6 +29,9 @@ indirect enum BoolPlan: Sendable {
     /// A bool value used as a test.
     case truthy(ValuePlan)
     case segment(name: String, BoolPlan)
+    /// A string property of the filtered event compared with a literal, answered from
+    /// its dictionary code: `accepted[code]` (built once per compilation).
+    case eventStringCode(slot: Int, accepted: [Bool])
 }
 
 /// A test answered by an attribute index without looking at rows one by one.
