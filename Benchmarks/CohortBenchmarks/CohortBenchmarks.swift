@@ -65,6 +65,44 @@ let benchmarks: @Sendable () -> Void = {
         benchmark.stopMeasurement()
     }
 
+    // Segment questions at `users` users, warm (data loaded once, outside the measurement).
+    // The same questions run against DuckDB in Benchmarks/compare_queries.py.
+    nonisolated(unsafe) var shared: Engine?
+    func engine() -> Engine {
+        if let shared { return shared }
+        let e = loadedEngine()
+        shared = e
+        return e
+    }
+    let now = "2026-07-01"
+    let questions: [(String, [String])] = [
+        ("attribute-only, 3 predicates", ["SEGMENT.COUNT", #"plan = "pro" and country in ("PL", "DE") and verified"#, "AT", now]),
+        ("count(ride, last 30d) >= 5", ["SEGMENT.COUNT", "count(ride, last 30d) >= 5", "AT", now]),
+        ("mixed: attribute + sum window + last", ["SEGMENT.COUNT", "verified and sum(ride.cost, last 90d) > 150 and last(ride) >= now - 14d", "AT", now]),
+        ("where-filtered count", ["SEGMENT.COUNT", #"count(ride where distance_km > 10 and car = "i3_premium", last 30d) >= 1"#, "AT", now]),
+        ("nested: premium_eligible", ["SEGMENT.COUNT", "premium_eligible", "AT", now]),
+        ("AGG.STATS over a segment", ["AGG.STATS", "sum(ride.cost, last 90d)", "IN", "premium_eligible", "AT", now]),
+    ]
+    for (name, words) in questions {
+        Benchmark(
+            "Segment: \(name) (\(users) users)",
+            configuration: .init(metrics: [.wallClock], timeUnits: .microseconds, maxDuration: .seconds(20), maxIterations: 50, setup: { _ = engine() })
+        ) { benchmark in
+            let e = engine()
+            benchmark.startMeasurement()
+            blackHole(e.execute(words))
+        }
+    }
+    Benchmark(
+        "SEGMENT.CHECK premium_eligible one user (\(users) users)",
+        configuration: .init(metrics: [.wallClock], timeUnits: .microseconds, maxDuration: .seconds(10), maxIterations: 10_000, setup: { _ = engine() })
+    ) { benchmark in
+        let e = engine()
+        let words = ["SEGMENT.CHECK", "premium_eligible", "u0000042", "AT", now]
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations { blackHole(e.execute(words)) }
+    }
+
     // Memory: bytes per event of the (user, time) part and of everything, after a full load.
     Benchmark(
         "Resident bytes per event (\(users) users)",

@@ -131,7 +131,7 @@ enum SegmentCommands {
         let (plan, type) = try value(words[0], evaluator)
         guard type != .string else { throw .err("AGG.STATS needs a numeric, time or bool value, got string") }
         let group = words.count == 3 ? evaluator.rows(try target(words[2], evaluator), within: evaluator.db.users.live) : evaluator.db.users.live
-        let stats = Statistics.collect(group.toArray()) { evaluator.number(plan, $0, nil) }
+        let stats = Statistics.collect(group.toArray()) { rows, values in evaluator.numbers(plan, rows, into: values) }
         func render(_ x: Double) -> Reply {
             switch type {
             case .int, .bool: .integer(Int64(x))
@@ -207,7 +207,10 @@ struct Statistics {
         max = Swift.max(max, x)
     }
 
-    static func collect(_ rows: ContiguousArray<UInt32>, _ value: @escaping @Sendable (UInt32) -> Double) -> Statistics {
+    /// `values` fills a buffer with the values of a chunk of rows (NaN for null).
+    static func collect(
+        _ rows: ContiguousArray<UInt32>, _ values: @escaping @Sendable (UnsafeBufferPointer<UInt32>, UnsafeMutableBufferPointer<Double>) -> Void
+    ) -> Statistics {
         let chunkSize = 8192
         let chunks = Swift.max(1, (rows.count + chunkSize - 1) / chunkSize)
         let parts = UnsafeMutableBufferPointer<Statistics>.allocate(capacity: chunks)
@@ -217,8 +220,12 @@ struct Statistics {
         rows.withUnsafeBufferPointer { all in
             nonisolated(unsafe) let all = all
             DispatchQueue.concurrentPerform(iterations: chunks) { k in
+                let chunk = UnsafeBufferPointer(rebasing: all[(k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize)])
                 var part = Statistics()
-                for i in (k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize) { part.add(value(all[i])) }
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: chunk.count) { buffer in
+                    values(chunk, buffer)
+                    for x in buffer { part.add(x) }
+                }
                 slots[k] = part
             }
         }
