@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Ingest benchmark, side by side with DuckDB, on the same generated files.
+# Cohort side by side with DuckDB on the same generated files.
 #   Benchmarks/run.sh [USERS]        (default 1000000)
 # Builds in release mode, generates the data with `cohort gen` (cached under /tmp), times
 # `cohort load` and DuckDB's in-memory CSV load alternately (A B A B A B) and prints medians,
-# then runs the package-benchmark target.
+# runs the segment questions of Benchmarks/queries.tsv in both (compare_queries.py: counts
+# checked, medians, speedups), then runs the package-benchmark target
+# (SKIP_PACKAGE_BENCHMARK=1 to leave it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users="${1:-1000000}"
@@ -28,6 +30,8 @@ echo "cohort load (process, incl. definitions): median $(median "${cohort_times[
 echo "duckdb CSV load (in-memory tables):       median $(median "${duck_times[@]}") s  [${duck_times[*]}]"
 echo "cohort: $out"
 echo "duckdb: $(echo "$duck" | tail -1)"
+echo "== segment questions (Benchmarks/queries.tsv) =="
+"$py" Benchmarks/compare_queries.py "$bin" "$dir" --reps 7 --rounds 2
 if [ "${SKIP_PACKAGE_BENCHMARK:-}" = "" ]; then
   COHORT_BENCHMARKS=1 COHORT_BENCH_USERS="$users" swift package -c release benchmark --target CohortBenchmarks --no-progress
 fi
