@@ -16,7 +16,8 @@ var targets: [Target] = [
     .systemLibrary(name: "CRoaring", providers: [.apt(["libroaring-dev"])]),
     .target(
         name: "CohortCore",
-        dependencies: ["CRoaring", "CLZ4"]
+        dependencies: ["CRoaring", "CLZ4"],
+        exclude: ["Persistence/FORMAT.md"]
     ),
     .executableTarget(
         name: "cohort",

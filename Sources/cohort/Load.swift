@@ -51,18 +51,28 @@ struct DatasetLoader {
 
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Bulk-load a definitions file and CSV files, then print a summary."
+        abstract: "Bulk-load a definitions file and CSV files into a data directory and write its snapshot.",
+        discussion: "All or nothing: a bad row (without --skip-bad-rows) or a crash leaves the data directory as it was."
     )
 
-    @Option(help: "Data directory (snapshots arrive with the persistence layer).") var dataDir: String?
+    @Option(help: "Data directory to load into (created if missing); without it the files are only checked and summarised.")
+    var dataDir: String?
     @Option(help: "Definitions file (schema.cohort).") var schema: String
     @Option(help: "users.csv") var users: String?
     @Option(help: "events.csv") var events: String?
     @Option(help: "Write rejected rows to FILE.users.csv / FILE.events.csv instead of failing.") var skipBadRows: String?
 
     func run() throws {
-        let engine = Engine()
-        try DatasetLoader(schema: schema, users: users, events: events, rejects: skipBadRows).load(into: engine)
+        let loader = DatasetLoader(schema: schema, users: users, events: events, rejects: skipBadRows)
+        guard let dataDir else {
+            let engine = Engine()
+            try loader.load(into: engine)
+            print(summary(engine))
+            return
+        }
+        let (directory, engine) = try openDataDirectory(dataDir, create: true, now: nil)
+        try loadWithoutJournal(directory, engine) { try loader.load(into: engine) }
+        try closeDataDirectory(directory)
         print(summary(engine))
     }
 }

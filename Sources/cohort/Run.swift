@@ -9,17 +9,24 @@ struct Run: ParsableCommand {
         discussion: "Replies are printed as redis-cli prints them when not on a terminal. With no --data-dir, the demo dataset in data/ is loaded."
     )
 
-    @Option(help: "Data directory (snapshots arrive with the persistence layer).") var dataDir: String?
+    @Option(help: "Data directory; mutations are journaled there. Without it, the demo dataset is used in a temporary one.")
+    var dataDir: String?
     @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
     @Option(help: "Directory of the demo dataset used without --data-dir.") var demo: String = DemoData.defaultDirectory
     @Flag(help: "Print each command's execution time to standard error.") var timing = false
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
     func run() throws {
-        guard dataDir == nil else { throw CLIError("--data-dir needs the persistence layer, which this build does not have yet") }
-        let engine = Engine(fixedNow: now?.seconds)
-        try DatasetLoader(schema: demo + "/schema.cohort", users: demo + "/users.csv", events: demo + "/events.csv", quiet: true)
-            .load(into: engine)
+        let directory: DataDirectory
+        let engine: Engine
+        var temporary: String?
+        if let dataDir {
+            (directory, engine) = try openDataDirectory(dataDir, create: false, now: now?.seconds)
+        } else {
+            let opened = try openDemoDirectory(demo, now: now?.seconds)
+            (directory, engine, temporary) = (opened.0, opened.1, opened.2)
+        }
+        defer { if let temporary { removeTemporaryDirectory(temporary) } }
         var failed = false
         if command.isEmpty {
             while let line = readLine(strippingNewline: true) {
@@ -35,6 +42,7 @@ struct Run: ParsableCommand {
         } else {
             failed = ReplyPrinter.print(execute(engine, command))
         }
+        try closeDataDirectory(directory)
         if failed { throw ExitCode(1) }
     }
 }

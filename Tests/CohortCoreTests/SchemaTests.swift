@@ -22,7 +22,7 @@ struct SchemaTests {
         #expect(error?.message.contains("already declared as float") == true)
         #expect(schema.event(named: "purchase") == nil)
         try schema.defineEvent("purchase", properties: [.init(name: "cost", type: .float)])
-        #expect(schema.propertyOrder == ["cost", "car"])
+        #expect(schema.propertyTypes == ["cost": .float, "car": .string])
     }
 
     @Test(arguments: ["1abc", "has", "not", "a-b", "", "user_id", "time"])

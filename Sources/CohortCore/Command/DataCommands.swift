@@ -14,6 +14,7 @@ enum DataCommands {
         Command("USER.DEL", arity: 2, .write(userDel)),
         Command("EVENT.ADD", arity: -4, .write(eventAdd)),
         Command("INFO", arity: -1, .engine(info)),
+        Command("SNAPSHOT", arity: 1, .engine(snapshot)),
     ]
 
     static func ping(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
@@ -74,6 +75,15 @@ enum DataCommands {
         var journal = [args.command] + args.words
         journal[3] = String(time)
         return WriteResult(.ok, journal: journal)
+    }
+
+    /// `SNAPSHOT`: `+OK` once the snapshot is durably on disk.
+    static func snapshot(_ engine: Engine, _ args: Arguments) throws(CohortError) -> Reply {
+        guard let taker = engine.snapshotTaker else {
+            throw .err("SNAPSHOT needs a data directory (start with --data-dir)")
+        }
+        _ = try taker.snapshot(engine)
+        return .ok
     }
 
     static func info(_ engine: Engine, _ args: Arguments) throws(CohortError) -> Reply {

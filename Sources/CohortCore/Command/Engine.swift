@@ -10,6 +10,11 @@ public protocol MutationSink: AnyObject, Sendable {
     func append(_ words: [String]) throws(CohortError)
 }
 
+/// Takes snapshots for the `SNAPSHOT` command (the data directory).
+public protocol SnapshotTaker: AnyObject, Sendable {
+    func snapshot(_ engine: Engine) throws(CohortError) -> SnapshotReport
+}
+
 /// The embedded engine: a `Database` behind a reader-writer lock, and the command
 /// table that reads and changes it.
 ///
@@ -24,6 +29,12 @@ public final class Engine: @unchecked Sendable {
     private var database: Database
     /// Protected by `lock` (set once at start-up, before any concurrent use).
     private var sink: MutationSink?
+    /// Set when a journal append failed: that mutation is in memory but not durable, so
+    /// every later write is refused until a restart (which recovers the durable state).
+    /// Protected by `lock`.
+    private var journalFailure: CohortError?
+    /// Where `SNAPSHOT` goes; set once before the engine is shared.
+    public private(set) nonisolated(unsafe) var snapshotTaker: SnapshotTaker?
 
     public let commands: CommandTable
     /// The fixed "now" (`--now`), or nil for the wall clock.
@@ -51,6 +62,9 @@ public final class Engine: @unchecked Sendable {
     /// Installs the journal. Call before the engine is shared.
     public func attach(sink: MutationSink?) { lock.withWriteLock { self.sink = sink } }
 
+    /// Installs what `SNAPSHOT` calls. Call before the engine is shared.
+    public func attach(snapshotTaker: SnapshotTaker?) { self.snapshotTaker = snapshotTaker }
+
     public var environment: CommandEnvironment {
         let wall = clock()
         return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall)
@@ -74,10 +88,19 @@ public final class Engine: @unchecked Sendable {
             case .write(let handler):
                 let environment = self.environment
                 return try lock.withWriteLock { () throws(CohortError) -> Reply in
+                    if let journalFailure { throw journalFailure }
                     // Handlers validate everything before mutating (Database's all-or-nothing
                     // rule), so a throw leaves `database` untouched and nothing is journaled.
                     let result = try handler(&database, arguments, environment)
-                    if let words = result.journal, let sink { try sink.append(words) }
+                    if let words = result.journal, let sink {
+                        do throws(CohortError) {
+                            try sink.append(words)
+                        } catch {
+                            journalFailure = .err(
+                                "writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
+                            throw CohortError.err("not acknowledged: \(error.message); writes are refused until a restart")
+                        }
+                    }
                     return result.reply
                 }
             case .engine(let handler):

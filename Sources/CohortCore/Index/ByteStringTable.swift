@@ -17,6 +17,26 @@ public struct ByteStringTable: Sendable {
 
     public init() {}
 
+    /// Rebuilds a table from its entries as `bytes` and `starts` describe them (the
+    /// snapshot form); every entry becomes findable. Nil when `starts` does not start at
+    /// 0, decreases, or does not end at `bytes.count`. O(entries): one hash per entry.
+    init?(bytes: ContiguousArray<UInt8>, starts: ContiguousArray<UInt64>) {
+        guard let first = starts.first, first == 0, starts.last == UInt64(bytes.count) else { return nil }
+        for i in 1..<starts.count where starts[i] < starts[i - 1] { return nil }
+        self.bytes = bytes
+        self.starts = starts
+        var capacity = 16
+        while capacity < count * 2 + 2 { capacity *= 2 }
+        slots = ContiguousArray(repeating: 0, count: capacity)
+        let mask = capacity - 1
+        for code in 0..<UInt32(count) {
+            var i: Int = withBytes(code) { Int(truncatingIfNeeded: Self.hash($0)) } & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = code + 1
+        }
+        occupied = count
+    }
+
     /// Entries ever inserted, removed ones included.
     public var count: Int { starts.count - 1 }
 

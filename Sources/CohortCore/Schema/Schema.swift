@@ -38,9 +38,8 @@ public struct Schema: Equatable, Sendable {
     public private(set) var events: [EventDefinition] = []
     private var attributeIDs: [String: Int] = [:]
     private var eventIDs: [String: Int] = [:]
-    /// One type per property name across all events, in first-declared order.
+    /// One type per property name across all events.
     public private(set) var propertyTypes: [String: PropertyType] = [:]
-    public private(set) var propertyOrder: [String] = []
 
     public init() {}
 
@@ -92,10 +91,7 @@ public struct Schema: Equatable, Sendable {
             changed = true
         }
         guard changed else { return false }
-        for property in properties where propertyTypes[property.name] == nil {
-            propertyTypes[property.name] = property.type
-            propertyOrder.append(property.name)
-        }
+        for property in properties where propertyTypes[property.name] == nil { propertyTypes[property.name] = property.type }
         if id == events.count {
             eventIDs[name] = id
             events.append(definition)

@@ -6,6 +6,8 @@
 public struct Int64Column: Sendable {
     public private(set) var values = ContiguousArray<Int64>()
 
+    init(values: ContiguousArray<Int64> = []) { self.values = values }
+
     @inline(__always)
     public func value(_ row: UInt32) -> Int64? {
         let r = Int(row)
@@ -31,6 +33,8 @@ public struct Int64Column: Sendable {
 public struct DoubleColumn: Sendable {
     public private(set) var values = ContiguousArray<Double>()
 
+    init(values: ContiguousArray<Double> = []) { self.values = values }
+
     @inline(__always)
     public func value(_ row: UInt32) -> Double? {
         let r = Int(row)
@@ -55,6 +59,11 @@ public struct DoubleColumn: Sendable {
 public struct BoolColumn: Sendable {
     public private(set) var trues = Bitmap()
     public private(set) var falses = Bitmap()
+
+    init(trues: Bitmap = Bitmap(), falses: Bitmap = Bitmap()) {
+        self.trues = trues
+        self.falses = falses
+    }
 
     public func value(_ row: UInt32) -> Bool? {
         trues.contains(row) ? true : (falses.contains(row) ? false : nil)
@@ -84,6 +93,12 @@ public struct StringColumn: Sendable {
     public private(set) var dictionary = StringDictionary()
     public private(set) var codes = ContiguousArray<UInt32>()
     public private(set) var postings: [Bitmap] = []
+
+    init(dictionary: StringDictionary = StringDictionary(), codes: ContiguousArray<UInt32> = [], postings: [Bitmap] = []) {
+        self.dictionary = dictionary
+        self.codes = codes
+        self.postings = postings
+    }
 
     public func code(_ row: UInt32) -> UInt32? {
         let r = Int(row)
@@ -129,6 +144,11 @@ public struct StringColumn: Sendable {
 public struct TagsColumn: Sendable {
     public private(set) var dictionary = StringDictionary()
     public private(set) var postings: [Bitmap] = []
+
+    init(dictionary: StringDictionary = StringDictionary(), postings: [Bitmap] = []) {
+        self.dictionary = dictionary
+        self.postings = postings
+    }
 
     public func value(_ row: UInt32) -> [String]? {
         var tags: [String] = []

@@ -12,6 +12,8 @@
 /// plus 4 bytes of offset per user row per event type; 8 bytes (row, time) while pending.
 /// Times are `UInt32` Unix seconds (1970 to 2106).
 public struct EventTable: Sendable {
+    init() {}
+
     public private(set) var offsets: ContiguousArray<UInt32> = [0]
     public private(set) var times = ContiguousArray<UInt32>()
     public private(set) var properties = PropertyColumns()
@@ -26,6 +28,17 @@ public struct EventTable: Sendable {
     public private(set) var liveCount = 0
     /// True when deleted users' events still occupy the compacted part.
     private(set) var hasDeadEvents = false
+
+    /// A compacted table from a snapshot; `properties` has the slots of the event's
+    /// declared properties and `times.count` elements per column.
+    init(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns, dictionaries: [StringDictionary]) {
+        self.offsets = offsets
+        self.times = times
+        self.properties = properties
+        self.dictionaries = dictionaries
+        pending = properties.emptyCopy()
+        liveCount = times.count
+    }
 
     public var needsCompaction: Bool { !pendingRows.isEmpty || hasDeadEvents }
     /// Users covered by `offsets`.

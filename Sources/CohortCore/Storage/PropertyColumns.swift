@@ -23,6 +23,19 @@ public struct PropertyColumns: Sendable {
 
     init() {}
 
+    /// Columns with the slots of `shape` holding the given arrays (each `count` long).
+    init(
+        shape: PropertyColumns, ints: [ContiguousArray<Int64>], floats: [ContiguousArray<Double>], bools: [ContiguousArray<UInt8>],
+        strings: [ContiguousArray<UInt32>], count: Int
+    ) {
+        slots = shape.slots
+        self.ints = ints
+        self.floats = floats
+        self.bools = bools
+        self.strings = strings
+        self.count = count
+    }
+
     /// Adds a column for a newly declared property, null for the events already held.
     mutating func addProperty(_ type: PropertyType) {
         switch type {

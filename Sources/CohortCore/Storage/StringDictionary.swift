@@ -9,6 +9,8 @@ public struct StringDictionary: Equatable, Sendable {
 
     public init() {}
 
+    init(table: ByteStringTable) { self.table = table }
+
     public var count: Int { table.count }
     public func code(of string: String) -> UInt32? { table.code(of: string) }
     public func code(of bytes: UnsafeRawBufferPointer) -> UInt32? { table.code(of: bytes) }

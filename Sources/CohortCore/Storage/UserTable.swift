@@ -7,20 +7,32 @@
 /// data, and a returning id gets a new row. Lookup by id is one hash probe over its
 /// bytes (no `String` is built on the load path); by row, one arena read.
 public struct UserTable: Sendable {
-    private var table = ByteStringTable()
+    /// External ids; the code of an id is its row.
+    public private(set) var ids = ByteStringTable()
     /// Rows of users that exist now.
     public private(set) var live = Bitmap()
     public private(set) var liveCount = 0
 
     public init() {}
 
-    /// Number of rows ever allocated, dead ones included.
-    public var rowCount: Int { table.count }
+    /// Rebuilds the table from a snapshot: every entry of `table`, of which `live` are
+    /// the existing users (the others are deleted rows, unfindable by id).
+    init(restoring table: ByteStringTable, live: Bitmap) {
+        self.ids = table
+        self.live = live
+        liveCount = live.count
+        var dead = Bitmap(range: 0..<UInt32(ids.count))
+        dead.subtract(live)
+        for row in dead { self.ids.remove(row) }
+    }
 
-    public func row(of id: String) -> UInt32? { table.code(of: id) }
-    public func row(of id: UnsafeRawBufferPointer) -> UInt32? { table.code(of: id) }
+    /// Number of rows ever allocated, dead ones included.
+    public var rowCount: Int { ids.count }
+
+    public func row(of id: String) -> UInt32? { ids.code(of: id) }
+    public func row(of id: UnsafeRawBufferPointer) -> UInt32? { ids.code(of: id) }
     /// The external id of `row` (also answers for a dead row: its last id).
-    public func id(of row: UInt32) -> String { table.string(for: row) }
+    public func id(of row: UInt32) -> String { ids.string(for: row) }
     public func isLive(_ row: UInt32) -> Bool { live.contains(row) }
 
     /// The row of `id`, allocating one (and reporting `created`) for a new user.
@@ -32,7 +44,7 @@ public struct UserTable: Sendable {
 
     /// As `rowCreating(_:)` for an id given as validated UTF-8 bytes.
     public mutating func rowCreating(bytes: UnsafeRawBufferPointer) -> (row: UInt32, created: Bool) {
-        let (row, inserted) = table.insert(bytes)
+        let (row, inserted) = ids.insert(bytes)
         if inserted {
             live.insert(row)
             liveCount += 1
@@ -43,15 +55,15 @@ public struct UserTable: Sendable {
     /// Removes the user; its row becomes dead for good.
     public mutating func delete(_ row: UInt32) {
         guard live.contains(row) else { return }
-        table.remove(row)
+        ids.remove(row)
         live.remove(row)
         liveCount -= 1
     }
 
-    public var memoryBytes: Int { table.memoryBytes + live.memoryBytes }
+    public var memoryBytes: Int { ids.memoryBytes + live.memoryBytes }
 
     /// Makes room for `count` users without rehashing.
-    public mutating func reserveCapacity(_ count: Int) { table.reserveCapacity(count) }
+    public mutating func reserveCapacity(_ count: Int) { ids.reserveCapacity(count) }
 
     /// Checks DESIGN §2's rule for user ids: 1–256 bytes of UTF-8 without whitespace
     /// or control characters.
