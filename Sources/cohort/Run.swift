@@ -38,6 +38,8 @@ struct Run: ParsableCommand {
                 }
                 if words.isEmpty { continue }
                 failed = ReplyPrinter.print(execute(engine, words)) || failed
+                // A reply on stdout means acknowledged: hand it over now, not at exit.
+                fflush(nil)
             }
         } else {
             failed = ReplyPrinter.print(execute(engine, command))
