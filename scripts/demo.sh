@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds Cohort in release mode and runs the main job on the demo data in data/:
-# load the demo dataset, then evaluate the premium-access segment and the lifecycle segments.
+# the batch recompute of premium-access eligibility (DESIGN §6), in a fresh data directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release --product cohort >&2
 bin=.build/release/cohort
-echo "== load the demo dataset ==" >&2
-"$bin" load --schema data/schema.cohort --users data/users.csv --events data/events.csv
-echo "== premium access and lifecycle segments at 2026-07-01 (embedded engine) ==" >&2
-"$bin" run --now 2026-07-01 <<'CMDS'
+dir="${COHORT_DEMO_DIR:-.cohort-demo}"
+rm -rf "$dir"
+echo "== load the demo dataset into $dir ==" >&2
+"$bin" load --data-dir "$dir" --schema data/schema.cohort --users data/users.csv --events data/events.csv
+echo "== recompute premium_eligible at 2026-07-01 (members in $dir/premium_eligible.members) ==" >&2
+"$bin" recompute --data-dir "$dir" --segment premium_eligible --now 2026-07-01
+echo "== recompute again two weeks later: who entered, who exited ==" >&2
+"$bin" recompute --data-dir "$dir" --segment premium_eligible --now 2026-07-15
+echo "== first members, and questions to the same data directory ==" >&2
+head -5 "$dir/premium_eligible.members"
+"$bin" run --data-dir "$dir" --now 2026-07-01 <<'CMDS'
 SEGMENT.LIST
-SEGMENT.COUNT premium_eligible
-SEGMENT.MEMBERS premium_eligible COUNT 10
 SEGMENT.OVERLAP premium_eligible dormant_riders promoters
 AGG.STATS ride_spend_90d IN premium_eligible
 AGG.GET u0000042 rides_90d ride_spend_90d "last(ride)"

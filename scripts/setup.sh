@@ -3,6 +3,9 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 packages=(liblz4-dev libroaring-dev pkg-config)
+# Benchmark scripts add the tools they compare against (lz4, redis-tools).
+# shellcheck disable=SC2206
+packages+=(${COHORT_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -98,6 +98,12 @@ public enum SnapshotWriter {
             seconds: seconds)
     }
 
+    /// The sections' payloads, uncompressed and back to back: the bytes a snapshot
+    /// compresses, for comparing against the `lz4` tool on the same input (benchmarks).
+    public static func uncompressedBytes(of db: Database) -> [UInt8] {
+        SnapshotCodec.sections(of: db, meta: SnapshotMeta(createdAt: 0, journalGeneration: 1)).reduce(into: []) { $0 += $1.payload }
+    }
+
     static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
