@@ -8,6 +8,8 @@ let withBenchmarks = ProcessInfo.processInfo.environment["COHORT_BENCHMARKS"] !=
 
 var dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
 ]
 
 var targets: [Target] = [
@@ -19,15 +21,35 @@ var targets: [Target] = [
         dependencies: ["CRoaring", "CLZ4"],
         exclude: ["Persistence/FORMAT.md"]
     ),
+    .target(
+        name: "CohortServer",
+        dependencies: [
+            "CohortCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]
+    ),
     .executableTarget(
         name: "cohort",
         dependencies: [
             "CohortCore",
+            "CohortServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
         ]
     ),
     .target(name: "CohortTestSupport", dependencies: ["CohortCore"], path: "Tests/CohortTestSupport"),
     .testTarget(name: "CohortCoreTests", dependencies: ["CohortCore", "CohortTestSupport"]),
+    .testTarget(
+        name: "CohortServerTests",
+        dependencies: [
+            "CohortServer", "CohortCore", "CohortTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOTestUtils", package: "swift-nio"),
+        ]
+    ),
 ]
 
 if withBenchmarks {
@@ -51,6 +73,7 @@ let package = Package(
     products: [
         .executable(name: "cohort", targets: ["cohort"]),
         .library(name: "CohortCore", targets: ["CohortCore"]),
+        .library(name: "CohortServer", targets: ["CohortServer"]),
     ],
     dependencies: dependencies,
     targets: targets

@@ -3,9 +3,11 @@ import CohortCore
 import Foundation
 
 /// Opens a data directory for a command, reporting recovery on standard error.
-func openDataDirectory(_ path: String, create: Bool, now: Int64?, quiet: Bool = false) throws -> (DataDirectory, Engine) {
+func openDataDirectory(
+    _ path: String, create: Bool, now: Int64?, appendfsync: AppendFsync = .everysec, quiet: Bool = false
+) throws -> (DataDirectory, Engine) {
     do {
-        let (directory, engine, recovery) = try DataDirectory.open(path, create: create, fixedNow: now)
+        let (directory, engine, recovery) = try DataDirectory.open(path, create: create, appendfsync: appendfsync, fixedNow: now)
         for warning in recovery.warnings { note("warning: \(warning)") }
         if !quiet, recovery.seconds > 1 {
             note(
@@ -21,12 +23,12 @@ func openDataDirectory(_ path: String, create: Bool, now: Int64?, quiet: Bool = 
 
 /// A fresh temporary data directory holding the demo dataset (data/ is only read).
 /// Removed by `removeTemporaryDirectory` when the command ends.
-func openDemoDirectory(_ demo: String, now: Int64?) throws -> (DataDirectory, Engine, String) {
+func openDemoDirectory(_ demo: String, now: Int64?, appendfsync: AppendFsync = .everysec) throws -> (DataDirectory, Engine, String) {
     let template = NSTemporaryDirectory() + "cohort-demo-XXXXXX"
     var bytes = Array(template.utf8CString)
     guard let made = mkdtemp(&bytes) else { throw CLIError("cannot create a temporary directory: \(String(cString: strerror(errno)))") }
     let path = String(cString: made)
-    let (directory, engine) = try openDataDirectory(path, create: false, now: now, quiet: true)
+    let (directory, engine) = try openDataDirectory(path, create: false, now: now, appendfsync: appendfsync, quiet: true)
     try loadWithoutJournal(directory, engine) {
         try DatasetLoader(schema: demo + "/schema.cohort", users: demo + "/users.csv", events: demo + "/events.csv", quiet: true).load(into: engine)
     }

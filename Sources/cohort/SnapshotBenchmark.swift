@@ -23,7 +23,9 @@ struct SnapshotBenchmark: ParsableCommand {
         let report = try SnapshotWriter.write(db, meta: meta, to: out)
         if let uncompressedOut {
             let bytes = SnapshotWriter.uncompressedBytes(of: db)
-            FileManager.default.createFile(atPath: uncompressedOut, contents: Data(bytes))
+            guard FileManager.default.createFile(atPath: uncompressedOut, contents: Data(bytes)) else {
+                throw CLIError("cannot write \(uncompressedOut)")
+            }
         }
         print(
             String(

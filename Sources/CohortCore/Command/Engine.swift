@@ -45,6 +45,8 @@ public final class Engine: @unchecked Sendable {
     public nonisolated(unsafe) var clientCount: @Sendable () -> Int = { 0 }
     /// Time of the last snapshot, for INFO. Protected by `lock`.
     private var lastSnapshot: Int64?
+    /// Journaled mutations applied since start-up. Protected by `lock`.
+    private var mutations: UInt64 = 0
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -92,6 +94,7 @@ public final class Engine: @unchecked Sendable {
                     // Handlers validate everything before mutating (Database's all-or-nothing
                     // rule), so a throw leaves `database` untouched and nothing is journaled.
                     let result = try handler(&database, arguments, environment)
+                    if result.journal != nil { mutations &+= 1 }
                     if let words = result.journal, let sink {
                         do throws(CohortError) {
                             try sink.append(words)
@@ -145,4 +148,6 @@ public final class Engine: @unchecked Sendable {
 
     public func recordSnapshot(at time: Int64) { lock.withWriteLock { lastSnapshot = time } }
     public var lastSnapshotTime: Int64? { lock.withReadLock { lastSnapshot } }
+    /// Mutations applied since start-up (what a periodic snapshot checks for changes).
+    public var mutationCount: UInt64 { lock.withReadLock { mutations } }
 }

@@ -21,6 +21,8 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
     private let lockFD: Int32
     private let snapshotLock = Lock()
     private let clock: @Sendable () -> Int64
+    /// `Engine.mutationCount` when the last snapshot began. Guarded by `snapshotLock`.
+    private var snapshotted: UInt64 = 0
 
     public var snapshotPath: String { path + "/snapshot.cohort" }
     static let lockName = "LOCK"
@@ -136,6 +138,9 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
     @discardableResult
     public func snapshot(_ engine: Engine) throws(CohortError) -> SnapshotReport {
         try snapshotLock.withLock { () throws(CohortError) -> SnapshotReport in
+            // Read before the view is taken: a mutation in between makes the next
+            // periodic check snapshot once more, never skip a change.
+            let mutations = engine.mutationCount
             let (view, next) = try engine.withExclusiveAccess { (db) throws(CohortError) -> (Database, UInt64) in
                 db.compact()
                 let next = journal.generation + 1
@@ -149,8 +154,15 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             }
             try FileIO.syncDirectory(path)
             engine.recordSnapshot(at: now)
+            snapshotted = mutations
             return report
         }
+    }
+
+    /// True when mutations were applied since the last snapshot began (periodic snapshots).
+    public func hasChanges(_ engine: Engine) -> Bool {
+        let count = engine.mutationCount
+        return snapshotLock.withLock { count != snapshotted }
     }
 
     /// Flushes the journal to disk and releases the lock. The directory is unusable after.

@@ -1,0 +1,149 @@
+import CohortCore
+import Dispatch
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// `cohort serve`: the line-protocol socket in front of an `Engine` (DESIGN §4).
+///
+/// One event loop per core accepts connections and decodes requests
+/// (`RequestDecoder`); each connection's `ConnectionHandler` runs its requests through
+/// the shared command table, reads in parallel and writes serialized by the engine.
+/// With a data directory, the journal is already attached to the engine, snapshots are
+/// taken on `SNAPSHOT`, every `snapshotInterval` seconds when there were changes, and at
+/// shutdown after the connections have drained.
+public final class CohortServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 7379
+        public var password: String?
+        public var limits = ServerLimits()
+        /// Seconds between checks for a periodic snapshot; nil for none.
+        public var snapshotInterval: Double? = 300
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    public let engine: Engine
+    public let dataDirectory: DataDirectory?
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let registry: ConnectionRegistry
+    private let workQueue = DispatchQueue(label: "cohort.commands", qos: .userInitiated, attributes: .concurrent)
+    private let state = NIOLockedValueBox<State>(State())
+    private let nextID = NIOLockedValueBox(1)
+
+    /// Guarded by `state`'s lock (the timer is not Sendable, but is only touched under it).
+    private struct State: @unchecked Sendable {
+        var channel: Channel?
+        var timer: DispatchSourceTimer?
+        var stopped = false
+    }
+
+    public init(configuration: Configuration, engine: Engine, dataDirectory: DataDirectory?, logger: Logger) {
+        self.configuration = configuration
+        self.engine = engine
+        self.dataDirectory = dataDirectory
+        self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        registry = ConnectionRegistry(limit: configuration.limits.clients)
+        let registry = self.registry
+        engine.clientCount = { registry.count }
+    }
+
+    /// Binds and starts serving; returns the bound address (port 0 picks a free port).
+    @discardableResult
+    public func start() throws -> SocketAddress {
+        let processor = SessionProcessor(engine: engine, password: configuration.password)
+        let limits = configuration.limits
+        let registry = self.registry
+        let workQueue = self.workQueue
+        let nextID = self.nextID
+        let needsAuth = configuration.password != nil
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                let id = nextID.withLockedValue { id in
+                    defer { id += 1 }
+                    return id
+                }
+                let session = Session(id: id, authenticated: !needsAuth)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestDecoder(limits: limits)))
+                    try channel.pipeline.syncOperations.addHandler(
+                        ConnectionHandler(processor: processor, session: session, registry: registry, workQueue: workQueue))
+                }
+            }
+        let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
+        state.withLockedValue { $0.channel = channel }
+        startSnapshotTimer()
+        return channel.localAddress!
+    }
+
+    private func startSnapshotTimer() {
+        guard let dataDirectory, let interval = configuration.snapshotInterval, interval > 0 else { return }
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cohort.snapshots"))
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        let engine = self.engine
+        let logger = self.logger
+        timer.setEventHandler {
+            guard dataDirectory.hasChanges(engine) else { return }
+            Self.snapshot(dataDirectory, engine, logger, reason: "periodic")
+        }
+        timer.resume()
+        state.withLockedValue { $0.timer = timer }
+    }
+
+    @discardableResult
+    static func snapshot(_ dataDirectory: DataDirectory, _ engine: Engine, _ logger: Logger, reason: String) -> Bool {
+        do {
+            let report = try dataDirectory.snapshot(engine)
+            logger.info(
+                "snapshot written",
+                metadata: [
+                    "reason": "\(reason)", "bytes": "\(report.fileBytes)", "uncompressed_bytes": "\(report.uncompressedBytes)",
+                    "seconds": "\((report.seconds * 1000).rounded() / 1000)",
+                ])
+            return true
+        } catch {
+            logger.error("snapshot failed", metadata: ["reason": "\(reason)", "error": "\(error.message)"])
+            return false
+        }
+    }
+
+    /// Graceful stop: stop accepting, let each connection finish the batch it is running
+    /// (its replies are written) and close, take a final snapshot when there were
+    /// changes, flush and release the data directory. Blocking; call once.
+    /// Returns false when the final snapshot failed (the journal still holds everything).
+    @discardableResult
+    public func shutdown(drainTimeout: Double = 10) -> Bool {
+        let (channel, timer, alreadyStopped) = state.withLockedValue { s in
+            defer { s.stopped = true }
+            return (s.channel, s.timer, s.stopped)
+        }
+        guard !alreadyStopped else { return true }
+        timer?.cancel()
+        try? channel?.close().wait()
+        let closing = registry.closeAll()
+        if !closing.isEmpty {
+            let all = EventLoopFuture.andAllComplete(closing, on: group.next())
+            let deadline = DispatchTime.now() + drainTimeout
+            let done = DispatchSemaphore(value: 0)
+            all.whenComplete { _ in done.signal() }
+            if done.wait(timeout: deadline) == .timedOut { logger.warning("connections still open after \(drainTimeout) s; closing anyway") }
+        }
+        var ok = true
+        if let dataDirectory {
+            if dataDirectory.hasChanges(engine) { ok = Self.snapshot(dataDirectory, engine, logger, reason: "shutdown") }
+            do { try dataDirectory.close() } catch {
+                logger.error("closing the data directory failed", metadata: ["error": "\(error.message)"])
+                ok = false
+            }
+        }
+        try? group.syncShutdownGracefully()
+        return ok
+    }
+}

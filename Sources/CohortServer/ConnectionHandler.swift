@@ -1,0 +1,140 @@
+import CohortCore
+import Dispatch
+import NIOCore
+
+/// Serves one connection: collects the requests of each read, runs them as one batch,
+/// writes the replies in request order and flushes once per batch.
+///
+/// At most one batch is in flight; requests arriving meanwhile wait in `pending` and
+/// form the next batch, so replies keep request order under any pipelining. A batch of
+/// connection-level commands only (PING, HELLO, AUTH, ...) runs on the event loop; any
+/// other batch runs on `workQueue`, so a long evaluation never blocks the event loop
+/// and the other connections it serves. All stored properties are touched only on the
+/// channel's event loop; the worker gets the batch, the `Session` and an allocator, and
+/// hands the encoded replies back through `NIOLoopBound`.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Request
+    typealias OutboundOut = ByteBuffer
+
+    private let processor: SessionProcessor
+    private let session: Session
+    private let registry: ConnectionRegistry
+    private let workQueue: DispatchQueue
+    private var pending: [Request] = []
+    private var inFlight = false
+    private var protocolError: ProtocolError?
+    /// No more batches: QUIT, a protocol error, or a server shutdown.
+    private var closing = false
+    private var registered = false
+
+    init(processor: SessionProcessor, session: Session, registry: ConnectionRegistry, workQueue: DispatchQueue) {
+        self.processor = processor
+        self.session = session
+        self.registry = registry
+        self.workQueue = workQueue
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        guard registry.register(session.id, channel: context.channel, onShutdown: {
+            loopBound.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.beginClosing(context)
+            }
+        }) else {
+            var buffer = context.channel.allocator.buffer(capacity: 48)
+            buffer.writeString("-ERR max number of clients reached\r\n")
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+            closing = true
+            return
+        }
+        registered = true
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if registered { registry.unregister(session.id) }
+        closing = true
+        pending = []
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        pending.append(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        startBatchIfIdle(context)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let error = error as? ProtocolError {
+            protocolError = error
+            startBatchIfIdle(context)
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Server shutdown: finish the batch in flight (its replies are written), then close.
+    func beginClosing(_ context: ChannelHandlerContext) {
+        closing = true
+        pending = []
+        if !inFlight { context.close(promise: nil) }
+    }
+
+    private func startBatchIfIdle(_ context: ChannelHandlerContext) {
+        guard !inFlight else { return }
+        if pending.isEmpty {
+            if let error = protocolError { finishWithProtocolError(error, context) }
+            return
+        }
+        guard !closing else { return }
+        let batch = pending
+        pending = []
+        inFlight = true
+        let allocator = context.channel.allocator
+        if SessionProcessor.runsOnEventLoop(batch) {
+            var out = allocator.buffer(capacity: 16 * batch.count)
+            let quit = processor.run(batch, session: session, into: &out)
+            finished(context, out, quit: quit)
+            return
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let processor = self.processor
+        let session = self.session
+        workQueue.async {
+            var out = allocator.buffer(capacity: 64 * batch.count)
+            let quit = processor.run(batch, session: session, into: &out)
+            let replies = out
+            loopBound.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.finished(context, replies, quit: quit)
+            }
+        }
+    }
+
+    private func finished(_ context: ChannelHandlerContext, _ out: ByteBuffer, quit: Bool) {
+        inFlight = false
+        guard context.channel.isActive else { return }
+        if quit || closing {
+            closing = true
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        startBatchIfIdle(context)
+    }
+
+    private func finishWithProtocolError(_ error: ProtocolError, _ context: ChannelHandlerContext) {
+        protocolError = nil
+        closing = true
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        ReplyEncoder.write(.error(.err("Protocol error: \(error.message)")), protocol: session.protocolVersion, into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,147 @@
+import CohortCore
+import NIOCore
+
+/// One decoded request: the command's words, or a request that was read whole but
+/// cannot run (its error is replied and the connection stays open).
+enum Request: Equatable, Sendable {
+    case command([String])
+    case invalid(String)
+}
+
+/// A violation of the protocol or of a limit: replied as `-ERR Protocol error: ...`,
+/// then the connection closes (as Redis does).
+struct ProtocolError: Error, Equatable {
+    let message: String
+}
+
+/// Decodes RESP arrays of bulk strings and inline command lines (DESIGN §4) into
+/// `Request`s, across any split of the bytes into reads.
+///
+/// It never rescans: an inline line's search for `\n` resumes where the last one
+/// stopped (`inlineScanned`), and an array's elements are consumed one by one as they
+/// complete (`pendingWords`), so a big pipelined array is not parsed again for every
+/// read. What it buffers is capped by `ServerLimits`: an inline line, an array header
+/// and a bulk's declared length are checked before their bytes are awaited.
+struct RequestDecoder: ByteToMessageDecoder {
+    typealias InboundOut = Request
+
+    let limits: ServerLimits
+    /// Bytes of the current inline line already searched for its newline.
+    private var inlineScanned = 0
+    /// Elements still expected by the array being read, and the words read so far.
+    private var pendingCount = 0
+    private var pendingWords: [String] = []
+    private var pendingInvalid: String?
+
+    init(limits: ServerLimits) { self.limits = limits }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let request = try next(&buffer) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(request))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decode(context: context, buffer: &buffer)
+    }
+
+    /// The next complete request, or nil when more bytes are needed. Public to tests
+    /// through `decode`; consumes exactly the bytes of the requests it returns.
+    mutating func next(_ buffer: inout ByteBuffer) throws(ProtocolError) -> Request? {
+        while true {
+            if pendingCount > 0 {
+                guard try readBulk(&buffer) else { return nil }
+                if pendingCount == 0 { return finishArray() }
+                continue
+            }
+            guard let first = buffer.readableBytesView.first else { return nil }
+            if first == UInt8(ascii: "*") {
+                guard let count = try readHeader(&buffer, prefix: "*", what: "multibulk count") else { return nil }
+                guard count <= limits.arrayLength else { throw ProtocolError(message: "invalid multibulk length") }
+                if count <= 0 { continue }  // `*0` and `*-1` are no command, as in Redis
+                pendingCount = count
+                pendingWords = []
+                pendingWords.reserveCapacity(min(count, 64))
+                pendingInvalid = nil
+                continue
+            }
+            guard let line = try readInline(&buffer) else { return nil }
+            if let request = line { return request }
+        }
+    }
+
+    /// Reads `<prefix><integer>\r\n`; nil when the line is not complete yet.
+    private func readHeader(_ buffer: inout ByteBuffer, prefix: Character, what: String) throws(ProtocolError) -> Int? {
+        let view = buffer.readableBytesView
+        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
+            if view.count > 32 { throw ProtocolError(message: "too big \(what) string") }
+            return nil
+        }
+        let start = view.startIndex
+        var end = newline
+        if end > start, view[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        let digits = view[(start + 1)..<end]
+        guard let text = String(validating: digits, as: UTF8.self), let value = Int(text) else {
+            throw ProtocolError(message: what == "bulk length" ? "invalid bulk length" : "invalid multibulk length")
+        }
+        buffer.moveReaderIndex(forwardBy: newline - start + 1)
+        return value
+    }
+
+    /// Reads one `$len\r\n<bytes>\r\n` element of the current array; false when it is
+    /// not all there yet (nothing consumed).
+    private mutating func readBulk(_ buffer: inout ByteBuffer) throws(ProtocolError) -> Bool {
+        let view = buffer.readableBytesView
+        guard let first = view.first else { return false }
+        guard first == UInt8(ascii: "$") else {
+            throw ProtocolError(message: "expected '$', got '\(Character(Unicode.Scalar(first)))'")
+        }
+        var probe = buffer
+        guard let length = try readHeader(&probe, prefix: "$", what: "bulk length") else { return false }
+        guard length >= 0, length <= limits.bulkLength else { throw ProtocolError(message: "invalid bulk length") }
+        guard probe.readableBytes >= length + 2 else { return false }
+        let bytes = probe.readableBytesView.prefix(length)
+        if let word = String(validating: bytes, as: UTF8.self) {
+            pendingWords.append(word)
+        } else {
+            pendingWords.append("")
+            pendingInvalid = pendingInvalid ?? "argument \(pendingWords.count) is not valid UTF-8"
+        }
+        probe.moveReaderIndex(forwardBy: length + 2)
+        buffer = probe
+        pendingCount -= 1
+        return true
+    }
+
+    private mutating func finishArray() -> Request {
+        defer { pendingWords = [] }
+        if let invalid = pendingInvalid { return .invalid(invalid) }
+        return .command(pendingWords)
+    }
+
+    /// Reads one inline line. Nil: need more bytes; `.some(nil)`: an empty line (skipped).
+    private mutating func readInline(_ buffer: inout ByteBuffer) throws(ProtocolError) -> Request?? {
+        let view = buffer.readableBytesView
+        let searchFrom = view.startIndex + inlineScanned
+        guard let newline = view[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) else {
+            inlineScanned = view.count
+            if view.count > limits.inlineLine { throw ProtocolError(message: "too big inline request") }
+            return nil
+        }
+        inlineScanned = 0
+        let length = newline - view.startIndex
+        guard length <= limits.inlineLine else { throw ProtocolError(message: "too big inline request") }
+        var end = newline
+        if end > view.startIndex, view[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        let bytes = view[view.startIndex..<end]
+        buffer.moveReaderIndex(forwardBy: length + 1)
+        guard let line = String(validating: bytes, as: UTF8.self) else { return .some(.invalid("the command line is not valid UTF-8")) }
+        do {
+            let words = try InlineCommand.split(line)
+            return words.isEmpty ? .some(nil) : .some(.command(words))
+        } catch {
+            if error.message.contains("unbalanced") { throw ProtocolError(message: "unbalanced quotes in request") }
+            return .some(.invalid(error.message))
+        }
+    }
+}

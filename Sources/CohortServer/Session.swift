@@ -1,0 +1,146 @@
+import CohortCore
+import NIOCore
+
+/// One connection's protocol state: RESP version, authentication, name.
+///
+/// Concurrency: read and changed only by the connection's batch in flight, and a
+/// connection has at most one batch in flight, handed between the event loop and a
+/// worker through queue submissions (which order the accesses).
+final class Session: @unchecked Sendable {
+    let id: Int
+    var protocolVersion = 2
+    var authenticated: Bool
+    var name: String?
+
+    init(id: Int, authenticated: Bool) {
+        self.id = id
+        self.authenticated = authenticated
+    }
+}
+
+/// Runs a batch of requests for one session: the connection-level commands (PING,
+/// HELLO, AUTH, QUIT, CLIENT, and the COMMAND/CONFIG/SELECT probes client tools send)
+/// here, everything else through the engine's command table, encoding each reply as
+/// it goes so a `HELLO 3` switches the protocol for the replies after it.
+struct SessionProcessor: Sendable {
+    let engine: Engine
+    let password: String?
+
+    /// Commands answered without the engine: they never wait on its lock, so they can
+    /// run on the event loop.
+    static let connectionCommands: Set<String> = ["PING", "HELLO", "AUTH", "QUIT", "CLIENT", "COMMAND", "CONFIG", "SELECT"]
+
+    static func runsOnEventLoop(_ requests: [Request]) -> Bool {
+        requests.allSatisfy {
+            guard case .command(let words) = $0 else { return true }
+            return connectionCommands.contains(words[0].uppercased())
+        }
+    }
+
+    /// Encodes every reply into `out`; returns true when a QUIT ended the session
+    /// (requests after it are not run).
+    func run(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> Bool {
+        for request in requests {
+            switch request {
+            case .invalid(let message):
+                ReplyEncoder.write(.error(.err(message)), protocol: session.protocolVersion, into: &out)
+            case .command(let words):
+                let name = words[0].uppercased()
+                if name == "QUIT" {
+                    out.writeBytes(ReplyEncoder.ok)
+                    return true
+                }
+                let reply = execute(name, words, session)
+                ReplyEncoder.write(reply, protocol: session.protocolVersion, into: &out)
+            }
+        }
+        return false
+    }
+
+    private func execute(_ name: String, _ words: [String], _ session: Session) -> Reply {
+        switch name {
+        case "AUTH": return auth(Array(words.dropFirst()), session)
+        case "HELLO": return hello(words, session)
+        default: break
+        }
+        guard session.authenticated else { return .error(CohortError(.noAuth, "Authentication required.")) }
+        switch name {
+        case "PING":
+            guard words.count <= 2 else { return .error(.wrongArity("ping")) }
+            return words.count == 2 ? .bulk(words[1]) : .status("PONG")
+        case "CLIENT": return client(words, session)
+        case "COMMAND": return .array([])
+        case "CONFIG": return session.protocolVersion >= 3 ? .map([]) : .array([])
+        case "SELECT":
+            guard words.count == 2 else { return .error(.wrongArity("select")) }
+            return words[1] == "0" ? .ok : .error(.err("DB index is out of range"))
+        default: return engine.execute(words)
+        }
+    }
+
+    private func auth(_ arguments: [String], _ session: Session) -> Reply {
+        guard arguments.count == 1 || arguments.count == 2 else { return .error(.wrongArity("auth")) }
+        guard let password else {
+            return .error(.err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
+        }
+        let user = arguments.count == 2 ? arguments[0] : "default"
+        guard user == "default", arguments.last! == password else {
+            return .error(CohortError(CohortError.Kind(rawValue: "WRONGPASS"), "invalid username-password pair or user is disabled."))
+        }
+        session.authenticated = true
+        return .ok
+    }
+
+    private func hello(_ words: [String], _ session: Session) -> Reply {
+        var version = session.protocolVersion
+        var i = 1
+        if words.count > 1 {
+            guard let v = Int(words[1]), v == 2 || v == 3 else {
+                return .error(CohortError(.noProto, "unsupported protocol version"))
+            }
+            version = v
+            i = 2
+        }
+        var newName: String?
+        while i < words.count {
+            switch words[i].uppercased() {
+            case "AUTH" where i + 2 < words.count:
+                if case .error(let e) = auth([words[i + 1], words[i + 2]], session) { return .error(e) }
+                i += 3
+            case "SETNAME" where i + 1 < words.count:
+                newName = words[i + 1]
+                i += 2
+            default:
+                return .error(.syntax("in HELLO option '\(words[i])'"))
+            }
+        }
+        guard session.authenticated else {
+            return .error(
+                CohortError(
+                    .noAuth,
+                    "HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                ))
+        }
+        session.protocolVersion = version
+        if let newName { session.name = newName }
+        return .map([
+            .init(.bulk("server"), .bulk("cohort")), .init(.bulk("version"), .bulk(Cohort.version)),
+            .init(.bulk("proto"), .integer(Int64(version))), .init(.bulk("id"), .integer(Int64(session.id))),
+            .init(.bulk("mode"), .bulk("standalone")), .init(.bulk("role"), .bulk("master")), .init(.bulk("modules"), .array([])),
+        ])
+    }
+
+    private func client(_ words: [String], _ session: Session) -> Reply {
+        guard words.count >= 2 else { return .error(.wrongArity("client")) }
+        switch words[1].uppercased() {
+        case "SETNAME":
+            guard words.count == 3 else { return .error(.wrongArity("client|setname")) }
+            session.name = words[2]
+            return .ok
+        case "SETINFO": return .ok
+        case "GETNAME": return session.name.map(Reply.bulk) ?? .null
+        case "ID": return .integer(Int64(session.id))
+        default: return .error(.err("unknown subcommand '\(words[1].prefix(64))'. Try CLIENT SETNAME, SETINFO, GETNAME, ID."))
+        }
+    }
+}

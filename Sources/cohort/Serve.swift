@@ -1,0 +1,81 @@
+import ArgumentParser
+import CohortCore
+import CohortServer
+import Dispatch
+import Foundation
+import Logging
+
+extension AppendFsync: ExpressibleByArgument {}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the line protocol (RESP2/RESP3 and inline; redis-cli and Redis client libraries work).",
+        discussion: "With no --data-dir, the demo dataset in data/ is served from a temporary data directory. SIGINT/SIGTERM drain the connections, write a final snapshot and exit 0."
+    )
+
+    @Option(help: "Data directory (created if missing).") var dataDir: String?
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 7379
+    @Option(help: "Require AUTH with this password.") var requirepass: String?
+    @Option(help: "Journal fsync policy: always, everysec or no.") var appendfsync: AppendFsync = .everysec
+    @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
+    @Option(help: "Seconds between periodic snapshots (taken when there were changes); 0 for none.") var snapshotInterval: Double = 300
+    @Option(help: "Most simultaneous clients.") var maxClients = 10_000
+    @Option(help: "Directory of the demo dataset used without --data-dir.") var demo: String = DemoData.defaultDirectory
+
+    func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "cohort")
+        let started = DispatchTime.now().uptimeNanoseconds
+        let directory: DataDirectory
+        let engine: Engine
+        var temporary: String?
+        if let dataDir {
+            (directory, engine) = try openDataDirectory(dataDir, create: true, now: now?.seconds, appendfsync: appendfsync)
+        } else {
+            let opened = try openDemoDirectory(demo, now: now?.seconds, appendfsync: appendfsync)
+            (directory, engine, temporary) = (opened.0, opened.1, opened.2)
+        }
+        var configuration = CohortServer.Configuration()
+        configuration.host = host
+        configuration.port = port
+        configuration.password = requirepass
+        configuration.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
+        configuration.limits.clients = maxClients
+        let server = CohortServer(configuration: configuration, engine: engine, dataDirectory: directory, logger: logger)
+        let address: String
+        do {
+            address = "\(try server.start())"
+        } catch {
+            try? directory.close()
+            if let temporary { removeTemporaryDirectory(temporary) }
+            throw CLIError("cannot listen on \(host):\(port): \(error)")
+        }
+        let (users, events) = engine.read { db in (db.users.liveCount, db.events.liveCount) }
+        logger.info(
+            "ready",
+            metadata: [
+                "address": "\(address)", "data_dir": "\(dataDir ?? "demo (temporary)")", "users": "\(users)", "events": "\(events)",
+                "startup_seconds": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) / 1000)",
+                "appendfsync": "\(appendfsync.rawValue)",
+            ])
+
+        // Signals are taken from a queue of their own: the main thread just waits.
+        let signals = DispatchQueue(label: "cohort.signals")
+        var sources: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signals)
+            source.setEventHandler {
+                logger.info("shutting down", metadata: ["signal": "\(signalNumber == SIGINT ? "SIGINT" : "SIGTERM")"])
+                let ok = server.shutdown()
+                if let temporary { removeTemporaryDirectory(temporary) }
+                logger.info("stopped")
+                Foundation.exit(ok ? 0 : 1)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+}
