@@ -48,6 +48,7 @@ var targets: [Target] = [
             "CohortServer", "CohortCore", "CohortTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTestUtils", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]
     ),
 ]

@@ -1,0 +1,43 @@
+import NIOCore
+import NIOTestUtils
+import Testing
+
+@testable import CohortServer
+
+/// The decoder fed one byte at a time, in every split, and all at once
+/// (NIOTestUtils' verifier), plus its limits.
+struct RequestDecoderTests {
+    @Test func decodesTheSameWhateverTheSplit() throws {
+        let limits = ServerLimits()
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            stringInputOutputPairs: [
+                ("PING\r\n", [.command(["PING"])]),
+                ("PING\n\r\n  \nSEGMENT.COUNT \"a and b\"\r\n", [.command(["PING"]), .command(["SEGMENT.COUNT", "a and b"])]),
+                ("*2\r\n$4\r\nPING\r\n$3\r\na b\r\n", [.command(["PING", "a b"])]),
+                ("*0\r\n*-1\r\n*1\r\n$0\r\n\r\n", [.command([""])]),
+                ("*1\r\n$4\r\nPING\r\nUSER.GET \"x\\x41\\n\"\r\n", [.command(["PING"]), .command(["USER.GET", "xA\n"])]),
+                ("*2\r\n$4\r\nPING\r\n$2\r\n\u{E9}\r\n", [.command(["PING", "\u{E9}"])]),
+            ],
+            decoderFactory: { RequestDecoder(limits: limits) })
+    }
+
+    @Test func invalidUTF8IsACommandErrorNotAProtocolError() throws {
+        var decoder = RequestDecoder(limits: ServerLimits())
+        var buffer = ByteBuffer(bytes: Array("*2\r\n$4\r\nPING\r\n$2\r\n".utf8) + [0xFF, 0xFE] + Array("\r\nPING\r\n".utf8))
+        #expect(try decoder.next(&buffer) == .invalid("argument 2 is not valid UTF-8"))
+        #expect(try decoder.next(&buffer) == .command(["PING"]))
+        #expect(buffer.readableBytes == 0)
+    }
+
+    @Test func limitsAreCheckedOnTheHeaderBeforeTheBytesArrive() {
+        var limits = ServerLimits()
+        limits.bulkLength = 10
+        limits.arrayLength = 3
+        var decoder = RequestDecoder(limits: limits)
+        var big = ByteBuffer(string: "*1\r\n$11\r\n")  // the 11 bytes never need to arrive
+        #expect(throws: ProtocolError(message: "invalid bulk length")) { try decoder.next(&big) }
+        decoder = RequestDecoder(limits: limits)
+        var long = ByteBuffer(string: "*4\r\n")
+        #expect(throws: ProtocolError(message: "invalid multibulk length")) { try decoder.next(&long) }
+    }
+}
