@@ -28,8 +28,7 @@ struct SnapshotBenchmark: ParsableCommand {
             }
         }
         print(
-            String(
-                format: "read_s %.3f write_s %.3f file_bytes %d uncompressed_bytes %d users %d events %d", readSeconds, report.seconds,
-                report.fileBytes, report.uncompressedBytes, db.users.liveCount, db.events.liveCount))
+            String(format: "read_s %.3f write_s %.3f", readSeconds, report.seconds)
+                + " file_bytes \(report.fileBytes) uncompressed_bytes \(report.uncompressedBytes) users \(db.users.liveCount) events \(db.events.liveCount)")
     }
 }
