@@ -11,30 +11,32 @@
 public struct ByteStringTable: Sendable {
     public private(set) var bytes = ContiguousArray<UInt8>()
     public private(set) var starts: ContiguousArray<UInt64> = [0]
-    private var slots = ContiguousArray<UInt32>(repeating: 0, count: 16)
-    private var occupied = 0
+    private(set) var slots = ContiguousArray<UInt32>(repeating: 0, count: 16)
+    private(set) var occupied = 0
     private static let tombstone = UInt32.max
 
     public init() {}
 
-    /// Rebuilds a table from its entries as `bytes` and `starts` describe them (the
-    /// snapshot form); every entry becomes findable. Nil when `starts` does not start at
-    /// 0, decreases, or does not end at `bytes.count`. O(entries): one hash per entry.
-    init?(bytes: ContiguousArray<UInt8>, starts: ContiguousArray<UInt64>) {
+    /// Restores a table exactly as it was saved, hash slots included, so nothing is
+    /// rehashed (a snapshot of 10M user ids loads without 10M hash probes). Nil unless the
+    /// parts are consistent: `starts` begins at 0, never decreases and ends at `bytes.count`, a power-of-two slot
+    /// table whose entries are empty, tombstones or codes below `count`, with at least one
+    /// empty slot (so every probe ends) and `occupied` counting the non-empty ones.
+    init?(bytes: ContiguousArray<UInt8>, starts: ContiguousArray<UInt64>, slots: ContiguousArray<UInt32>) {
         guard let first = starts.first, first == 0, starts.last == UInt64(bytes.count) else { return nil }
         for i in 1..<starts.count where starts[i] < starts[i - 1] { return nil }
+        guard slots.count >= 16, slots.count & (slots.count - 1) == 0 else { return nil }
+        let count = UInt32(starts.count - 1)
+        var used = 0
+        for slot in slots where slot != 0 {
+            guard slot == Self.tombstone || slot - 1 < count else { return nil }
+            used += 1
+        }
+        guard used < slots.count, used * 2 <= slots.count else { return nil }
         self.bytes = bytes
         self.starts = starts
-        var capacity = 16
-        while capacity < count * 2 + 2 { capacity *= 2 }
-        slots = ContiguousArray(repeating: 0, count: capacity)
-        let mask = capacity - 1
-        for code in 0..<UInt32(count) {
-            var i: Int = withBytes(code) { Int(truncatingIfNeeded: Self.hash($0)) } & mask
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = code + 1
-        }
-        occupied = count
+        self.slots = slots
+        occupied = used
     }
 
     /// Entries ever inserted, removed ones included.

@@ -34,6 +34,7 @@ struct ByteWriter {
     mutating func append(table: ByteStringTable) {
         append(array: table.bytes)
         append(array: table.starts)
+        append(array: table.slots)
     }
 
     mutating func append(raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
@@ -109,8 +110,9 @@ struct ByteReader {
     mutating func readTable(_ what: String) throws(Malformed) -> ByteStringTable {
         let bytes = try readArray(of: UInt8.self, "\(what) bytes")
         let starts = try readArray(of: UInt64.self, "\(what) offsets")
-        guard let table = ByteStringTable(bytes: bytes, starts: starts) else {
-            throw Malformed(what: "\(what) offsets do not describe its bytes")
+        let slots = try readArray(of: UInt32.self, "\(what) hash slots")
+        guard let table = ByteStringTable(bytes: bytes, starts: starts, slots: slots) else {
+            throw Malformed(what: "\(what) offsets or hash slots are inconsistent")
         }
         return table
     }

@@ -15,15 +15,12 @@ public struct UserTable: Sendable {
 
     public init() {}
 
-    /// Rebuilds the table from a snapshot: every entry of `table`, of which `live` are
-    /// the existing users (the others are deleted rows, unfindable by id).
+    /// The table as a snapshot saved it: `table` with deleted rows already unfindable,
+    /// and `live` the existing users.
     init(restoring table: ByteStringTable, live: Bitmap) {
-        self.ids = table
+        ids = table
         self.live = live
         liveCount = live.count
-        var dead = Bitmap(range: 0..<UInt32(ids.count))
-        dead.subtract(live)
-        for row in dead { self.ids.remove(row) }
     }
 
     /// Number of rows ever allocated, dead ones included.
