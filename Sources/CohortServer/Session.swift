@@ -38,33 +38,48 @@ struct SessionProcessor: Sendable {
     }
 
     /// Encodes every reply into `out`; returns true when a QUIT ended the session
-    /// (requests after it are not run).
+    /// (requests after it are not run). The journal records of the batch's writes are
+    /// committed once, before any reply is encoded (group commit); if that fails, every
+    /// write of the batch is answered with the error.
     func run(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> Bool {
+        var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
+        replies.reserveCapacity(requests.count)
+        var quit = false
         for request in requests {
             switch request {
             case .invalid(let message):
-                ReplyEncoder.write(.error(.err(message)), protocol: session.protocolVersion, into: &out)
+                replies.append((.error(.err(message)), session.protocolVersion, false))
             case .command(let words):
                 let name = words[0].uppercased()
                 if name == "QUIT" {
-                    out.writeBytes(ReplyEncoder.ok)
-                    return true
+                    replies.append((.ok, session.protocolVersion, false))
+                    quit = true
+                } else {
+                    let (reply, wrote) = execute(name, words, session)
+                    replies.append((reply, session.protocolVersion, wrote))
                 }
-                let reply = execute(name, words, session)
-                ReplyEncoder.write(reply, protocol: session.protocolVersion, into: &out)
             }
+            if quit { break }
         }
-        return false
+        let failure = replies.contains { $0.wrote } ? engine.commit() : nil
+        for (reply, version, wrote) in replies {
+            ReplyEncoder.write(wrote && failure != nil ? .error(failure!) : reply, protocol: version, into: &out)
+        }
+        return quit
     }
 
-    private func execute(_ name: String, _ words: [String], _ session: Session) -> Reply {
+    private func execute(_ name: String, _ words: [String], _ session: Session) -> (Reply, wrote: Bool) {
+        guard session.authenticated || name == "AUTH" || name == "HELLO" else {
+            return (.error(CohortError(.noAuth, "Authentication required.")), false)
+        }
+        if SessionProcessor.connectionCommands.contains(name) { return (connectionCommand(name, words, session), false) }
+        return engine.executeWithoutCommit(words)
+    }
+
+    private func connectionCommand(_ name: String, _ words: [String], _ session: Session) -> Reply {
         switch name {
         case "AUTH": return auth(Array(words.dropFirst()), session)
         case "HELLO": return hello(words, session)
-        default: break
-        }
-        guard session.authenticated else { return .error(CohortError(.noAuth, "Authentication required.")) }
-        switch name {
         case "PING":
             guard words.count <= 2 else { return .error(.wrongArity("ping")) }
             return words.count == 2 ? .bulk(words[1]) : .status("PONG")
@@ -74,7 +89,7 @@ struct SessionProcessor: Sendable {
         case "SELECT":
             guard words.count == 2 else { return .error(.wrongArity("select")) }
             return words[1] == "0" ? .ok : .error(.err("DB index is out of range"))
-        default: return engine.execute(words)
+        default: preconditionFailure("\(name) is not a connection command")
         }
     }
 

@@ -183,7 +183,8 @@ struct DataDirectoryTests {
     }
 
     final class FailingSink: MutationSink, @unchecked Sendable {
-        func append(_ words: [String]) throws(CohortError) { throw .err("disk full") }
+        func append(_ words: [String]) throws(CohortError) {}
+        func commit() throws(CohortError) { throw .err("disk full") }
     }
 
     @Test func afterAJournalFailureWritesAreRefusedButReadsGoOn() {

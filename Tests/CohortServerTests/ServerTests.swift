@@ -14,9 +14,10 @@ final class TestServer {
     let port: Int
     let directory = TemporaryDirectory("cohort-server-test")
 
-    init(password: String? = nil, limits: ServerLimits = ServerLimits(), users: Int = 200) throws {
+    init(password: String? = nil, limits: ServerLimits = ServerLimits(), users: Int = 200, sink: MutationSink? = nil) throws {
         let engine = Engine(fixedNow: demoNow, clock: { demoNow })
         try loadGeneratedDemo(users: users, directory: directory.path, into: engine)
+        engine.attach(sink: sink)
         var configuration = CohortServer.Configuration()
         configuration.port = 0
         configuration.password = password
@@ -206,6 +207,37 @@ struct ServerTests {
         let server = try TestServer()
         guard case .error(let message) = try server.client().command("AUTH", "x") else { Issue.record("AUTH accepted"); return }
         #expect(message.contains("without any password configured"))
+    }
+
+    final class CountingSink: MutationSink, @unchecked Sendable {
+        var appended = 0
+        var commits = 0
+        var failCommits = false
+        func append(_ words: [String]) throws(CohortError) { appended += 1 }
+        func commit() throws(CohortError) {
+            commits += 1
+            if failCommits { throw .err("disk full") }
+        }
+    }
+
+    @Test func aPipelinedBatchCommitsTheJournalOnceBeforeItsReplies() throws {
+        let sink = CountingSink()
+        let server = try TestServer(sink: sink)
+        let c = try server.client()
+        var bytes: [UInt8] = []
+        for k in 0..<64 { bytes += RESPClient.encode(["EVENT.ADD", "g\(k)", "app_open", "*"]) }
+        c.send(bytes)
+        for _ in 0..<64 { #expect(c.read() == .simple("OK")) }
+        #expect(sink.appended == 64)
+        #expect(sink.commits >= 1 && sink.commits < 64)
+
+        sink.failCommits = true
+        c.send("USER.SET g1 plan pro\r\nPING\r\n")
+        guard case .error(let message) = c.read() else { Issue.record("the write was acknowledged"); return }
+        #expect(message.contains("not acknowledged: disk full"))
+        #expect(c.read() == .simple("PONG"))
+        guard case .error(let refused) = c.command("USER.SET", "g2", "plan", "pro") else { Issue.record("a later write was accepted"); return }
+        #expect(refused.contains("writes are refused"))
     }
 
     @Test func quitRepliesOKThenCloses() throws {

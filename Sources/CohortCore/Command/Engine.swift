@@ -7,7 +7,10 @@ import Darwin
 /// Receives every applied mutation, in order, before the command is acknowledged
 /// (the journal). Called with the engine's write lock held, so calls never overlap.
 public protocol MutationSink: AnyObject, Sendable {
+    /// Records a mutation (it may stay buffered until `commit`).
     func append(_ words: [String]) throws(CohortError)
+    /// Makes every appended mutation durable per policy; called before acknowledging.
+    func commit() throws(CohortError)
 }
 
 /// Takes snapshots for the `SNAPSHOT` command (the data directory).
@@ -72,9 +75,42 @@ public final class Engine: @unchecked Sendable {
         return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall)
     }
 
-    /// Runs one command given as words (name first) and returns its reply; errors come
-    /// back as `.error` replies, never thrown. Thread-safe.
+    /// Runs one command given as words (name first) and returns its reply, its journal
+    /// record committed first; errors come back as `.error` replies, never thrown.
+    /// Thread-safe.
     public func execute(_ words: [String]) -> Reply {
+        let (reply, wrote) = executeWithoutCommit(words)
+        guard wrote, let failure = commit() else { return reply }
+        return .error(failure)
+    }
+
+    /// Commits the journal records of writes run by `executeWithoutCommit`; nil on
+    /// success, else the error every write since the last commit must be answered with
+    /// (writes are refused from then on).
+    public func commit() -> CohortError? {
+        guard let sink = lock.withReadLock({ self.sink }) else { return nil }
+        do throws(CohortError) {
+            try sink.commit()
+            return nil
+        } catch {
+            lock.withWriteLock {
+                journalFailure = journalFailure
+                    ?? .err("writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
+            }
+            return .err("not acknowledged: \(error.message); writes are refused until a restart")
+        }
+    }
+
+    /// Runs one command like `execute` but leaves its journal record buffered: the
+    /// caller must `commit()` before sending any reply of a write (`wrote` true). The
+    /// server does this once per pipelined batch (group commit).
+    public func executeWithoutCommit(_ words: [String]) -> (reply: Reply, wrote: Bool) {
+        var wrote = false
+        let reply = run(words, wrote: &wrote)
+        return (reply, wrote)
+    }
+
+    private func run(_ words: [String], wrote: inout Bool) -> Reply {
         guard let name = words.first else { return .error(.err("empty command")) }
         guard let command = commands.command(named: name) else {
             let shown = words.dropFirst().prefix(3).map { "'\($0.prefix(64))'" }.joined(separator: " ")
@@ -95,6 +131,7 @@ public final class Engine: @unchecked Sendable {
                     // rule), so a throw leaves `database` untouched and nothing is journaled.
                     let result = try handler(&database, arguments, environment)
                     if result.journal != nil { mutations &+= 1 }
+                    wrote = result.journal != nil
                     if let words = result.journal, let sink {
                         do throws(CohortError) {
                             try sink.append(words)

@@ -60,11 +60,13 @@ enum JournalFormat {
 
 /// The open journal: appends records for acknowledged mutations to the current
 /// generation's file, fsyncs them by policy, and rotates to a new generation when a
-/// snapshot is taken.
+/// snapshot is taken. Records are buffered between `append` and `commit` (group commit:
+/// one write per pipelined batch).
 ///
 /// Concurrency: `append` is called by the engine under its write lock, `rotate` by the
-/// snapshot under the same lock, and the `everysec` timer from its own queue. `state`
-/// guards the file descriptor and the dirty flag; `syncLock` is held around a
+/// snapshot under the same lock, `commit` by whoever acknowledges, and the `everysec`
+/// timer from its own queue. `state` guards the file descriptor, the pending buffer and
+/// the dirty flag; `syncLock` is held around a
 /// background fsync so that `rotate` and `close` never close a descriptor being synced.
 /// The background fsync itself runs outside `state`, so appends do not wait for the disk.
 public final class Journal: MutationSink, @unchecked Sendable {
@@ -120,19 +122,35 @@ public final class Journal: MutationSink, @unchecked Sendable {
         return fd
     }
 
-    /// Writes one record; with `always`, also fsyncs it. Returns only once the record
-    /// is in the file (or on disk), so the caller may acknowledge.
+    /// Encodes one record into the pending buffer. It reaches the file at the next
+    /// `commit` (or here, once the buffer passes 1 MiB); callers commit before they
+    /// acknowledge, so a pipelined batch costs one write (and with `always` one fsync).
     public func append(_ words: [String]) throws(CohortError) {
         try state.withLock { () throws(CohortError) in
-            buffer.removeAll(keepingCapacity: true)
             JournalFormat.encode(words, into: &buffer)
-            try FileIO.writeAll(fd, buffer, path: path)
+            if buffer.count >= 1 << 20 { try writePending() }
+        }
+    }
+
+    /// Writes every pending record to the file; with `always`, fsyncs it. When this
+    /// returns, everything appended before the call is in the file (on disk with
+    /// `always`): a concurrent committer that took the lock first wrote (and synced) it.
+    public func commit() throws(CohortError) {
+        try state.withLock { () throws(CohortError) in
+            guard !buffer.isEmpty else { return }
+            try writePending()
             if policy == .always {
                 guard fdatasync(fd) == 0 else { throw .err("cannot fsync \(path): \(FileIO.reason())") }
-            } else {
-                dirty = true
+                dirty = false
             }
         }
+    }
+
+    /// Called with `state` held.
+    private func writePending() throws(CohortError) {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        try FileIO.writeAll(fd, buffer, path: path)
+        dirty = true
     }
 
     /// fsyncs the current file if anything was written since the last fsync.
@@ -152,6 +170,7 @@ public final class Journal: MutationSink, @unchecked Sendable {
     func rotate(to next: UInt64) throws(CohortError) {
         try syncLock.withLock { () throws(CohortError) in
             try state.withLock { () throws(CohortError) in
+                if !buffer.isEmpty { try writePending() }
                 try FileIO.sync(fd, path: path)
                 let nextPath = directory + "/" + JournalFormat.fileName(next)
                 let nextFD = try Journal.openFile(nextPath, generation: next, validLength: nil, directory: directory)
@@ -175,6 +194,7 @@ public final class Journal: MutationSink, @unchecked Sendable {
                     _ = Glibc.close(fd)
                     fd = -1
                 }
+                if !buffer.isEmpty { try writePending() }
                 try FileIO.sync(fd, path: path)
             }
         }
