@@ -22,9 +22,9 @@ for _ in $(seq 100); do redis-cli -p $cport PING >/dev/null 2>&1 && redis-cli -p
 redis-cli -p $cport SEGMENT.REFRESH premium_eligible >/dev/null
 member=$(redis-cli -p $cport SEGMENT.MEMBERS premium_eligible COUNT 1 | tail -1)
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); redis $(redis-server --version | awk '{print $3}')"
-rps() { awk -F'[:,]' '/requests per second/{gsub(/ requests per second/,"",$2); print $2+0; exit}'; }
+rps() { sed -n 's/.* \([0-9][0-9.e+]*\) requests per second.*/\1/p' | tail -1; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-run() { redis-benchmark -p "$1" -c 50 -n "$2" "${@:3}" -q 2>/dev/null | tr '\r' '\n' | rps; }
+run() { redis-benchmark -p "$1" -c 50 -n "$2" -q "${@:3}" 2>/dev/null | tr '\r' '\n' | rps; }
 declare -A results
 for round in 1 2 3; do
   results[ping_c]+=" $(run $cport "$n" PING)";            results[ping_r]+=" $(run $rport "$n" PING)"

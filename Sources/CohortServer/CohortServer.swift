@@ -55,7 +55,8 @@ public final class CohortServer: Sendable {
     /// Binds and starts serving; returns the bound address (port 0 picks a free port).
     @discardableResult
     public func start() throws -> SocketAddress {
-        let processor = SessionProcessor(engine: engine, password: configuration.password)
+        let processor = SessionProcessor(
+            engine: engine, password: configuration.password, immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
         let limits = configuration.limits
         let registry = self.registry
         let workQueue = self.workQueue

@@ -6,10 +6,11 @@ import NIOCore
 /// writes the replies in request order and flushes once per batch.
 ///
 /// At most one batch is in flight; requests arriving meanwhile wait in `pending` and
-/// form the next batch, so replies keep request order under any pipelining. A batch of
-/// connection-level commands only (PING, HELLO, AUTH, ...) runs on the event loop; any
-/// other batch runs on `workQueue`, so a long evaluation never blocks the event loop
-/// and the other connections it serves. All stored properties are touched only on the
+/// form the next batch, so replies keep request order under any pipelining. The part of
+/// a batch that needs no waiting (connection commands such as PING, and point commands
+/// such as SEGMENT.CHECK or EVENT.ADD while the engine's lock is free) runs on the event
+/// loop; from the first request that would wait, the rest runs on `workQueue`, so a long
+/// evaluation never blocks the event loop and the other connections it serves. All stored properties are touched only on the
 /// channel's event loop; the worker gets the batch, the `Session` and an allocator, and
 /// hands the encoded replies back through `NIOLoopBound`.
 final class ConnectionHandler: ChannelInboundHandler {
@@ -96,18 +97,21 @@ final class ConnectionHandler: ChannelInboundHandler {
         pending = []
         inFlight = true
         let allocator = context.channel.allocator
-        if SessionProcessor.runsOnEventLoop(batch) {
-            var out = allocator.buffer(capacity: 16 * batch.count)
-            let quit = processor.run(batch, session: session, into: &out)
+        // What can run without waiting runs here; the rest goes to the work queue.
+        var out = allocator.buffer(capacity: 16 * batch.count)
+        let (ran, quit) = processor.runImmediately(batch, session: session, into: &out)
+        if quit || ran == batch.count {
             finished(context, out, quit: quit)
             return
         }
+        if out.readableBytes > 0 { context.write(wrapOutboundOut(out), promise: nil) }
+        let rest = Array(batch[ran...])
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let processor = self.processor
         let session = self.session
         workQueue.async {
-            var out = allocator.buffer(capacity: 64 * batch.count)
-            let quit = processor.run(batch, session: session, into: &out)
+            var out = allocator.buffer(capacity: 64 * rest.count)
+            let quit = processor.run(rest, session: session, into: &out)
             let replies = out
             loopBound.eventLoop.execute {
                 let (handler, context) = loopBound.value

@@ -26,15 +26,59 @@ struct SessionProcessor: Sendable {
     let engine: Engine
     let password: String?
 
-    /// Commands answered without the engine: they never wait on its lock, so they can
-    /// run on the event loop.
-    static let connectionCommands: Set<String> = ["PING", "HELLO", "AUTH", "QUIT", "CLIENT", "COMMAND", "CONFIG", "SELECT"]
+    /// Commands answered without the engine (they never wait on its lock).
+    enum ConnectionCommand: String, CaseIterable {
+        case ping = "PING", hello = "HELLO", auth = "AUTH", quit = "QUIT", client = "CLIENT", command = "COMMAND"
+        case config = "CONFIG", select = "SELECT"
 
-    static func runsOnEventLoop(_ requests: [Request]) -> Bool {
-        requests.allSatisfy {
-            guard case .command(let words) = $0 else { return true }
-            return connectionCommands.contains(words[0].uppercased())
+        /// Matches `name` ASCII-case-insensitively without allocating (this runs per request).
+        init?(matching name: String) {
+            let utf8 = name.utf8
+            guard utf8.count >= 4, utf8.count <= 7 else { return nil }
+            for candidate in Self.allCases where candidate.rawValue.utf8.count == utf8.count {
+                if zip(candidate.rawValue.utf8, utf8).allSatisfy({ $0 == ($1 >= 97 && $1 <= 122 ? $1 - 32 : $1) }) {
+                    self = candidate
+                    return
+                }
+            }
+            return nil
         }
+    }
+
+    /// Whether this session's writes may run on the event loop: not with
+    /// `appendfsync always`, whose commit waits for the disk.
+    let immediateWrites: Bool
+
+    /// Runs the longest prefix of `requests` that needs no waiting (connection commands,
+    /// and point commands whose lock is free: `Engine.executeImmediately`), commits the
+    /// journal for its writes, and encodes its replies. Returns how many requests it
+    /// ran and whether a QUIT ended the session; the caller sends the rest to `run`.
+    func runImmediately(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> (ran: Int, quit: Bool) {
+        var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
+        var quit = false
+        for request in requests {
+            guard let (reply, wrote) = immediate(request, session, quit: &quit) else { break }
+            replies.append((reply, session.protocolVersion, wrote))
+            if quit { break }
+        }
+        encode(replies, into: &out)
+        return (replies.count, quit)
+    }
+
+    private func immediate(_ request: Request, _ session: Session, quit: inout Bool) -> (Reply, Bool)? {
+        guard case .command(let words) = request else {
+            if case .invalid(let message) = request { return (.error(.err(message)), false) }
+            return nil
+        }
+        if let command = ConnectionCommand(matching: words[0]) {
+            if command == .quit {
+                quit = true
+                return (.ok, false)
+            }
+            return (connectionCommand(command, words, session), false)
+        }
+        guard session.authenticated else { return (.error(CohortError(.noAuth, "Authentication required.")), false) }
+        return engine.executeImmediately(words, allowWrites: immediateWrites)
     }
 
     /// Encodes every reply into `out`; returns true when a QUIT ended the session
@@ -50,46 +94,49 @@ struct SessionProcessor: Sendable {
             case .invalid(let message):
                 replies.append((.error(.err(message)), session.protocolVersion, false))
             case .command(let words):
-                let name = words[0].uppercased()
-                if name == "QUIT" {
-                    replies.append((.ok, session.protocolVersion, false))
-                    quit = true
+                if let command = ConnectionCommand(matching: words[0]) {
+                    quit = command == .quit
+                    replies.append((quit ? .ok : connectionCommand(command, words, session), session.protocolVersion, false))
+                } else if !session.authenticated {
+                    replies.append((.error(CohortError(.noAuth, "Authentication required.")), session.protocolVersion, false))
                 } else {
-                    let (reply, wrote) = execute(name, words, session)
+                    let (reply, wrote) = engine.executeWithoutCommit(words)
                     replies.append((reply, session.protocolVersion, wrote))
                 }
             }
             if quit { break }
         }
+        encode(replies, into: &out)
+        return quit
+    }
+
+    /// Commits the journal if any reply is a write's, then encodes the replies; a failed
+    /// commit turns every write's reply into the error.
+    private func encode(_ replies: [(reply: Reply, version: Int, wrote: Bool)], into out: inout ByteBuffer) {
         let failure = replies.contains { $0.wrote } ? engine.commit() : nil
         for (reply, version, wrote) in replies {
             ReplyEncoder.write(wrote && failure != nil ? .error(failure!) : reply, protocol: version, into: &out)
         }
-        return quit
     }
 
-    private func execute(_ name: String, _ words: [String], _ session: Session) -> (Reply, wrote: Bool) {
-        guard session.authenticated || name == "AUTH" || name == "HELLO" else {
-            return (.error(CohortError(.noAuth, "Authentication required.")), false)
+    private func connectionCommand(_ command: ConnectionCommand, _ words: [String], _ session: Session) -> Reply {
+        switch command {
+        case .auth: return auth(Array(words.dropFirst()), session)
+        case .hello: return hello(words, session)
+        default: break
         }
-        if SessionProcessor.connectionCommands.contains(name) { return (connectionCommand(name, words, session), false) }
-        return engine.executeWithoutCommit(words)
-    }
-
-    private func connectionCommand(_ name: String, _ words: [String], _ session: Session) -> Reply {
-        switch name {
-        case "AUTH": return auth(Array(words.dropFirst()), session)
-        case "HELLO": return hello(words, session)
-        case "PING":
+        guard session.authenticated else { return .error(CohortError(.noAuth, "Authentication required.")) }
+        switch command {
+        case .ping:
             guard words.count <= 2 else { return .error(.wrongArity("ping")) }
             return words.count == 2 ? .bulk(words[1]) : .status("PONG")
-        case "CLIENT": return client(words, session)
-        case "COMMAND": return .array([])
-        case "CONFIG": return session.protocolVersion >= 3 ? .map([]) : .array([])
-        case "SELECT":
+        case .client: return client(words, session)
+        case .command: return .array([])
+        case .config: return session.protocolVersion >= 3 ? .map([]) : .array([])
+        case .select:
             guard words.count == 2 else { return .error(.wrongArity("select")) }
             return words[1] == "0" ? .ok : .error(.err("DB index is out of range"))
-        default: preconditionFailure("\(name) is not a connection command")
+        case .auth, .hello, .quit: preconditionFailure("handled above")
         }
     }
 

@@ -37,10 +37,14 @@ public struct Command: Sendable {
     public let name: String
     public let arity: Int
     public let handler: Handler
+    /// Touches one user (or nothing) and takes microseconds: the server may run it on
+    /// its event loop when the engine's lock is free (`Engine.executeImmediately`).
+    public let isPoint: Bool
 
-    public init(_ name: String, arity: Int, _ handler: Handler) {
+    public init(_ name: String, arity: Int, point: Bool = false, _ handler: Handler) {
         self.name = name
         self.arity = arity
+        self.isPoint = point
         self.handler = handler
     }
 
@@ -57,7 +61,8 @@ public struct CommandTable: Sendable {
         for command in commands { self.commands[command.name.uppercased()] = command }
     }
 
-    public func command(named name: String) -> Command? { commands[name.uppercased()] }
+    /// Clients mostly send upper case: that is one hash lookup, without building a string.
+    public func command(named name: String) -> Command? { commands[name] ?? commands[name.uppercased()] }
     public var names: [String] { commands.keys.sorted() }
 
     /// Every command the engine answers: what `cohort run` and the server dispatch through.

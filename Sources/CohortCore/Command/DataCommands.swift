@@ -5,14 +5,14 @@ import Glibc
 /// The data commands of DESIGN §4: schema, users, events, PING and INFO.
 enum DataCommands {
     static let all: [Command] = [
-        Command("PING", arity: -1, .read(ping)),
+        Command("PING", arity: -1, point: true, .read(ping)),
         Command("ATTR.DEFINE", arity: 3, .write(attrDefine)),
         Command("EVENT.DEFINE", arity: -2, .write(eventDefine)),
-        Command("USER.SET", arity: -4, .write(userSet)),
-        Command("USER.UNSET", arity: -3, .write(userUnset)),
-        Command("USER.GET", arity: 2, .read(userGet)),
+        Command("USER.SET", arity: -4, point: true, .write(userSet)),
+        Command("USER.UNSET", arity: -3, point: true, .write(userUnset)),
+        Command("USER.GET", arity: 2, point: true, .read(userGet)),
         Command("USER.DEL", arity: 2, .write(userDel)),
-        Command("EVENT.ADD", arity: -4, .write(eventAdd)),
+        Command("EVENT.ADD", arity: -4, point: true, .write(eventAdd)),
         Command("INFO", arity: -1, .engine(info)),
         Command("SNAPSHOT", arity: 1, .engine(snapshot)),
     ]

@@ -110,6 +110,61 @@ public final class Engine: @unchecked Sendable {
         return (reply, wrote)
     }
 
+    /// Runs a point command (`Command.isPoint`) at once if it needs no waiting: the
+    /// engine's lock is free and (for a read) no compaction is due. Nil otherwise, or for
+    /// any other command: then use `executeWithoutCommit` off the caller's thread. Writes
+    /// leave their journal record buffered, as `executeWithoutCommit` does.
+    public func executeImmediately(_ words: [String], allowWrites: Bool) -> (reply: Reply, wrote: Bool)? {
+        guard let name = words.first, let command = commands.command(named: name), command.isPoint else { return nil }
+        guard command.acceptsArity(words.count) else { return (.error(.wrongArity(command.name)), false) }
+        let arguments = Arguments(command: command.name, words: Array(words.dropFirst()))
+        do {
+            switch command.handler {
+            case .read(let handler):
+                let environment = self.environment
+                return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool)? in
+                    guard !database.needsCompaction else { return nil }
+                    return (try handler(database, arguments, environment), false)
+                } ?? nil
+            case .write(let handler):
+                guard allowWrites else { return nil }
+                let environment = self.environment
+                var wrote = false
+                guard let reply = try lock.withWriteLockIfFree({ () throws(CohortError) -> Reply in
+                    try applyWrite(handler, arguments, environment, wrote: &wrote)
+                }) else { return nil }
+                return (reply, wrote)
+            case .engine:
+                return nil
+            }
+        } catch {
+            return (.error(error), false)
+        }
+    }
+
+    /// Applies a write under the write lock (held by the caller) and appends its journal record.
+    private func applyWrite(
+        _ handler: @Sendable (inout Database, Arguments, CommandEnvironment) throws(CohortError) -> WriteResult, _ arguments: Arguments,
+        _ environment: CommandEnvironment, wrote: inout Bool
+    ) throws(CohortError) -> Reply {
+        if let journalFailure { throw journalFailure }
+        // Handlers validate everything before mutating (Database's all-or-nothing
+        // rule), so a throw leaves `database` untouched and nothing is journaled.
+        let result = try handler(&database, arguments, environment)
+        if result.journal != nil { mutations &+= 1 }
+        wrote = result.journal != nil
+        if let words = result.journal, let sink {
+            do throws(CohortError) {
+                try sink.append(words)
+            } catch {
+                journalFailure = .err(
+                    "writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
+                throw CohortError.err("not acknowledged: \(error.message); writes are refused until a restart")
+            }
+        }
+        return result.reply
+    }
+
     private func run(_ words: [String], wrote: inout Bool) -> Reply {
         guard let name = words.first else { return .error(.err("empty command")) }
         guard let command = commands.command(named: name) else {
@@ -126,22 +181,7 @@ public final class Engine: @unchecked Sendable {
             case .write(let handler):
                 let environment = self.environment
                 return try lock.withWriteLock { () throws(CohortError) -> Reply in
-                    if let journalFailure { throw journalFailure }
-                    // Handlers validate everything before mutating (Database's all-or-nothing
-                    // rule), so a throw leaves `database` untouched and nothing is journaled.
-                    let result = try handler(&database, arguments, environment)
-                    if result.journal != nil { mutations &+= 1 }
-                    wrote = result.journal != nil
-                    if let words = result.journal, let sink {
-                        do throws(CohortError) {
-                            try sink.append(words)
-                        } catch {
-                            journalFailure = .err(
-                                "writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
-                            throw CohortError.err("not acknowledged: \(error.message); writes are refused until a restart")
-                        }
-                    }
-                    return result.reply
+                    try applyWrite(handler, arguments, environment, wrote: &wrote)
                 }
             case .engine(let handler):
                 return try handler(self, arguments)

@@ -33,6 +33,20 @@ final class ReadWriteLock: @unchecked Sendable {
         return try body()
     }
 
+    /// Runs `body` under the read lock if it can be taken without waiting; else nil.
+    func withReadLockIfFree<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T? {
+        guard pthread_rwlock_tryrdlock(lock) == 0 else { return nil }
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
+    /// Runs `body` under the write lock if it can be taken without waiting; else nil.
+    func withWriteLockIfFree<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T? {
+        guard pthread_rwlock_trywrlock(lock) == 0 else { return nil }
+        defer { pthread_rwlock_unlock(lock) }
+        return try body()
+    }
+
     func withWriteLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_rwlock_wrlock(lock)
         defer { pthread_rwlock_unlock(lock) }
