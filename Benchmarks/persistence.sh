@@ -5,7 +5,7 @@
 # directory, then alternates three times: `cohort snapshot-benchmark` (snapshot load, then
 # write with fsync), `lz4 -1` on the exported uncompressed section bytes (+ fsync of its
 # output) and `lz4 -d` to /dev/null; then times whole-process start-up (`cohort run PING`).
-# Prints medians.
+# Prints medians. REUSE=1 keeps a data directory loaded by an earlier run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 users="${1:-1000000}"
@@ -16,9 +16,11 @@ COHORT_EXTRA_PACKAGES="lz4" bash scripts/setup.sh
 swift build -c release --product cohort >&2
 bin=.build/release/cohort
 [ -f "$dir/events.csv" ] || "$bin" gen --users "$users" --seed 42 --out "$dir" >&2
-rm -rf "$data"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-"$bin" load --data-dir "$data" --schema "$dir/schema.cohort" --users "$dir/users.csv" --events "$dir/events.csv" 2>&1 | grep -v '^load ' >&2
+if [ "${REUSE:-}" = "" ] || [ ! -f "$data/snapshot.cohort" ]; then
+  rm -rf "$data"
+  "$bin" load --data-dir "$data" --schema "$dir/schema.cohort" --users "$dir/users.csv" --events "$dir/events.csv" 2>&1 | grep -v '^load ' >&2
+fi
 secs() { python3 -c "print(round(($2 - $1) / 1e9, 3))"; }
 read_t=(); write_t=(); lz4c_t=(); lz4d_t=(); start_t=()
 for round in 1 2 3; do

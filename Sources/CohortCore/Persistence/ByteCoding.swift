@@ -93,6 +93,7 @@ struct ByteReader {
         guard !overflow else { throw Malformed(what: "\(what) has an impossible count \(count)") }
         let raw = try take(size, what)
         return ContiguousArray(unsafeUninitializedCapacity: count) { buffer, initialized in
+            HugePages.advise(UnsafeMutableRawPointer(buffer.baseAddress), byteCount: size)
             if size > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw) }
             initialized = count
         }

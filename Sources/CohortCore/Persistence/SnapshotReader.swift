@@ -108,7 +108,11 @@ public enum SnapshotReader {
         }
 
         // Verify and decompress every block in parallel into per-section payloads.
-        let payloads = sections.map { UnsafeMutableRawBufferPointer.allocate(byteCount: max($0.length, 1), alignment: 16) }
+        let payloads = sections.map {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max($0.length, 1), alignment: 16)
+            HugePages.advise(buffer.baseAddress, byteCount: buffer.count)
+            return buffer
+        }
         defer { for p in payloads { p.deallocate() } }
         var jobs: [(section: Int, block: Int, source: Int, destination: Int)] = []
         for (s, section) in sections.enumerated() {

@@ -134,6 +134,7 @@ struct RawPropertyValues {
 func gatherColumn<T>(_ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>) -> ContiguousArray<T> {
     let split = first.count
     return ContiguousArray(unsafeUninitializedCapacity: source.count) { out, initialized in
+        HugePages.advise(UnsafeMutableRawPointer(out.baseAddress), byteCount: source.count * MemoryLayout<T>.stride)
         first.withUnsafeBufferPointer { a in
             second.withUnsafeBufferPointer { b in
                 source.withUnsafeBufferPointer { src in
