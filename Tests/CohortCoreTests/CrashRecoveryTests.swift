@@ -7,20 +7,9 @@ import Testing
 /// applies mutations and takes snapshots, then checks that every mutation whose reply
 /// the child had printed (acknowledged) is in the recovered state.
 struct CrashRecoveryTests {
-    /// The `cohort` executable built next to the test binary.
-    static var cohortExecutable: String? {
-        let testBinary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var directory = testBinary.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("cohort").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return nil
-    }
 
     @Test func acknowledgedMutationsSurviveSIGKILLAtRandomPoints() throws {
-        let executable = try #require(Self.cohortExecutable, "the cohort executable is not built next to the tests")
+        let executable = try #require(builtExecutable(named: "cohort"), "the cohort executable is not built next to the tests")
         signal(SIGPIPE, SIG_IGN)
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -134,13 +134,18 @@ struct SnapshotTests {
         }
     }
 
+    /// The bytes of a snapshot of `makeEngine`'s state, written in `directory`.
+    static func goodSnapshot(_ directory: TemporaryDirectory) throws -> [UInt8] {
+        let engine = try makeEngine(directory)
+        let path = directory.file("snapshot.cohort")
+        try SnapshotWriter.write(engine.read { $0 }, meta: SnapshotMeta(createdAt: demoNow, journalGeneration: 1), to: path)
+        return try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
     @Test func aFlippedByteInAnySectionFailsNamingThatSection() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let engine = try Self.makeEngine(directory)
-        let path = directory.file("snapshot.cohort")
-        try SnapshotWriter.write(engine.read { $0 }, meta: SnapshotMeta(createdAt: demoNow, journalGeneration: 1), to: path)
-        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let good = try Self.goodSnapshot(directory)
         let sections = Self.sections(good)
         #expect(sections.count == 4 + 9 + 9 + 1 + 1)  // meta schema definitions users, 10 attributes, 9 events, memberships
         let bad = directory.file("bad.cohort")
@@ -167,10 +172,7 @@ struct SnapshotTests {
     @Test func aTruncatedSnapshotAlwaysFailsClearly() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let engine = try Self.makeEngine(directory)
-        let path = directory.file("snapshot.cohort")
-        try SnapshotWriter.write(engine.read { $0 }, meta: SnapshotMeta(createdAt: demoNow, journalGeneration: 1), to: path)
-        let good = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        let good = try Self.goodSnapshot(directory)
         let bad = directory.file("short.cohort")
         var rng = SplitMix(seed: 5)
         var cuts = [0, 1, 31, 32, 33, good.count - 1] + Self.sections(good).flatMap { [$0.header, $0.header + 3, $0.header + 20] }

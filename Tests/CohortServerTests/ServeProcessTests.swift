@@ -6,16 +6,6 @@ import Testing
 /// `cohort serve` as a process: SIGKILL loses no acknowledged write with
 /// `appendfsync always`, and SIGTERM drains, snapshots and exits 0.
 struct ServeProcessTests {
-    static var cohortExecutable: String? {
-        var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("cohort").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            directory = directory.deletingLastPathComponent()
-        }
-        return nil
-    }
-
     /// A free loopback port (bound and released; fine on a test machine).
     static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -49,7 +39,7 @@ struct ServeProcessTests {
     }
 
     @Test func sigkillLosesNoAcknowledgedWriteWithAppendfsyncAlways() throws {
-        let executable = try #require(Self.cohortExecutable, "the cohort executable is not built next to the tests")
+        let executable = try #require(builtExecutable(named: "cohort"), "the cohort executable is not built next to the tests")
         let directory = TemporaryDirectory("cohort-serve-kill")
         defer { directory.remove() }
         let port = Self.freePort()
@@ -83,7 +73,7 @@ struct ServeProcessTests {
     }
 
     @Test func sigtermDrainsSnapshotsAndExitsZero() throws {
-        let executable = try #require(Self.cohortExecutable, "the cohort executable is not built next to the tests")
+        let executable = try #require(builtExecutable(named: "cohort"), "the cohort executable is not built next to the tests")
         let directory = TemporaryDirectory("cohort-serve-term")
         defer { directory.remove() }
         let port = Self.freePort()

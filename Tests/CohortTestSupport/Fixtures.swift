@@ -21,3 +21,15 @@ public struct TemporaryDirectory {
 
     public func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// An executable of this package built next to the running test binary (`swift build
+/// --build-tests` builds them all), or nil when it is not there.
+public func builtExecutable(named name: String) -> String? {
+    var directory = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    return nil
+}
