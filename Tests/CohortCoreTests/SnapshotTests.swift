@@ -113,7 +113,7 @@ struct SnapshotTests {
             if Array(bytes[i..<i + 4]) == magic {
                 let length = Int(bytes[i + 4]) | Int(bytes[i + 5]) << 8
                 if i + 6 + length <= bytes.count, let name = String(validating: bytes[i + 6..<i + 6 + length], as: UTF8.self),
-                    name.allSatisfy({ $0.isLetter || $0 == " " || $0 == "_" || $0.isNumber })
+                    name.allSatisfy({ $0.isLetter || $0 == " " || $0 == "_" || $0 == "/" || $0.isNumber })
                 {
                     result.append((name, i))
                     i += 6 + length
@@ -147,7 +147,12 @@ struct SnapshotTests {
         defer { directory.remove() }
         let good = try Self.goodSnapshot(directory)
         let sections = Self.sections(good)
-        #expect(sections.count == 4 + 9 + 9 + 1 + 1)  // meta schema definitions users, 10 attributes, 9 events, memberships
+        // meta, schema, definitions, users, 10 attributes, 9 events, memberships; then the raw
+        // columns: 3 of users, 8 attribute columns (not bool, tags), 9 x (offsets, times), 7 properties.
+        #expect(sections.count == 4 + 10 + 9 + 1 + 3 + 8 + 18 + 7)
+        for name in ["users/ids", "users/id slots", "attribute score/values", "attribute plan/codes", "event ride/times", "event ride/car"] {
+            #expect(sections.contains { $0.name == name }, "no section \(name)")
+        }
         let bad = directory.file("bad.cohort")
         for (k, section) in sections.enumerated() {
             let end = k + 1 < sections.count ? sections[k + 1].header : good.count

@@ -28,14 +28,27 @@ struct SectionError: Error {
 /// each worker reads the shared immutable database or its own payload and writes
 /// only its own result slot.
 enum SnapshotCodec {
+    /// One section to write: its name, its uncompressed length, and access to its bytes.
+    /// Structured sections are encoded into a buffer; a large column is a raw section
+    /// whose bytes are the column's own memory (no copy), read in place while compressing.
     struct Section: Sendable {
         let name: String
-        let payload: [UInt8]
+        let byteCount: Int
+        let withBytes: @Sendable (_ body: (UnsafeRawBufferPointer) -> Void) -> Void
+
+        static func encoded(_ name: String, _ bytes: [UInt8]) -> Section {
+            Section(name: name, byteCount: bytes.count, withBytes: { body in bytes.withUnsafeBytes(body) })
+        }
+
+        static func raw<T: BitwiseCopyable & Sendable>(_ name: String, _ array: ContiguousArray<T>) -> Section {
+            Section(name: name, byteCount: array.count * MemoryLayout<T>.stride, withBytes: { body in array.withUnsafeBytes(body) })
+        }
     }
 
     // MARK: Encoding
 
-    /// The sections of `db`, which must be compacted (no pending events).
+    /// The sections of `db`, which must be compacted (no pending events). Structured
+    /// sections are encoded in parallel; raw column sections cost nothing here.
     static func sections(of db: Database, meta: SnapshotMeta) -> [Section] {
         precondition(!db.needsCompaction, "snapshot of an uncompacted database")
         var builders: [(String, @Sendable () -> [UInt8])] = [
@@ -44,21 +57,46 @@ enum SnapshotCodec {
             ("definitions", { encodeDefinitions(db) }),
             ("users", { encodeUsers(db.users) }),
         ]
+        var raw: [Section] = [
+            .raw("users/ids", db.users.ids.bytes), .raw("users/id starts", db.users.ids.starts), .raw("users/id slots", db.users.ids.slots),
+        ]
         for attribute in db.schema.attributes {
-            builders.append(("attribute \(attribute.name)", { encodeAttribute(db.attributes, attribute) }))
+            let name = "attribute \(attribute.name)"
+            builders.append((name, { encodeAttribute(db.attributes, attribute) }))
+            switch db.attributes.slots[attribute.id] {
+            case .int64(let i): raw.append(.raw(name + "/values", db.attributes.int64s[i].values))
+            case .double(let i): raw.append(.raw(name + "/values", db.attributes.doubles[i].values))
+            case .string(let i): raw.append(.raw(name + "/codes", db.attributes.strings[i].codes))
+            case .bool, .tags: break
+            }
         }
         for event in db.schema.events {
-            builders.append(("event \(event.name)", { encodeEvent(db.events.tables[event.id]) }))
+            let name = "event \(event.name)"
+            let table = db.events.tables[event.id]
+            builders.append((name, { encodeEvent(table) }))
+            raw += [.raw(name + "/offsets", table.offsets), .raw(name + "/times", table.times)]
+            for (k, property) in event.properties.enumerated() {
+                let column = name + "/" + property.name
+                switch table.properties.slots[k] {
+                case .int(let i): raw.append(.raw(column, table.properties.ints[i]))
+                case .float(let i): raw.append(.raw(column, table.properties.floats[i]))
+                case .bool(let i): raw.append(.raw(column, table.properties.bools[i]))
+                case .string(let i): raw.append(.raw(column, table.properties.strings[i]))
+                }
+            }
         }
         builders.append(("memberships", { encodeMemberships(db.memberships) }))
 
         let results = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: builders.count)
         results.initialize(repeating: [])
-        defer { results.deallocate() }
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
         nonisolated(unsafe) let slots = results
         let work = builders
         DispatchQueue.concurrentPerform(iterations: work.count) { i in slots[i] = work[i].1() }
-        return builders.indices.map { Section(name: builders[$0].0, payload: results[$0]) }
+        return builders.indices.map { Section.encoded(builders[$0].0, results[$0]) } + raw
     }
 
     private static func encodeMeta(_ db: Database, _ meta: SnapshotMeta) -> [UInt8] {
@@ -109,8 +147,7 @@ enum SnapshotCodec {
     }
 
     private static func encodeUsers(_ users: UserTable) -> [UInt8] {
-        var w = ByteWriter(capacity: users.ids.bytes.count + users.ids.starts.count * 8 + users.live.serializedSize + 32)
-        w.append(table: users.ids)
+        var w = ByteWriter(capacity: users.live.serializedSize + 16)
         w.append(bitmap: users.live)
         return w.bytes
     }
@@ -118,15 +155,13 @@ enum SnapshotCodec {
     private static func encodeAttribute(_ store: AttributeStore, _ attribute: AttributeDefinition) -> [UInt8] {
         var w = ByteWriter()
         switch store.slots[attribute.id] {
-        case .int64(let i): w.append(array: store.int64s[i].values)
-        case .double(let i): w.append(array: store.doubles[i].values)
+        case .int64, .double: break  // the raw `/values` section
         case .bool(let i):
             w.append(bitmap: store.bools[i].trues)
             w.append(bitmap: store.bools[i].falses)
         case .string(let i):
             let column = store.strings[i]
             w.append(table: column.dictionary.table)
-            w.append(array: column.codes)
             w.append(UInt64(column.postings.count))
             for posting in column.postings { w.append(bitmap: posting) }
         case .tags(let i):
@@ -139,18 +174,8 @@ enum SnapshotCodec {
     }
 
     private static func encodeEvent(_ table: EventTable) -> [UInt8] {
-        var w = ByteWriter(capacity: table.memoryBytes + 1024)
-        w.append(array: table.offsets)
-        w.append(array: table.times)
-        let p = table.properties
-        w.append(UInt32(p.ints.count))
-        for c in p.ints { w.append(array: c) }
-        w.append(UInt32(p.floats.count))
-        for c in p.floats { w.append(array: c) }
-        w.append(UInt32(p.bools.count))
-        for c in p.bools { w.append(array: c) }
-        w.append(UInt32(p.strings.count))
-        for c in p.strings { w.append(array: c) }
+        // Offsets, times and property columns are raw sections; this holds the dictionaries.
+        var w = ByteWriter()
         w.append(UInt32(table.dictionaries.count))
         for d in table.dictionaries { w.append(table: d.table) }
         return w.bytes
@@ -168,90 +193,111 @@ enum SnapshotCodec {
 
     // MARK: Decoding
 
-    /// Rebuilds the database from section payloads (already checksum-verified and
-    /// decompressed). Checks that every expected section is there, each decodes to
-    /// exactly its length, and the pieces agree (row counts, column lengths, codes within
-    /// dictionaries). Nothing is returned unless everything checks.
-    static func database(from payloads: [String: UnsafeRawBufferPointer]) throws(SectionError) -> (Database, SnapshotMeta) {
-        func payload(_ name: String) throws(SectionError) -> UnsafeRawBufferPointer {
-            guard let p = payloads[name] else { throw SectionError(section: name, message: "section is missing") }
-            return p
-        }
-        func decode<T>(_ name: String, _ body: (inout ByteReader) throws(ByteReader.Malformed) -> T) throws(SectionError) -> T {
-            var reader = ByteReader(try payload(name))
-            do {
-                let value = try body(&reader)
-                try reader.expectEnd("the section's contents")
-                return value
-            } catch {
-                throw SectionError(section: name, message: error.what)
-            }
-        }
+    /// One decoded part of the database, from a parallel decoding job.
+    private enum Piece {
+        case users(UserTable)
+        case attribute(Int, AttributeColumn)
+        case event(Int, EventTable)
+        case memberships([String: Bitmap])
+    }
 
-        let (meta, rowCount, liveUsers, eventCount) = try decode("meta") { r throws(ByteReader.Malformed) in
-            (SnapshotMeta(createdAt: try r.read(Int64.self, "created at"), journalGeneration: try r.read(UInt64.self, "journal generation")),
-             try r.readCount("row count"), try r.readCount("user count"), try r.readCount("event count"))
+    /// Decodes structured section `name` with `body`, which must consume it exactly.
+    private static func decode<T>(
+        _ name: String, _ source: SnapshotSections, _ body: (inout ByteReader) throws(SectionError) -> T
+    ) throws(SectionError) -> T {
+        var reader = ByteReader(try source.payload(name))
+        let value = try body(&reader)
+        do { try reader.expectEnd("the section's contents") } catch { throw SectionError(section: name, message: error.what) }
+        return value
+    }
+
+    /// Runs a `ByteReader` step, naming section `name` in its failure.
+    private static func reading<T>(_ name: String, _ body: () throws(ByteReader.Malformed) -> T) throws(SectionError) -> T {
+        do { return try body() } catch { throw SectionError(section: name, message: error.what) }
+    }
+
+    /// Rebuilds the database from a snapshot's sections (each verified against its
+    /// checksums as it is decompressed). Checks that every expected section is there,
+    /// each decodes to exactly its length, and the pieces agree (row counts, column
+    /// lengths, codes within dictionaries). Nothing is returned unless everything checks.
+    static func database(from source: SnapshotSections) throws(SectionError) -> (Database, SnapshotMeta) {
+        let (meta, rowCount, liveUsers, eventCount) = try decode("meta", source) { (r) throws(SectionError) in
+            try reading("meta") { () throws(ByteReader.Malformed) in
+                (SnapshotMeta(createdAt: try r.read(Int64.self, "created at"), journalGeneration: try r.read(UInt64.self, "journal generation")),
+                 try r.readCount("row count"), try r.readCount("user count"), try r.readCount("event count"))
+            }
         }
 
         // The schema is replayed through the ordinary definition calls, which recreates
         // every column (empty) with the same ids and slots as when it was written.
         var db = Database()
-        let schemaSection = "schema"
-        let schemaSteps = try decode(schemaSection) { r throws(ByteReader.Malformed) in try readSchema(&r) }
+        let schemaSteps = try decode("schema", source) { (r) throws(SectionError) in try reading("schema") { () throws(ByteReader.Malformed) in try readSchema(&r) } }
         do {
             for (name, type) in schemaSteps.attributes { try db.defineAttribute(name, type: type) }
             for (name, properties) in schemaSteps.events { try db.defineEvent(name, properties: properties) }
         } catch {
-            throw SectionError(section: schemaSection, message: error.message)
+            throw SectionError(section: "schema", message: error.message)
         }
 
-        let definitions = try decode("definitions") { r throws(ByteReader.Malformed) in try readDefinitions(&r) }
-        for (name, source) in definitions.segments {
+        let definitions = try decode("definitions", source) { (r) throws(SectionError) in
+            try reading("definitions") { () throws(ByteReader.Malformed) in try readDefinitions(&r) }
+        }
+        for (name, text) in definitions.segments {
             do {
-                db.segments[name] = SegmentDefinition(name: name, source: source, predicate: try Parser.predicate(source))
+                db.segments[name] = SegmentDefinition(name: name, source: text, predicate: try Parser.predicate(text))
             } catch {
                 throw SectionError(section: "definitions", message: "segment '\(name)': \(error.message)")
             }
         }
-        for (name, source, type) in definitions.aggregates {
+        for (name, text, type) in definitions.aggregates {
             do {
-                db.aggregates[name] = AggregateDefinition(name: name, source: source, expression: try Parser.value(source), type: type)
+                db.aggregates[name] = AggregateDefinition(name: name, source: text, expression: try Parser.value(text), type: type)
             } catch {
                 throw SectionError(section: "definitions", message: "aggregate '\(name)': \(error.message)")
             }
         }
 
-        // The bulk of the data: users, each attribute and each event table decode in parallel.
-        enum Piece {
-            case users(UserTable)
-            case attribute(Int, AttributeColumn)
-            case event(Int, EventTable)
-            case memberships([String: Bitmap])
-        }
+        // The bulk of the data: users, each attribute and each event table decode in
+        // parallel; a large column is decompressed straight into its array.
         let schema = db.schema
         let shapes = db.events.tables.map(\.properties)
-        var jobs: [(String, @Sendable (inout ByteReader) throws(ByteReader.Malformed) -> Piece)] = [
-            ("users", { r throws(ByteReader.Malformed) in .users(try readUsers(&r, rowCount: rowCount, liveUsers: liveUsers)) }),
-            ("memberships", { r throws(ByteReader.Malformed) in .memberships(try readMemberships(&r, rowCount: rowCount)) }),
+        // Jobs return a `Result` rather than throwing: Swift 6.3.1's IR generation crashes
+        // on typed-throws closures of this shape.
+        var jobs: [@Sendable () -> Result<Piece, SectionError>] = [
+            {
+                do throws(SectionError) { return .success(.users(try readUsers(source, rowCount: rowCount, liveUsers: liveUsers))) } catch {
+                    return .failure(error)
+                }
+            },
+            {
+                do throws(SectionError) {
+                    return .success(
+                        .memberships(
+                            try decode("memberships", source) { (r) throws(SectionError) in
+                                try reading("memberships") { () throws(ByteReader.Malformed) in try readMemberships(&r, rowCount: rowCount) }
+                            }))
+                } catch {
+                    return .failure(error)
+                }
+            },
         ]
         for attribute in schema.attributes {
-            jobs.append(("attribute \(attribute.name)", { r throws(ByteReader.Malformed) in
-                .attribute(attribute.id, try readAttribute(&r, type: attribute.type, rowCount: rowCount))
-            }))
+            jobs.append {
+                do throws(SectionError) { return .success(.attribute(attribute.id, try readAttribute(source, attribute, rowCount: rowCount))) } catch {
+                    return .failure(error)
+                }
+            }
         }
         for event in schema.events {
             let shape = shapes[event.id]
-            jobs.append(("event \(event.name)", { r throws(ByteReader.Malformed) in
-                .event(event.id, try readEvent(&r, shape: shape, rowCount: rowCount))
-            }))
+            jobs.append {
+                do throws(SectionError) { return .success(.event(event.id, try readEvent(source, event, shape: shape, rowCount: rowCount))) } catch {
+                    return .failure(error)
+                }
+            }
         }
-        for name in payloads.keys where !(["meta", "schema", "definitions"] + jobs.map(\.0)).contains(name) {
-            throw SectionError(section: name, message: "unexpected section (not part of this schema)")
-        }
-        var inputs: [UnsafeRawBufferPointer] = []
-        for job in jobs { inputs.append(try payload(job.0)) }
 
-        let results = UnsafeMutableBufferPointer<Result<Piece, ByteReader.Malformed>?>.allocate(capacity: jobs.count)
+        let results = UnsafeMutableBufferPointer<Result<Piece, SectionError>?>.allocate(capacity: jobs.count)
         results.initialize(repeating: nil)
         defer {
             results.deinitialize()
@@ -259,22 +305,16 @@ enum SnapshotCodec {
         }
         nonisolated(unsafe) let slots = results
         let work = jobs
-        nonisolated(unsafe) let data = inputs
         DispatchQueue.concurrentPerform(iterations: work.count) { i in
-            var reader = ByteReader(data[i])
-            slots[i] = Result { () throws(ByteReader.Malformed) -> Piece in
-                let piece = try work[i].1(&reader)
-                try reader.expectEnd("the section's contents")
-                return piece
-            }
+            slots[i] = work[i]()
         }
 
         var events = 0
-        for (i, job) in jobs.enumerated() {
+        for i in jobs.indices {
             let piece: Piece
             switch results[i]! {
             case .success(let p): piece = p
-            case .failure(let error): throw SectionError(section: job.0, message: error.what)
+            case .failure(let error): throw error
             }
             switch piece {
             case .users(let users): db.users = users
@@ -337,52 +377,79 @@ enum SnapshotCodec {
         return (segments, aggregates)
     }
 
-    private static func readUsers(_ r: inout ByteReader, rowCount: Int, liveUsers: Int) throws(ByteReader.Malformed) -> UserTable {
-        let ids = try r.readTable("user ids")
-        let live = try r.readBitmap("live users")
-        guard ids.count == rowCount else { throw .init(what: "\(ids.count) user rows, meta says \(rowCount)") }
-        guard live.count == liveUsers else { throw .init(what: "\(live.count) live users, meta says \(liveUsers)") }
-        if let max = live.max, Int(max) >= rowCount { throw .init(what: "live user row \(max) is past the \(rowCount) rows") }
+    private static func readUsers(_ source: SnapshotSections, rowCount: Int, liveUsers: Int) throws(SectionError) -> UserTable {
+        let live = try decode("users", source) { (r) throws(SectionError) in
+            try reading("users") { () throws(ByteReader.Malformed) in try r.readBitmap("live users") }
+        }
+        let bytes = try source.array("users/ids", of: UInt8.self)
+        let starts = try source.array("users/id starts", of: UInt64.self)
+        let slots = try source.array("users/id slots", of: UInt32.self)
+        guard let ids = ByteStringTable(bytes: bytes, starts: starts, slots: slots) else {
+            throw SectionError(section: "users/id slots", message: "the id offsets or hash slots are inconsistent")
+        }
+        guard ids.count == rowCount else { throw SectionError(section: "users", message: "\(ids.count) user rows, meta says \(rowCount)") }
+        guard live.count == liveUsers else { throw SectionError(section: "users", message: "\(live.count) live users, meta says \(liveUsers)") }
+        if let max = live.max, Int(max) >= rowCount {
+            throw SectionError(section: "users", message: "live user row \(max) is past the \(rowCount) rows")
+        }
         return UserTable(restoring: ids, live: live)
     }
 
-    private static func readAttribute(_ r: inout ByteReader, type: AttributeType, rowCount: Int) throws(ByteReader.Malformed) -> AttributeColumn {
-        func checkRows(_ count: Int) throws(ByteReader.Malformed) {
-            guard count <= rowCount else { throw .init(what: "column of \(count) rows, there are \(rowCount)") }
+    private static func readAttribute(
+        _ source: SnapshotSections, _ attribute: AttributeDefinition, rowCount: Int
+    ) throws(SectionError) -> AttributeColumn {
+        let name = "attribute \(attribute.name)"
+        func checkRows(_ count: Int, _ section: String) throws(SectionError) {
+            guard count <= rowCount else { throw SectionError(section: section, message: "column of \(count) rows, there are \(rowCount)") }
         }
         func checkRows(_ bitmap: Bitmap) throws(ByteReader.Malformed) {
             if let max = bitmap.max, Int(max) >= rowCount { throw .init(what: "index holds row \(max), there are \(rowCount)") }
         }
-        switch type {
+        switch attribute.type {
         case .int, .time:
-            let values = try r.readArray(of: Int64.self, "values")
-            try checkRows(values.count)
+            try decode(name, source) { _ throws(SectionError) in }
+            let values = try source.array(name + "/values", of: Int64.self)
+            try checkRows(values.count, name + "/values")
             return .int64(Int64Column(values: values))
         case .float:
-            let values = try r.readArray(of: Double.self, "values")
-            try checkRows(values.count)
+            try decode(name, source) { _ throws(SectionError) in }
+            let values = try source.array(name + "/values", of: Double.self)
+            try checkRows(values.count, name + "/values")
             return .double(DoubleColumn(values: values))
         case .bool:
-            let trues = try r.readBitmap("true rows")
-            let falses = try r.readBitmap("false rows")
-            try checkRows(trues)
-            try checkRows(falses)
-            return .bool(BoolColumn(trues: trues, falses: falses))
-        case .string:
-            let dictionary = StringDictionary(table: try r.readTable("dictionary"))
-            let codes = try r.readArray(of: UInt32.self, "codes")
-            try checkRows(codes.count)
-            for code in codes where code != NullSentinel.stringCode && Int(code) >= dictionary.count {
-                throw .init(what: "code \(code) outside the dictionary of \(dictionary.count) strings")
+            return try decode(name, source) { (r) throws(SectionError) in
+                try reading(name) { () throws(ByteReader.Malformed) in
+                    let trues = try r.readBitmap("true rows")
+                    let falses = try r.readBitmap("false rows")
+                    try checkRows(trues)
+                    try checkRows(falses)
+                    return .bool(BoolColumn(trues: trues, falses: falses))
+                }
             }
-            let postings = try readPostings(&r, count: dictionary.count)
-            for p in postings { try checkRows(p) }
+        case .string:
+            let (dictionary, postings) = try decode(name, source) { (r) throws(SectionError) in
+                try reading(name) { () throws(ByteReader.Malformed) in
+                    let dictionary = StringDictionary(table: try r.readTable("dictionary"))
+                    let postings = try readPostings(&r, count: dictionary.count)
+                    for p in postings { try checkRows(p) }
+                    return (dictionary, postings)
+                }
+            }
+            let codes = try source.array(name + "/codes", of: UInt32.self)
+            try checkRows(codes.count, name + "/codes")
+            for code in codes where code != NullSentinel.stringCode && Int(code) >= dictionary.count {
+                throw SectionError(section: name + "/codes", message: "code \(code) outside the dictionary of \(dictionary.count) strings")
+            }
             return .string(StringColumn(dictionary: dictionary, codes: codes, postings: postings))
         case .tags:
-            let dictionary = StringDictionary(table: try r.readTable("dictionary"))
-            let postings = try readPostings(&r, count: dictionary.count)
-            for p in postings { try checkRows(p) }
-            return .tags(TagsColumn(dictionary: dictionary, postings: postings))
+            return try decode(name, source) { (r) throws(SectionError) in
+                try reading(name) { () throws(ByteReader.Malformed) in
+                    let dictionary = StringDictionary(table: try r.readTable("dictionary"))
+                    let postings = try readPostings(&r, count: dictionary.count)
+                    for p in postings { try checkRows(p) }
+                    return .tags(TagsColumn(dictionary: dictionary, postings: postings))
+                }
+            }
         }
     }
 
@@ -395,37 +462,53 @@ enum SnapshotCodec {
         return postings
     }
 
-    private static func readEvent(_ r: inout ByteReader, shape: PropertyColumns, rowCount: Int) throws(ByteReader.Malformed) -> EventTable {
-        let offsets = try r.readArray(of: UInt32.self, "offsets")
-        let times = try r.readArray(of: UInt32.self, "times")
+    private static func readEvent(
+        _ source: SnapshotSections, _ event: EventDefinition, shape: PropertyColumns, rowCount: Int
+    ) throws(SectionError) -> EventTable {
+        let name = "event \(event.name)"
+        let offsets = try source.array(name + "/offsets", of: UInt32.self)
+        let times = try source.array(name + "/times", of: UInt32.self)
         guard offsets.first == 0, offsets.count - 1 <= rowCount, Int(offsets.last!) == times.count else {
-            throw .init(what: "offsets do not cover the \(times.count) events of at most \(rowCount) users")
+            throw SectionError(section: name + "/offsets", message: "offsets do not cover the \(times.count) events of at most \(rowCount) users")
         }
-        for i in 1..<offsets.count where offsets[i] < offsets[i - 1] { throw .init(what: "offsets decrease at row \(i - 1)") }
-        func columns<T: BitwiseCopyable>(_ type: T.Type, expected: Int, _ what: String) throws(ByteReader.Malformed) -> [ContiguousArray<T>] {
-            let n = Int(try r.read(UInt32.self, "\(what) column count"))
-            guard n == expected else { throw .init(what: "\(n) \(what) columns, the event declares \(expected)") }
-            var result: [ContiguousArray<T>] = []
-            for _ in 0..<n {
-                let column = try r.readArray(of: T.self, "\(what) column")
-                guard column.count == times.count else { throw .init(what: "\(what) column of \(column.count) values for \(times.count) events") }
-                result.append(column)
-            }
-            return result
+        for i in 1..<offsets.count where offsets[i] < offsets[i - 1] {
+            throw SectionError(section: name + "/offsets", message: "offsets decrease at row \(i - 1)")
         }
-        let ints = try columns(Int64.self, expected: shape.ints.count, "int")
-        let floats = try columns(Double.self, expected: shape.floats.count, "float")
-        let bools = try columns(UInt8.self, expected: shape.bools.count, "bool")
-        let strings = try columns(UInt32.self, expected: shape.strings.count, "string")
-        let n = Int(try r.read(UInt32.self, "dictionary count"))
-        guard n == strings.count else { throw .init(what: "\(n) dictionaries for \(strings.count) string properties") }
-        var dictionaries: [StringDictionary] = []
-        for (k, column) in strings.enumerated() {
-            let dictionary = StringDictionary(table: try r.readTable("dictionary"))
-            for code in column where code != NullSentinel.stringCode && Int(code) >= dictionary.count {
-                throw .init(what: "string property \(k): code \(code) outside its dictionary of \(dictionary.count)")
+        var ints: [ContiguousArray<Int64>] = []
+        var floats: [ContiguousArray<Double>] = []
+        var bools: [ContiguousArray<UInt8>] = []
+        var strings: [ContiguousArray<UInt32>] = []
+        func column<T: BitwiseCopyable>(_ property: PropertyDefinition, _: T.Type) throws(SectionError) -> ContiguousArray<T> {
+            let section = name + "/" + property.name
+            let values = try source.array(section, of: T.self)
+            guard values.count == times.count else {
+                throw SectionError(section: section, message: "\(values.count) values for \(times.count) events")
             }
-            dictionaries.append(dictionary)
+            return values
+        }
+        // Slots are assigned in declaration order, so appending in that order rebuilds them.
+        for (k, property) in event.properties.enumerated() {
+            switch shape.slots[k] {
+            case .int: ints.append(try column(property, Int64.self))
+            case .float: floats.append(try column(property, Double.self))
+            case .bool: bools.append(try column(property, UInt8.self))
+            case .string: strings.append(try column(property, UInt32.self))
+            }
+        }
+        let dictionaries = try decode(name, source) { (r) throws(SectionError) in
+            try reading(name) { () throws(ByteReader.Malformed) in
+                let n = Int(try r.read(UInt32.self, "dictionary count"))
+                guard n == strings.count else { throw .init(what: "\(n) dictionaries for \(strings.count) string properties") }
+                var dictionaries: [StringDictionary] = []
+                for (k, column) in strings.enumerated() {
+                    let dictionary = StringDictionary(table: try r.readTable("dictionary"))
+                    for code in column where code != NullSentinel.stringCode && Int(code) >= dictionary.count {
+                        throw .init(what: "string property \(k): code \(code) outside its dictionary of \(dictionary.count)")
+                    }
+                    dictionaries.append(dictionary)
+                }
+                return dictionaries
+            }
         }
         let properties = PropertyColumns(shape: shape, ints: ints, floats: floats, bools: bools, strings: strings, count: times.count)
         return EventTable(offsets: offsets, times: times, properties: properties, dictionaries: dictionaries)

@@ -3,10 +3,10 @@ import Dispatch
 /// Reads a snapshot file into a `Database`, or fails without loading anything.
 ///
 /// Order of trust: the header's magic, version and checksum; then each section
-/// header's checksum and every length in it against the file's size; then each
-/// block's checksum before it is decompressed (in parallel, each worker writing only
-/// its own block's bytes of its section's payload); then the payloads are decoded (in
-/// parallel, see `SnapshotCodec`) and cross-checked. Any failure names the file and the
+/// header's checksum and every length in it against the file's size; then, as the
+/// decoder (`SnapshotCodec`, sections in parallel) asks for each section, each block's
+/// checksum before it is decompressed (`SnapshotSections`); then the pieces are
+/// cross-checked, and a section nobody asked for is an error. Any failure names the file and the
 /// section. The file is memory-mapped, so the compressed bytes are never copied.
 public enum SnapshotReader {
     public static func read(path: String) throws(CohortError) -> (Database, SnapshotMeta) {
@@ -39,13 +39,7 @@ public enum SnapshotReader {
         guard flags & SnapshotFormat.littleEndianFlag != 0 else { throw fail("header", "big-endian columns are not supported") }
 
         // Section headers: where each section's blocks are.
-        struct Located {
-            let name: String
-            let length: Int
-            let blocks: [SnapshotFormat.Block]
-            let dataStart: Int
-        }
-        var sections: [Located] = []
+        var sections: [LocatedSection] = []
         var offset = SnapshotFormat.headerSize
         for index in 0..<sectionCount {
             var r = ByteReader(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
@@ -93,7 +87,7 @@ public enum SnapshotReader {
                     throw fail(name, "truncated: the file ends at byte \(bytes.count), the section needs \(dataStart + compressedTotal)")
                 }
                 guard !sections.contains(where: { $0.name == name }) else { throw fail(name, "appears twice") }
-                sections.append(Located(name: name, length: length, blocks: blocks, dataStart: dataStart))
+                sections.append(LocatedSection(name: name, length: length, blocks: blocks, dataStart: dataStart))
                 offset = dataStart + compressedTotal
             } catch let error as ByteReader.Malformed {
                 throw fail(sections.count == index ? label : sections.last!.name, "truncated at byte \(bytes.count) (\(error.what))")
@@ -107,59 +101,123 @@ public enum SnapshotReader {
             throw fail(sections.last?.name ?? "header", "\(bytes.count - offset) unexpected bytes after the last section")
         }
 
-        // Verify and decompress every block in parallel into per-section payloads.
-        let payloads = sections.map {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max($0.length, 1), alignment: 16)
-            HugePages.advise(buffer.baseAddress, byteCount: buffer.count)
-            return buffer
+        // Decode; each section is verified and decompressed when the decoder asks for it.
+        let source = SnapshotSections(file: file, sections: sections)
+        do throws(SectionError) {
+            let result = try SnapshotCodec.database(from: source)
+            if let unused = source.unused.first { throw SectionError(section: unused, message: "unexpected section (not part of this schema)") }
+            return result
+        } catch {
+            throw fail(error.section, error.message)
         }
-        defer { for p in payloads { p.deallocate() } }
-        var jobs: [(section: Int, block: Int, source: Int, destination: Int)] = []
-        for (s, section) in sections.enumerated() {
-            var source = section.dataStart
-            for (k, block) in section.blocks.enumerated() {
-                jobs.append((s, k, source, k * LZ4.maxBlockSize))
-                source += Int(block.compressedLength)
+    }
+}
+
+/// Where one section's compressed blocks are in the file.
+struct LocatedSection: Sendable {
+    let name: String
+    let length: Int
+    let blocks: [SnapshotFormat.Block]
+    let dataStart: Int
+}
+
+/// A validated snapshot's sections, decompressed on demand for `SnapshotCodec`: asking
+/// for a section marks it used (one nobody asks for is reported as unexpected).
+///
+/// Each block's checksum is verified before it is decompressed; a section's blocks are
+/// decompressed in parallel (Dispatch), each worker writing only its own 4 MiB of the
+/// destination. A raw column is decompressed straight into the array that keeps it, so
+/// the data is written to memory once. Thread-safe: the map is read-only; `lock` guards
+/// the payloads kept alive and the set of sections used.
+final class SnapshotSections: @unchecked Sendable {
+    private let file: MappedFile
+    private let sections: [String: LocatedSection]
+    private let lock = Lock()
+    /// Guarded by `lock`.
+    private var used: Set<String> = []
+    private var payloads: [UnsafeMutableRawBufferPointer] = []
+
+    init(file: MappedFile, sections: [LocatedSection]) {
+        self.file = file
+        var byName: [String: LocatedSection] = [:]
+        for section in sections { byName[section.name] = section }
+        self.sections = byName
+    }
+
+    deinit { for p in payloads { p.deallocate() } }
+
+    /// Sections the decoder never asked for.
+    var unused: [String] { lock.withLock { sections.keys.filter { !used.contains($0) }.sorted() } }
+
+    private func take(_ name: String) throws(SectionError) -> LocatedSection {
+        guard let section = sections[name] else { throw SectionError(section: name, message: "section is missing") }
+        lock.withLock { _ = used.insert(name) }
+        return section
+    }
+
+    func payload(_ name: String) throws(SectionError) -> UnsafeRawBufferPointer {
+        let section = try take(name)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(section.length, 1), alignment: 16)
+        lock.withLock { payloads.append(buffer) }
+        let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<section.length])
+        try decompress(section, into: bytes)
+        return UnsafeRawBufferPointer(bytes)
+    }
+
+    func array<T: BitwiseCopyable>(_ name: String, of type: T.Type) throws(SectionError) -> ContiguousArray<T> {
+        let section = try take(name)
+        let stride = MemoryLayout<T>.stride
+        guard section.length % stride == 0 else {
+            throw SectionError(section: name, message: "\(section.length) bytes is not a whole number of \(stride)-byte values")
+        }
+        let count = section.length / stride
+        var failure: SectionError?
+        // On failure the array holds garbage bit patterns of a trivial type and is dropped.
+        let array = ContiguousArray<T>(unsafeUninitializedCapacity: count) { buffer, initialized in
+            HugePages.advise(UnsafeMutableRawPointer(buffer.baseAddress), byteCount: section.length)
+            do throws(SectionError) {
+                try decompress(section, into: UnsafeMutableRawBufferPointer(buffer))
+            } catch {
+                failure = error
             }
+            initialized = count
         }
-        let failures = UnsafeMutableBufferPointer<String?>.allocate(capacity: jobs.count)
+        if let failure { throw failure }
+        return array
+    }
+
+    /// Verifies and decompresses every block of `section` into `destination`
+    /// (`section.length` bytes), in parallel.
+    private func decompress(_ section: LocatedSection, into destination: UnsafeMutableRawBufferPointer) throws(SectionError) {
+        var starts: [Int] = []
+        var source = section.dataStart
+        for block in section.blocks {
+            starts.append(source)
+            source += Int(block.compressedLength)
+        }
+        let failures = UnsafeMutableBufferPointer<String?>.allocate(capacity: section.blocks.count)
         failures.initialize(repeating: nil)
         defer {
             failures.deinitialize()
             failures.deallocate()
         }
         nonisolated(unsafe) let failed = failures
-        nonisolated(unsafe) let outputs = payloads
-        let located = sections
-        let work = jobs
-        // The mapped file is read-only while the workers run; `file` keeps it mapped.
-        nonisolated(unsafe) let mapped = bytes
-        DispatchQueue.concurrentPerform(iterations: work.count) { j in
-            let job = work[j]
-            let block = located[job.section].blocks[job.block]
-            let source = UnsafeRawBufferPointer(rebasing: mapped[job.source..<job.source + Int(block.compressedLength)])
-            guard CRC32C.checksum(source) == block.checksum else {
-                failed[j] = "block \(job.block) checksum mismatch (the file is corrupted)"
+        nonisolated(unsafe) let output = destination
+        // The map is read-only while the workers run; `file` keeps it mapped.
+        nonisolated(unsafe) let mapped = file.bytes
+        let blocks = section.blocks
+        let work = starts
+        DispatchQueue.concurrentPerform(iterations: blocks.count) { k in
+            let block = blocks[k]
+            let input = UnsafeRawBufferPointer(rebasing: mapped[work[k]..<work[k] + Int(block.compressedLength)])
+            guard CRC32C.checksum(input) == block.checksum else {
+                failed[k] = "block \(k) checksum mismatch (the file is corrupted)"
                 return
             }
-            let destination = UnsafeMutableRawBufferPointer(
-                rebasing: outputs[job.section][job.destination..<job.destination + Int(block.uncompressedLength)])
-            if !LZ4.decompress(source, into: destination) { failed[j] = "block \(job.block) does not decompress (the file is corrupted)" }
+            let start = k * LZ4.maxBlockSize
+            let target = UnsafeMutableRawBufferPointer(rebasing: output[start..<start + Int(block.uncompressedLength)])
+            if !LZ4.decompress(input, into: target) { failed[k] = "block \(k) does not decompress (the file is corrupted)" }
         }
-        for (j, failure) in failures.enumerated() {
-            if let failure { throw fail(sections[jobs[j].section].name, failure) }
-        }
-
-        var byName: [String: UnsafeRawBufferPointer] = [:]
-        for (s, section) in sections.enumerated() {
-            byName[section.name] = UnsafeRawBufferPointer(rebasing: payloads[s][0..<section.length])
-        }
-        do {
-            let result = try SnapshotCodec.database(from: byName)
-            withExtendedLifetime(file) {}
-            return result
-        } catch {
-            throw fail(error.section, error.message)
-        }
+        if let failure = failures.first(where: { $0 != nil }) ?? nil { throw SectionError(section: section.name, message: failure) }
     }
 }

@@ -21,12 +21,12 @@ public struct SnapshotReport: Sendable {
 ///
 /// The database passed in is an immutable copy-on-write view, so the engine keeps
 /// serving reads and writes while it is written (writers pay for copying what they
-/// change). Sections are encoded in parallel, then every 4 MiB block of every section
-/// is compressed in parallel (Dispatch `concurrentPerform`; each worker writes only its
-/// own block slot), then the file is written sequentially to `path.tmp`, fsynced,
-/// renamed over `path`, and the directory fsynced. A crash at any point leaves the old
-/// file or the new one. Memory while writing: one uncompressed copy of the data plus
-/// the compressed blocks.
+/// change). Structured sections are encoded in parallel; large columns are compressed
+/// straight from their own memory; every 4 MiB block of every section is compressed in
+/// parallel (Dispatch `concurrentPerform`; each worker writes only its own block slot);
+/// then the file is written sequentially to `path.tmp`, fsynced, renamed over `path`,
+/// and the directory fsynced. A crash at any point leaves the old file or the new one.
+/// Memory while writing: the small structured payloads plus the compressed blocks.
 public enum SnapshotWriter {
     @discardableResult
     public static func write(_ db: Database, meta: SnapshotMeta, to path: String) throws(CohortError) -> SnapshotReport {
@@ -38,10 +38,10 @@ public enum SnapshotWriter {
         for (s, section) in sections.enumerated() {
             var offset = 0
             repeat {
-                let end = min(offset + LZ4.maxBlockSize, section.payload.count)
+                let end = min(offset + LZ4.maxBlockSize, section.byteCount)
                 jobs.append((s, offset..<end))
                 offset = end
-            } while offset < section.payload.count
+            } while offset < section.byteCount
         }
         let compressed = UnsafeMutableBufferPointer<(SnapshotFormat.Block, [UInt8])>.allocate(capacity: jobs.count)
         compressed.initialize(repeating: (SnapshotFormat.Block(compressedLength: 0, uncompressedLength: 0, checksum: 0), []))
@@ -53,7 +53,7 @@ public enum SnapshotWriter {
         let work = jobs
         DispatchQueue.concurrentPerform(iterations: work.count) { j in
             let (s, range) = work[j]
-            sections[s].payload.withUnsafeBytes { payload in
+            sections[s].withBytes { payload in
                 let source = UnsafeRawBufferPointer(rebasing: payload[range])
                 var block = [UInt8](repeating: 0, count: LZ4.bound(source.count))
                 let n = block.withUnsafeMutableBytes { LZ4.compress(source, into: $0) }
@@ -80,7 +80,7 @@ public enum SnapshotWriter {
                 let first = j
                 while j < jobs.count, jobs[j].section == s { j += 1 }
                 let blocks = (first..<j).map { compressed[$0].0 }
-                try put(SnapshotFormat.encodeSectionHeader(name: section.name, uncompressedLength: section.payload.count, blocks: blocks))
+                try put(SnapshotFormat.encodeSectionHeader(name: section.name, uncompressedLength: section.byteCount, blocks: blocks))
                 for k in first..<j { try put(compressed[k].1) }
             }
             try FileIO.sync(fd, path: temporary)
@@ -94,14 +94,18 @@ public enum SnapshotWriter {
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return SnapshotReport(
-            path: path, sections: sections.count, uncompressedBytes: sections.reduce(0) { $0 + $1.payload.count }, fileBytes: fileBytes,
+            path: path, sections: sections.count, uncompressedBytes: sections.reduce(0) { $0 + $1.byteCount }, fileBytes: fileBytes,
             seconds: seconds)
     }
 
     /// The sections' payloads, uncompressed and back to back: the bytes a snapshot
     /// compresses, for comparing against the `lz4` tool on the same input (benchmarks).
     public static func uncompressedBytes(of db: Database) -> [UInt8] {
-        SnapshotCodec.sections(of: db, meta: SnapshotMeta(createdAt: 0, journalGeneration: 1)).reduce(into: []) { $0 += $1.payload }
+        var bytes: [UInt8] = []
+        for section in SnapshotCodec.sections(of: db, meta: SnapshotMeta(createdAt: 0, journalGeneration: 1)) {
+            section.withBytes { bytes.append(contentsOf: $0) }
+        }
+        return bytes
     }
 
     static func directory(of path: String) -> String {
