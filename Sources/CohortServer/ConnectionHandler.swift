@@ -37,12 +37,16 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        guard registry.register(session.id, channel: context.channel, onShutdown: {
-            loopBound.eventLoop.execute {
-                let (handler, context) = loopBound.value
-                handler.beginClosing(context)
-            }
-        }) else {
+        guard
+            registry.register(
+                session.id, channel: context.channel,
+                onShutdown: {
+                    loopBound.eventLoop.execute {
+                        let (handler, context) = loopBound.value
+                        handler.beginClosing(context)
+                    }
+                })
+        else {
             var buffer = context.channel.allocator.buffer(capacity: 48)
             buffer.writeString("-ERR max number of clients reached\r\n")
             let channel = context.channel

@@ -28,8 +28,14 @@ struct SessionProcessor: Sendable {
 
     /// Commands answered without the engine (they never wait on its lock).
     enum ConnectionCommand: String, CaseIterable {
-        case ping = "PING", hello = "HELLO", auth = "AUTH", quit = "QUIT", client = "CLIENT", command = "COMMAND"
-        case config = "CONFIG", select = "SELECT"
+        case ping = "PING"
+        case hello = "HELLO"
+        case auth = "AUTH"
+        case quit = "QUIT"
+        case client = "CLIENT"
+        case command = "COMMAND"
+        case config = "CONFIG"
+        case select = "SELECT"
 
         /// Matches `name` ASCII-case-insensitively without allocating (this runs per request).
         init?(matching name: String) {
@@ -143,7 +149,8 @@ struct SessionProcessor: Sendable {
     private func auth(_ arguments: [String], _ session: Session) -> Reply {
         guard arguments.count == 1 || arguments.count == 2 else { return .error(.wrongArity("auth")) }
         guard let password else {
-            return .error(.err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
+            return .error(
+                .err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
         }
         let user = arguments.count == 2 ? arguments[0] : "default"
         guard user == "default", arguments.last! == password else {

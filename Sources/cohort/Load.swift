@@ -12,11 +12,15 @@ struct DatasetLoader {
 
     func load(into engine: Engine) throws {
         let text: String
-        do { text = try String(contentsOfFile: schema, encoding: .utf8) } catch { throw CLIError("cannot read \(schema): \(error.localizedDescription)") }
+        do { text = try String(contentsOfFile: schema, encoding: .utf8) } catch {
+            throw CLIError("cannot read \(schema): \(error.localizedDescription)")
+        }
         do {
             let outcome = try DefinitionsScript.run(text, file: schema, on: engine)
             if !outcome.skipped.isEmpty, !quiet {
-                note("note: \(outcome.skipped.count) definitions need commands this build does not have yet; skipped (\(outcome.skipped.prefix(3).joined(separator: ", "))…)")
+                note(
+                    "note: \(outcome.skipped.count) definitions need commands this build does not have yet; skipped (\(outcome.skipped.prefix(3).joined(separator: ", "))…)"
+                )
             }
         } catch {
             throw CLIError(error)
@@ -32,10 +36,13 @@ struct DatasetLoader {
             options.rejectsPath = rejects.map { isUsers ? $0 + ".users.csv" : $0 + ".events.csv" }
             do {
                 let report = try engine.withExclusiveAccess { (db) throws(CohortError) in
-                    isUsers ? try BulkLoader.loadUsers(path: path, into: &db, options: options) : try BulkLoader.loadEvents(path: path, into: &db, options: options)
+                    isUsers
+                        ? try BulkLoader.loadUsers(path: path, into: &db, options: options)
+                        : try BulkLoader.loadEvents(path: path, into: &db, options: options)
                 }
                 if !quiet {
-                    var line = "loaded \(report.file): \(report.rows) rows in \(String(format: "%.2f", report.seconds)) s (\(formatCount(Double(report.rows) / max(report.seconds, 1e-9))) rows/s)"
+                    var line =
+                        "loaded \(report.file): \(report.rows) rows in \(String(format: "%.2f", report.seconds)) s (\(formatCount(Double(report.rows) / max(report.seconds, 1e-9))) rows/s)"
                     if report.rejected > 0 {
                         line += ", \(report.rejected) rejected rows written to \(options.rejectsPath!)"
                         for reason in report.firstRejections { line += "\n  \(reason)" }
@@ -82,6 +89,7 @@ func summary(_ engine: Engine) -> String {
     engine.read { db in
         let events = db.events.liveCount
         let userTime = db.events.tables.reduce(0) { $0 + $1.userTimeBytes }
-        return "users \(db.users.liveCount) events \(events) memory_bytes \(db.memoryBytes) user_time_bytes_per_event \(events > 0 ? String(format: "%.2f", Double(userTime) / Double(events)) : "0")"
+        return
+            "users \(db.users.liveCount) events \(events) memory_bytes \(db.memoryBytes) user_time_bytes_per_event \(events > 0 ? String(format: "%.2f", Double(userTime) / Double(events)) : "0")"
     }
 }

@@ -64,9 +64,12 @@ extension Run {
 enum DemoData {
     /// data/ next to the executable's package (found from the working directory or the executable path).
     static var defaultDirectory: String {
-        let candidates = [FileManager.default.currentDirectoryPath + "/data"]
-            + [URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-                .appendingPathComponent("../../../data").standardized.path]
+        let candidates =
+            [FileManager.default.currentDirectoryPath + "/data"]
+            + [
+                URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+                    .appendingPathComponent("../../../data").standardized.path
+            ]
         return candidates.first { FileManager.default.fileExists(atPath: $0 + "/schema.cohort") } ?? candidates[0]
     }
 }

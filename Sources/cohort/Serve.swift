@@ -10,7 +10,8 @@ extension AppendFsync: ExpressibleByArgument {}
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the line protocol (RESP2/RESP3 and inline; redis-cli and Redis client libraries work).",
-        discussion: "With no --data-dir, the demo dataset in data/ is served from a temporary data directory. SIGINT/SIGTERM drain the connections, write a final snapshot and exit 0."
+        discussion:
+            "With no --data-dir, the demo dataset in data/ is served from a temporary data directory. SIGINT/SIGTERM drain the connections, write a final snapshot and exit 0."
     )
 
     @Option(help: "Data directory (created if missing).") var dataDir: String?

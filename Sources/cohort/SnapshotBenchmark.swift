@@ -29,6 +29,7 @@ struct SnapshotBenchmark: ParsableCommand {
         }
         print(
             String(format: "read_s %.3f write_s %.3f", readSeconds, report.seconds)
-                + " file_bytes \(report.fileBytes) uncompressed_bytes \(report.uncompressedBytes) users \(db.users.liveCount) events \(db.events.liveCount)")
+                + " file_bytes \(report.fileBytes) uncompressed_bytes \(report.uncompressedBytes) users \(db.users.liveCount) events \(db.events.liveCount)"
+        )
     }
 }

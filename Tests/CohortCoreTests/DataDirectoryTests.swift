@@ -35,10 +35,11 @@ struct DataDirectoryTests {
     @Test func everyAcknowledgedMutationSurvivesAReopen() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let script = Self.schema + [
-            "USER.SET a n 1 plan pro", "USER.SET b n 2 plan free", "EVENT.ADD a ride * cost 2.5", "USER.DEL b", "USER.SET b n 3",
-            "SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"", "SEGMENT.REFRESH pros", "AGG.DEFINE spend \"sum(ride.cost)\"", "USER.UNSET a n",
-        ] + rides("c", 0, 50)
+        let script =
+            Self.schema + [
+                "USER.SET a n 1 plan pro", "USER.SET b n 2 plan free", "EVENT.ADD a ride * cost 2.5", "USER.DEL b", "USER.SET b n 3",
+                "SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"", "SEGMENT.REFRESH pros", "AGG.DEFINE spend \"sum(ride.cost)\"", "USER.UNSET a n",
+            ] + rides("c", 0, 50)
         let reference = Engine(fixedNow: demoNow, clock: Self.clock)
         run(reference, script)
         do {
@@ -51,7 +52,10 @@ struct DataDirectoryTests {
         defer { try? dataDirectory.close() }
         #expect(recovery.journalRecords == script.count)
         #expect(recovery.warnings.isEmpty)
-        for question in ["USER.GET a", "USER.GET b", "SEGMENT.LIST", "SEGMENT.MEMBERS pros", "AGG.GET a spend", "AGG.GET c spend \"count(ride)\"", "SEGMENT.REFRESH pros"] {
+        for question in [
+            "USER.GET a", "USER.GET b", "SEGMENT.LIST", "SEGMENT.MEMBERS pros", "AGG.GET a spend", "AGG.GET c spend \"count(ride)\"",
+            "SEGMENT.REFRESH pros",
+        ] {
             #expect(engine.run(question) == reference.run(question), "\(question)")
         }
     }
@@ -72,7 +76,10 @@ struct DataDirectoryTests {
         #expect(recovery.snapshotLoaded)
         #expect(recovery.journalRecords == 5)
         #expect(rideCount(engine, "a") == .array([.integer(15)]))
-        guard case .bulk(let info) = engine.run("INFO") else { Issue.record("INFO is not a bulk string"); return }
+        guard case .bulk(let info) = engine.run("INFO") else {
+            Issue.record("INFO is not a bulk string")
+            return
+        }
         #expect(info.contains("last_snapshot:2026-07-01T00:00:00Z"))
     }
 
@@ -191,9 +198,15 @@ struct DataDirectoryTests {
         let engine = Engine(fixedNow: demoNow, clock: Self.clock)
         run(engine, Self.schema + ["USER.SET a n 1"])
         engine.attach(sink: FailingSink())
-        guard case .error(let first) = engine.run("USER.SET a n 2") else { Issue.record("the write was acknowledged"); return }
+        guard case .error(let first) = engine.run("USER.SET a n 2") else {
+            Issue.record("the write was acknowledged")
+            return
+        }
         #expect(first.message.contains("not acknowledged: disk full"))
-        guard case .error(let second) = engine.run("USER.SET b n 3") else { Issue.record("a later write was accepted"); return }
+        guard case .error(let second) = engine.run("USER.SET b n 3") else {
+            Issue.record("a later write was accepted")
+            return
+        }
         #expect(second.message.contains("writes are refused"))
         #expect(engine.run("PING") == .status("PONG"))
         #expect(engine.run("USER.GET b") == .map([]))

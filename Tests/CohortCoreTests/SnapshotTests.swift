@@ -60,7 +60,9 @@ struct SnapshotTests {
         let (x, y) = (answers(a), answers(b))
         #expect(x.count == y.count, sourceLocation: sourceLocation)
         if let k = x.indices.first(where: { $0 < y.count && x[$0] != y[$0] }) {
-            Issue.record("answer \(k) differs: \(String(describing: x[k]).prefix(300)) vs \(String(describing: y[k]).prefix(300))", sourceLocation: sourceLocation)
+            Issue.record(
+                "answer \(k) differs: \(String(describing: x[k]).prefix(300)) vs \(String(describing: y[k]).prefix(300))",
+                sourceLocation: sourceLocation)
         }
     }
 

@@ -23,7 +23,8 @@ final class TestServer {
         configuration.password = password
         configuration.limits = limits
         server = CohortServer(
-            configuration: configuration, engine: engine, dataDirectory: nil, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            configuration: configuration, engine: engine, dataDirectory: nil,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         port = try server.start().port!
     }
 
@@ -47,7 +48,10 @@ struct ServerTests {
         c.send("SEGMENT.COUNT premium_eligible\r\n")
         let inline = c.read()
         #expect(c.command("SEGMENT.COUNT", "premium_eligible") == inline)
-        guard case .integer = inline else { Issue.record("SEGMENT.COUNT gave \(String(describing: inline))"); return }
+        guard case .integer = inline else {
+            Issue.record("SEGMENT.COUNT gave \(String(describing: inline))")
+            return
+        }
     }
 
     @Test func everyReplyKindInRESP2AndRESP3() throws {
@@ -56,20 +60,30 @@ struct ServerTests {
         #expect(c.command("USER.SET", "x1", "plan", "pro", "verified", "true", "score", "2.5", "tags", "b|a") == .simple("OK"))
         #expect(c.command("EVENT.ADD", "x1", "ride", "2026-06-30T10:00:00Z", "cost", "7.5") == .simple("OK"))
         let fields: [RESPValue] = [.bulk("plan"), .bulk("pro"), .bulk("verified")]
-        guard case .array(let flat) = c.command("USER.GET", "x1") else { Issue.record("USER.GET is not an array in RESP2"); return }
+        guard case .array(let flat) = c.command("USER.GET", "x1") else {
+            Issue.record("USER.GET is not an array in RESP2")
+            return
+        }
         #expect(Array(flat.prefix(3)) == fields)
         #expect(flat[3] == .integer(1))  // bool as integer in RESP2
-        #expect(c.command("AGG.GET", "x1", "sum(ride.cost)", "avg(purchase.amount)", "last(ride)")
-            == .array([.bulk("7.5"), .null, .bulk("2026-06-30T10:00:00Z")]))
+        #expect(
+            c.command("AGG.GET", "x1", "sum(ride.cost)", "avg(purchase.amount)", "last(ride)")
+                == .array([.bulk("7.5"), .null, .bulk("2026-06-30T10:00:00Z")]))
         #expect(c.command("SEGMENT.CHECK", "plan = \"pro\"", "x1") == .integer(1))
         #expect(c.command("USER.DEL", "nobody") == .integer(0))
         #expect(c.command("NOPE") == .error("ERR unknown command 'NOPE', with args beginning with: "))
         #expect(c.command("USER.GET") == .error("ERR wrong number of arguments for 'user.get' command"))
 
-        guard case .map(let hello) = c.command("HELLO", "3") else { Issue.record("HELLO 3 is not a map"); return }
+        guard case .map(let hello) = c.command("HELLO", "3") else {
+            Issue.record("HELLO 3 is not a map")
+            return
+        }
         #expect(Array(hello.prefix(6)) == [.bulk("server"), .bulk("cohort"), .bulk("version"), .bulk(Cohort.version), .bulk("proto"), .integer(3)])
         #expect(hello.suffix(6) == [.bulk("mode"), .bulk("standalone"), .bulk("role"), .bulk("master"), .bulk("modules"), .array([])])
-        guard case .map(let map) = c.command("USER.GET", "x1") else { Issue.record("USER.GET is not a map in RESP3"); return }
+        guard case .map(let map) = c.command("USER.GET", "x1") else {
+            Issue.record("USER.GET is not a map in RESP3")
+            return
+        }
         #expect(Array(map.prefix(4)) == [.bulk("plan"), .bulk("pro"), .bulk("verified"), .bool(true)])
         #expect(map.suffix(2) == [.bulk("tags"), .array([.bulk("a"), .bulk("b")])])
         #expect(c.command("AGG.GET", "x1", "sum(ride.cost)", "avg(purchase.amount)") == .array([.double("7.5"), .null]))
@@ -77,7 +91,10 @@ struct ServerTests {
         #expect(c.command("CLIENT", "SETNAME", "tester") == .simple("OK"))
         #expect(c.command("CLIENT", "SETINFO", "LIB-NAME", "redis-py") == .simple("OK"))
         #expect(c.command("CLIENT", "GETNAME") == .bulk("tester"))
-        guard case .bulk(let info) = c.command("INFO") else { Issue.record("INFO is not a bulk string"); return }
+        guard case .bulk(let info) = c.command("INFO") else {
+            Issue.record("INFO is not a bulk string")
+            return
+        }
         for key in ["users:", "events:", "segments:", "aggregates:", "used_memory:", "uptime_in_seconds:", "last_snapshot:", "connected_clients:1"] {
             #expect(info.contains(key), "INFO lacks \(key)")
         }
@@ -88,13 +105,18 @@ struct ServerTests {
         let c = try server.client()
         var bytes: [UInt8] = []
         for k in 0..<10_000 {
-            bytes += k % 3 == 0 ? Array("PING \(k)\r\n".utf8) : RESPClient.encode(k % 3 == 1 ? ["PING", "\(k)"] : ["SEGMENT.CHECK", "verified", "u0000001"])
+            bytes +=
+                k % 3 == 0
+                ? Array("PING \(k)\r\n".utf8) : RESPClient.encode(k % 3 == 1 ? ["PING", "\(k)"] : ["SEGMENT.CHECK", "verified", "u0000001"])
         }
         c.send(bytes)
         for k in 0..<10_000 {
             let reply = c.read()
             if k % 3 == 2 {
-                guard case .integer = reply else { Issue.record("reply \(k): \(String(describing: reply))"); return }
+                guard case .integer = reply else {
+                    Issue.record("reply \(k): \(String(describing: reply))")
+                    return
+                }
             } else if reply != .bulk("\(k)") {
                 Issue.record("reply \(k): \(String(describing: reply))")
                 return
@@ -154,7 +176,8 @@ struct ServerTests {
         for round in 0..<300 {
             let c = try server.client()
             let n = Int(rng.next() % 300)
-            let bytes = (0..<n).map { _ in round % 2 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : alphabet[Int(rng.next() % UInt64(alphabet.count))] }
+            let bytes = (0..<n).map { _ in round % 2 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : alphabet[Int(rng.next() % UInt64(alphabet.count))]
+            }
             c.send(bytes)
         }
         let c = try server.client()
@@ -181,7 +204,10 @@ struct ServerTests {
             slots[i] = ok
         }
         #expect(results.allSatisfy { $0 })
-        guard case .bulk(let info) = clients[0].command("INFO") else { Issue.record("INFO"); return }
+        guard case .bulk(let info) = clients[0].command("INFO") else {
+            Issue.record("INFO")
+            return
+        }
         // The 200, plus the first client until the server notices it closed.
         let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("connected_clients:") }
         let connected = line.flatMap { Int($0.dropFirst("connected_clients:".count).trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -194,18 +220,27 @@ struct ServerTests {
         #expect(c.command("PING") == .error("NOAUTH Authentication required."))
         #expect(c.command("SEGMENT.COUNT", "verified") == .error("NOAUTH Authentication required."))
         #expect(c.command("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
-        guard case .error(let hello) = c.command("HELLO", "3") else { Issue.record("HELLO without auth was accepted"); return }
+        guard case .error(let hello) = c.command("HELLO", "3") else {
+            Issue.record("HELLO without auth was accepted")
+            return
+        }
         #expect(hello.hasPrefix("NOAUTH"))
         #expect(c.command("AUTH", "s3cret") == .simple("OK"))
         #expect(c.command("PING") == .simple("PONG"))
         let d = try server.client()
-        guard case .map = d.command("HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "py") else { Issue.record("HELLO AUTH"); return }
+        guard case .map = d.command("HELLO", "3", "AUTH", "default", "s3cret", "SETNAME", "py") else {
+            Issue.record("HELLO AUTH")
+            return
+        }
         #expect(d.command("PING") == .simple("PONG"))
     }
 
     @Test func authWithoutAPasswordConfiguredIsAnError() throws {
         let server = try TestServer()
-        guard case .error(let message) = try server.client().command("AUTH", "x") else { Issue.record("AUTH accepted"); return }
+        guard case .error(let message) = try server.client().command("AUTH", "x") else {
+            Issue.record("AUTH accepted")
+            return
+        }
         #expect(message.contains("without any password configured"))
     }
 
@@ -233,10 +268,16 @@ struct ServerTests {
 
         sink.failCommits = true
         c.send("USER.SET g1 plan pro\r\nPING\r\n")
-        guard case .error(let message) = c.read() else { Issue.record("the write was acknowledged"); return }
+        guard case .error(let message) = c.read() else {
+            Issue.record("the write was acknowledged")
+            return
+        }
         #expect(message.contains("not acknowledged: disk full"))
         #expect(c.read() == .simple("PONG"))
-        guard case .error(let refused) = c.command("USER.SET", "g2", "plan", "pro") else { Issue.record("a later write was accepted"); return }
+        guard case .error(let refused) = c.command("USER.SET", "g2", "plan", "pro") else {
+            Issue.record("a later write was accepted")
+            return
+        }
         #expect(refused.contains("writes are refused"))
     }
 

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The data commands of DESIGN §4: schema, users, events, PING and INFO.

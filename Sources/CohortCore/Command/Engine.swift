@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Receives every applied mutation, in order, before the command is acknowledged
@@ -94,7 +94,8 @@ public final class Engine: @unchecked Sendable {
             return nil
         } catch {
             lock.withWriteLock {
-                journalFailure = journalFailure
+                journalFailure =
+                    journalFailure
                     ?? .err("writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
             }
             return .err("not acknowledged: \(error.message); writes are refused until a restart")
@@ -130,9 +131,11 @@ public final class Engine: @unchecked Sendable {
                 guard allowWrites else { return nil }
                 let environment = self.environment
                 var wrote = false
-                guard let reply = try lock.withWriteLockIfFree({ () throws(CohortError) -> Reply in
-                    try applyWrite(handler, arguments, environment, wrote: &wrote)
-                }) else { return nil }
+                guard
+                    let reply = try lock.withWriteLockIfFree({ () throws(CohortError) -> Reply in
+                        try applyWrite(handler, arguments, environment, wrote: &wrote)
+                    })
+                else { return nil }
                 return (reply, wrote)
             case .engine:
                 return nil

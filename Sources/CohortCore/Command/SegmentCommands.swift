@@ -160,7 +160,9 @@ enum SegmentCommands {
     }
 
     static func time(_ text: String) throws(CohortError) -> Int64 {
-        guard let t = TimeFormat.parse(text) else { throw .err("invalid time '\(text)' after AT: use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z)") }
+        guard let t = TimeFormat.parse(text) else {
+            throw .err("invalid time '\(text)' after AT: use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z)")
+        }
         return t
     }
 

@@ -23,7 +23,8 @@ enum JournalReader {
         var outcome = Outcome()
         func torn(_ offset: Int, _ what: String) -> Outcome {
             outcome.validLength = offset
-            outcome.warning = "journal \(path): \(what) at byte \(offset); dropping it and the \(bytes.count - offset) bytes after it (an unfinished write at a crash)"
+            outcome.warning =
+                "journal \(path): \(what) at byte \(offset); dropping it and the \(bytes.count - offset) bytes after it (an unfinished write at a crash)"
             return outcome
         }
         guard bytes.count >= JournalFormat.headerSize else {

@@ -223,15 +223,19 @@ enum SnapshotCodec {
     static func database(from source: SnapshotSections) throws(SectionError) -> (Database, SnapshotMeta) {
         let (meta, rowCount, liveUsers, eventCount) = try decode("meta", source) { (r) throws(SectionError) in
             try reading("meta") { () throws(ByteReader.Malformed) in
-                (SnapshotMeta(createdAt: try r.read(Int64.self, "created at"), journalGeneration: try r.read(UInt64.self, "journal generation")),
-                 try r.readCount("row count"), try r.readCount("user count"), try r.readCount("event count"))
+                (
+                    SnapshotMeta(createdAt: try r.read(Int64.self, "created at"), journalGeneration: try r.read(UInt64.self, "journal generation")),
+                    try r.readCount("row count"), try r.readCount("user count"), try r.readCount("event count")
+                )
             }
         }
 
         // The schema is replayed through the ordinary definition calls, which recreates
         // every column (empty) with the same ids and slots as when it was written.
         var db = Database()
-        let schemaSteps = try decode("schema", source) { (r) throws(SectionError) in try reading("schema") { () throws(ByteReader.Malformed) in try readSchema(&r) } }
+        let schemaSteps = try decode("schema", source) { (r) throws(SectionError) in
+            try reading("schema") { () throws(ByteReader.Malformed) in try readSchema(&r) }
+        }
         do {
             for (name, type) in schemaSteps.attributes { try db.defineAttribute(name, type: type) }
             for (name, properties) in schemaSteps.events { try db.defineEvent(name, properties: properties) }
@@ -283,7 +287,8 @@ enum SnapshotCodec {
         ]
         for attribute in schema.attributes {
             jobs.append {
-                do throws(SectionError) { return .success(.attribute(attribute.id, try readAttribute(source, attribute, rowCount: rowCount))) } catch {
+                do throws(SectionError) { return .success(.attribute(attribute.id, try readAttribute(source, attribute, rowCount: rowCount))) } catch
+                {
                     return .failure(error)
                 }
             }

@@ -18,7 +18,8 @@ public enum SnapshotReader {
 
         // Header.
         guard bytes.count >= SnapshotFormat.headerSize else {
-            throw .err("snapshot \(path) is unusable: section 'header': truncated (\(bytes.count) bytes, the header alone is \(SnapshotFormat.headerSize))")
+            throw .err(
+                "snapshot \(path) is unusable: section 'header': truncated (\(bytes.count) bytes, the header alone is \(SnapshotFormat.headerSize))")
         }
         guard bytes.prefix(8).elementsEqual(SnapshotFormat.magic) else {
             throw .err("\(path) is not a Cohort snapshot (wrong magic bytes)")

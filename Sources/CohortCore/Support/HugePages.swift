@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Asks the kernel to back a large, not yet touched buffer with transparent huge pages.
@@ -16,11 +16,11 @@ enum HugePages {
 
     static func advise(_ start: UnsafeMutableRawPointer?, byteCount: Int) {
         #if os(Linux)
-        guard let start, byteCount >= 2 * size else { return }
-        let first = (Int(bitPattern: start) + size - 1) & ~(size - 1)
-        let end = (Int(bitPattern: start) + byteCount) & ~(size - 1)
-        guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
-        _ = madvise(pointer, end - first, MADV_HUGEPAGE)
+            guard let start, byteCount >= 2 * size else { return }
+            let first = (Int(bitPattern: start) + size - 1) & ~(size - 1)
+            let end = (Int(bitPattern: start) + byteCount) & ~(size - 1)
+            guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+            _ = madvise(pointer, end - first, MADV_HUGEPAGE)
         #endif
     }
 }
