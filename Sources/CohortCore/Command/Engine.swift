@@ -23,18 +23,24 @@ public protocol SnapshotTaker: AnyObject, Sendable {
 ///
 /// Concurrency: `database` is shared; it is read only under the read lock and
 /// mutated only under the write lock. Reads run in parallel with each other; writes
-/// are serialized, and each write's journal record is appended (through `sink`) before
-/// `execute` returns its reply. Pending events are compacted under the write lock
-/// before a read, so readers always see the sorted layout.
+/// are serialized, and each write's journal record is appended (through `sink`, in
+/// write order) and committed before its reply: `execute` commits itself, the server
+/// commits once per pipelined batch. The sink and the journal-failure state sit behind
+/// `sinkLock`, a mutex never held across waiting, so a commit on an event loop never
+/// waits behind the reader-writer lock. Pending events are compacted under the write
+/// lock before a read, so readers always see the sorted layout.
 public final class Engine: @unchecked Sendable {
     private let lock = ReadWriteLock()
     /// Protected by `lock`.
     private var database: Database
-    /// Protected by `lock` (set once at start-up, before any concurrent use).
+    /// Protected by `sinkLock`, a plain mutex held only to read or swap the reference:
+    /// `commit` may run on a server event loop, which must never wait behind the
+    /// reader-writer lock (a long evaluation with a writer queued would stall it).
     private var sink: MutationSink?
+    private let sinkLock = Lock()
     /// Set when a journal append failed: that mutation is in memory but not durable, so
     /// every later write is refused until a restart (which recovers the durable state).
-    /// Protected by `lock`.
+    /// Protected by `sinkLock`.
     private var journalFailure: CohortError?
     /// Where `SNAPSHOT` goes; set once before the engine is shared.
     public private(set) nonisolated(unsafe) var snapshotTaker: SnapshotTaker?
@@ -65,7 +71,17 @@ public final class Engine: @unchecked Sendable {
     public static let wallClock: @Sendable () -> Int64 = { Int64(time(nil)) }
 
     /// Installs the journal. Call before the engine is shared.
-    public func attach(sink: MutationSink?) { lock.withWriteLock { self.sink = sink } }
+    public func attach(sink: MutationSink?) { sinkLock.withLock { self.sink = sink } }
+
+    private var currentSink: MutationSink? { sinkLock.withLock { sink } }
+
+    private func refuseWrites(after error: CohortError) {
+        sinkLock.withLock {
+            journalFailure =
+                journalFailure
+                ?? .err("writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
+        }
+    }
 
     /// Installs what `SNAPSHOT` calls. Call before the engine is shared.
     public func attach(snapshotTaker: SnapshotTaker?) { self.snapshotTaker = snapshotTaker }
@@ -88,16 +104,12 @@ public final class Engine: @unchecked Sendable {
     /// success, else the error every write since the last commit must be answered with
     /// (writes are refused from then on).
     public func commit() -> CohortError? {
-        guard let sink = lock.withReadLock({ self.sink }) else { return nil }
+        guard let sink = currentSink else { return nil }
         do throws(CohortError) {
             try sink.commit()
             return nil
         } catch {
-            lock.withWriteLock {
-                journalFailure =
-                    journalFailure
-                    ?? .err("writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
-            }
+            refuseWrites(after: error)
             return .err("not acknowledged: \(error.message); writes are refused until a restart")
         }
     }
@@ -150,18 +162,17 @@ public final class Engine: @unchecked Sendable {
         _ handler: @Sendable (inout Database, Arguments, CommandEnvironment) throws(CohortError) -> WriteResult, _ arguments: Arguments,
         _ environment: CommandEnvironment, wrote: inout Bool
     ) throws(CohortError) -> Reply {
-        if let journalFailure { throw journalFailure }
+        if let failure = sinkLock.withLock({ journalFailure }) { throw failure }
         // Handlers validate everything before mutating (Database's all-or-nothing
         // rule), so a throw leaves `database` untouched and nothing is journaled.
         let result = try handler(&database, arguments, environment)
         if result.journal != nil { mutations &+= 1 }
         wrote = result.journal != nil
-        if let words = result.journal, let sink {
+        if let words = result.journal, let sink = currentSink {
             do throws(CohortError) {
                 try sink.append(words)
             } catch {
-                journalFailure = .err(
-                    "writes are refused since a journal write failed (\(error.message)); restart to recover the acknowledged state")
+                refuseWrites(after: error)
                 throw CohortError.err("not acknowledged: \(error.message); writes are refused until a restart")
             }
         }
