@@ -33,6 +33,11 @@ public enum SnapshotReader {
         guard CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28])) == headerCRC else {
             throw fail("header", "checksum mismatch (the file is corrupted)")
         }
+        guard version >= SnapshotFormat.version else {
+            throw .err(
+                "snapshot \(path) has format version \(version), written by an earlier development build this one cannot read; recreate the data directory with cohort load"
+            )
+        }
         guard version <= SnapshotFormat.version else {
             throw .err(
                 "snapshot \(path) has format version \(version), written by a newer Cohort; this build reads up to version \(SnapshotFormat.version)")
@@ -172,6 +177,11 @@ final class SnapshotSections: @unchecked Sendable {
             throw SectionError(section: name, message: "\(section.length) bytes is not a whole number of \(stride)-byte values")
         }
         let count = section.length / stride
+        if count == 0 {
+            // No initializer for an empty array (see `ByteReader.readArray`); still verify the block.
+            try decompress(section, into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
+            return []
+        }
         var failure: SectionError?
         // On failure the array holds garbage bit patterns of a trivial type and is dropped.
         let array = ContiguousArray<T>(unsafeUninitializedCapacity: count) { buffer, initialized in

@@ -133,6 +133,8 @@ struct RawPropertyValues {
 /// the loop; `source` entries are valid by construction in `EventTable.compact`).
 func gatherColumn<T>(_ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>) -> ContiguousArray<T> {
     let split = first.count
+    // Compactions run in parallel; an empty result must not write the shared empty storage.
+    if source.isEmpty { return [] }
     return ContiguousArray(unsafeUninitializedCapacity: source.count) { out, initialized in
         HugePages.advise(UnsafeMutableRawPointer(out.baseAddress), byteCount: source.count * MemoryLayout<T>.stride)
         first.withUnsafeBufferPointer { a in
