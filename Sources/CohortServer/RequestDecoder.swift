@@ -1,6 +1,10 @@
 import CohortCore
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One decoded request: the command's words, or a request that was read whole but
 /// cannot run (its error is replied and the connection stays open).
 enum Request: Equatable, Sendable {
@@ -70,29 +74,51 @@ struct RequestDecoder: ByteToMessageDecoder {
         }
     }
 
-    /// Reads `<prefix><integer>\r\n`; nil when the line is not complete yet.
+    /// Reads `<prefix><integer>\r\n`; nil when the line is not complete yet. Works on
+    /// the raw bytes (memchr and a digit loop): this runs twice per argument.
     private func readHeader(_ buffer: inout ByteBuffer, prefix: Character, what: String) throws(ProtocolError) -> Int? {
-        let view = buffer.readableBytesView
-        guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
-            if view.count > 32 { throw ProtocolError(message: "too big \(what) string") }
+        let parsed: (value: Int?, consumed: Int)? = buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
+            let newline = UnsafeRawPointer(hit) - base
+            var end = newline
+            if end > 0, raw[end - 1] == 0x0D { end -= 1 }
+            var i = 1
+            var negative = false
+            if i < end, raw[i] == UInt8(ascii: "-") {
+                negative = true
+                i += 1
+            }
+            guard i < end, end - i <= 18 else { return (nil, newline + 1) }
+            var value = 0
+            while i < end {
+                let digit = Int(raw[i]) - 48
+                guard digit >= 0, digit <= 9 else { return (nil, newline + 1) }
+                value = value * 10 + digit
+                i += 1
+            }
+            return (negative ? -value : value, newline + 1)
+        }
+        guard let parsed else {
+            if buffer.readableBytes > 32 { throw ProtocolError(message: "too big \(what) string") }
             return nil
         }
-        let start = view.startIndex
-        var end = newline
-        if end > start, view[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        let digits = view[(start + 1)..<end]
-        guard let text = String(validating: digits, as: UTF8.self), let value = Int(text) else {
+        guard let value = parsed.value else {
             throw ProtocolError(message: what == "bulk length" ? "invalid bulk length" : "invalid multibulk length")
         }
-        buffer.moveReaderIndex(forwardBy: newline - start + 1)
+        buffer.moveReaderIndex(forwardBy: parsed.consumed)
         return value
+    }
+
+    /// A word from raw bytes, nil when they are not valid UTF-8.
+    @inline(__always)
+    private static func word(_ raw: UnsafeRawBufferPointer) -> String? {
+        raw.withMemoryRebound(to: UInt8.self) { String(validating: $0, as: UTF8.self) }
     }
 
     /// Reads one `$len\r\n<bytes>\r\n` element of the current array; false when it is
     /// not all there yet (nothing consumed).
     private mutating func readBulk(_ buffer: inout ByteBuffer) throws(ProtocolError) -> Bool {
-        let view = buffer.readableBytesView
-        guard let first = view.first else { return false }
+        guard let first = buffer.readableBytesView.first else { return false }
         guard first == UInt8(ascii: "$") else {
             throw ProtocolError(message: "expected '$', got '\(Character(Unicode.Scalar(first)))'")
         }
@@ -100,8 +126,8 @@ struct RequestDecoder: ByteToMessageDecoder {
         guard let length = try readHeader(&probe, prefix: "$", what: "bulk length") else { return false }
         guard length >= 0, length <= limits.bulkLength else { throw ProtocolError(message: "invalid bulk length") }
         guard probe.readableBytes >= length + 2 else { return false }
-        let bytes = probe.readableBytesView.prefix(length)
-        if let word = String(validating: bytes, as: UTF8.self) {
+        let word = probe.withUnsafeReadableBytes { Self.word(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+        if let word {
             pendingWords.append(word)
         } else {
             pendingWords.append("")
@@ -121,21 +147,25 @@ struct RequestDecoder: ByteToMessageDecoder {
 
     /// Reads one inline line. Nil: need more bytes; `.some(nil)`: an empty line (skipped).
     private mutating func readInline(_ buffer: inout ByteBuffer) throws(ProtocolError) -> Request?? {
-        let view = buffer.readableBytesView
-        let searchFrom = view.startIndex + inlineScanned
-        guard let newline = view[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) else {
-            inlineScanned = view.count
-            if view.count > limits.inlineLine { throw ProtocolError(message: "too big inline request") }
+        let scanned = inlineScanned
+        let found: Int? = buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress, scanned < raw.count, let hit = memchr(base + scanned, 0x0A, raw.count - scanned) else { return nil }
+            return UnsafeRawPointer(hit) - base
+        }
+        guard let newline = found else {
+            inlineScanned = buffer.readableBytes
+            if buffer.readableBytes > limits.inlineLine { throw ProtocolError(message: "too big inline request") }
             return nil
         }
         inlineScanned = 0
-        let length = newline - view.startIndex
-        guard length <= limits.inlineLine else { throw ProtocolError(message: "too big inline request") }
-        var end = newline
-        if end > view.startIndex, view[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        let bytes = view[view.startIndex..<end]
-        buffer.moveReaderIndex(forwardBy: length + 1)
-        guard let line = String(validating: bytes, as: UTF8.self) else { return .some(.invalid("the command line is not valid UTF-8")) }
+        guard newline <= limits.inlineLine else { throw ProtocolError(message: "too big inline request") }
+        let line: String? = buffer.withUnsafeReadableBytes { raw in
+            var end = newline
+            if end > 0, raw[end - 1] == 0x0D { end -= 1 }
+            return Self.word(UnsafeRawBufferPointer(rebasing: raw[0..<end]))
+        }
+        buffer.moveReaderIndex(forwardBy: newline + 1)
+        guard let line else { return .some(.invalid("the command line is not valid UTF-8")) }
         do {
             let words = try InlineCommand.split(line)
             return words.isEmpty ? .some(nil) : .some(.command(words))

@@ -39,16 +39,25 @@ struct SessionProcessor: Sendable {
 
         /// Matches `name` ASCII-case-insensitively without allocating (this runs per request).
         init?(matching name: String) {
-            let utf8 = name.utf8
-            guard utf8.count >= 4, utf8.count <= 7 else { return nil }
-            for candidate in Self.allCases where candidate.rawValue.utf8.count == utf8.count {
-                if zip(candidate.rawValue.utf8, utf8).allSatisfy({ $0 == ($1 >= 97 && $1 <= 122 ? $1 - 32 : $1) }) {
-                    self = candidate
-                    return
+            var name = name
+            let match: ConnectionCommand? = name.withUTF8 { bytes in
+                guard bytes.count >= 4, bytes.count <= 7 else { return nil }
+                candidates: for (candidate, expected) in ConnectionCommand.table {
+                    guard expected.count == bytes.count else { continue }
+                    for i in 0..<bytes.count {
+                        let b = bytes[i]
+                        guard (b >= 97 && b <= 122 ? b - 32 : b) == expected[i] else { continue candidates }
+                    }
+                    return candidate
                 }
+                return nil
             }
-            return nil
+            guard let match else { return nil }
+            self = match
         }
+
+        /// Each command with its name's bytes (upper case), built once.
+        private static let table: [(ConnectionCommand, [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
     }
 
     /// Whether this session's writes may run on the event loop: not with

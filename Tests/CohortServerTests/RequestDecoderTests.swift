@@ -29,6 +29,17 @@ struct RequestDecoderTests {
         #expect(buffer.readableBytes == 0)
     }
 
+    @Test(arguments: [
+        ("*99999999999999999999\r\n", "invalid multibulk length"), ("*1\r\n$-5\r\n", "invalid bulk length"),
+        ("*1x\r\n", "invalid multibulk length"), ("*1\r\n$\r\n", "invalid bulk length"),
+        ("*" + String(repeating: "1", count: 40), "too big multibulk count string"),
+    ])
+    func malformedHeadersAreProtocolErrors(input: String, message: String) {
+        var decoder = RequestDecoder(limits: ServerLimits())
+        var buffer = ByteBuffer(string: input)
+        #expect(throws: ProtocolError(message: message)) { try decoder.next(&buffer) }
+    }
+
     @Test func limitsAreCheckedOnTheHeaderBeforeTheBytesArrive() {
         var limits = ServerLimits()
         limits.bulkLength = 10
