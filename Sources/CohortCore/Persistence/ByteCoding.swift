@@ -12,8 +12,6 @@ struct ByteWriter {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    mutating func append(_ value: Double) { append(value.bitPattern) }
-
     mutating func append(_ string: String) {
         append(UInt32(string.utf8.count))
         bytes.append(contentsOf: string.utf8)
@@ -42,7 +40,7 @@ struct ByteWriter {
 
 /// Reads what `ByteWriter` wrote, checking every length against the bytes that are left.
 ///
-/// Every failure throws `ByteReader.Overrun` or `ByteReader.Malformed` with what was being read; the
+/// Every failure throws `ByteReader.Malformed` with what was being read; the
 /// caller turns it into an error naming the file and section. Never traps on bad input.
 struct ByteReader {
     struct Malformed: Error {
@@ -68,10 +66,6 @@ struct ByteReader {
     mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(Malformed) -> T {
         let raw = try take(MemoryLayout<T>.size, what)
         return T(littleEndian: raw.loadUnaligned(as: T.self))
-    }
-
-    mutating func readDouble(_ what: String) throws(Malformed) -> Double {
-        Double(bitPattern: try read(UInt64.self, what))
     }
 
     mutating func readString(_ what: String) throws(Malformed) -> String {

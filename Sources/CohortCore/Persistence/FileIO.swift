@@ -75,10 +75,4 @@ enum FileIO {
         }
         return names
     }
-
-    static func size(_ fd: Int32, path: String) throws(CohortError) -> Int {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .err("cannot stat \(path): \(reason())") }
-        return Int(info.st_size)
-    }
 }
