@@ -108,7 +108,7 @@ struct BulkLoaderTests {
         let path = dir.file("users.csv")
         var bytes = Array("user_id,plan\nok,pro\nbad,".utf8)
         bytes += [0xC3, 0x28, 0x0A]
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         let message = loadError { try BulkLoader.loadUsers(path: path, into: &db) }
         #expect(message?.contains("users.csv line 3: column 'plan' is not valid UTF-8") == true, "\(message ?? "")")
         #expect(db.users.liveCount == 0)

@@ -87,16 +87,9 @@ enum SnapshotCodec {
         }
         builders.append(("memberships", { encodeMemberships(db.memberships) }))
 
-        let results = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: builders.count)
-        results.initialize(repeating: [])
-        defer {
-            results.deinitialize()
-            results.deallocate()
-        }
-        nonisolated(unsafe) let slots = results
         let work = builders
-        DispatchQueue.concurrentPerform(iterations: work.count) { i in slots[i] = work[i].1() }
-        return builders.indices.map { Section.encoded(builders[$0].0, results[$0]) } + raw
+        let payloads = parallelMap(work.count) { work[$0].1() }
+        return builders.indices.map { Section.encoded(builders[$0].0, payloads[$0]) } + raw
     }
 
     private static func encodeMeta(_ db: Database, _ meta: SnapshotMeta) -> [UInt8] {
@@ -302,22 +295,13 @@ enum SnapshotCodec {
             }
         }
 
-        let results = UnsafeMutableBufferPointer<Result<Piece, SectionError>?>.allocate(capacity: jobs.count)
-        results.initialize(repeating: nil)
-        defer {
-            results.deinitialize()
-            results.deallocate()
-        }
-        nonisolated(unsafe) let slots = results
         let work = jobs
-        DispatchQueue.concurrentPerform(iterations: work.count) { i in
-            slots[i] = work[i]()
-        }
+        let results = parallelMap(work.count) { work[$0]() }
 
         var events = 0
         for i in jobs.indices {
             let piece: Piece
-            switch results[i]! {
+            switch results[i] {
             case .success(let p): piece = p
             case .failure(let error): throw error
             }

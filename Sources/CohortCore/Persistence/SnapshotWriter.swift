@@ -43,24 +43,19 @@ public enum SnapshotWriter {
                 offset = end
             } while offset < section.byteCount
         }
-        let compressed = UnsafeMutableBufferPointer<(SnapshotFormat.Block, [UInt8])>.allocate(capacity: jobs.count)
-        compressed.initialize(repeating: (SnapshotFormat.Block(compressedLength: 0, uncompressedLength: 0, checksum: 0), []))
-        defer {
-            compressed.deinitialize()
-            compressed.deallocate()
-        }
-        nonisolated(unsafe) let out = compressed
         let work = jobs
-        DispatchQueue.concurrentPerform(iterations: work.count) { j in
+        let compressed = parallelMap(work.count) { j -> (SnapshotFormat.Block, [UInt8]) in
             let (s, range) = work[j]
+            var result = (SnapshotFormat.Block(compressedLength: 0, uncompressedLength: 0, checksum: 0), [UInt8]())
             sections[s].withBytes { payload in
                 let source = UnsafeRawBufferPointer(rebasing: payload[range])
                 var block = [UInt8](repeating: 0, count: LZ4.bound(source.count))
                 let n = block.withUnsafeMutableBytes { LZ4.compress(source, into: $0) }
                 block.removeLast(block.count - n)
                 let crc = block.withUnsafeBytes { CRC32C.checksum($0) }
-                out[j] = (SnapshotFormat.Block(compressedLength: UInt32(n), uncompressedLength: UInt32(range.count), checksum: crc), block)
+                result = (SnapshotFormat.Block(compressedLength: UInt32(n), uncompressedLength: UInt32(range.count), checksum: crc), block)
             }
+            return result
         }
 
         // Sequential write of header, section headers and blocks.
