@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The segment and aggregate commands of DESIGN §4.
 ///
 /// A `target` is the name of a defined segment when one has that name, else an
@@ -190,54 +188,5 @@ enum SegmentCommands {
         case .time: return .bulk(TimeFormat.format(Int64(x.rounded(.down))))
         default: return .double(x)
         }
-    }
-}
-
-/// Count, sum, min and max of the non-null values of a group, computed in parallel
-/// chunks and combined in chunk order (so the sum is the same on any core count).
-struct Statistics {
-    var count = 0
-    var sum = 0.0
-    var min = Double.infinity
-    var max = -Double.infinity
-
-    mutating func add(_ x: Double) {
-        guard !x.isNaN else { return }
-        count += 1
-        sum += x
-        min = Swift.min(min, x)
-        max = Swift.max(max, x)
-    }
-
-    /// `values` fills a buffer with the values of a chunk of rows (NaN for null).
-    static func collect(
-        _ rows: ContiguousArray<UInt32>, _ values: @escaping @Sendable (UnsafeBufferPointer<UInt32>, UnsafeMutableBufferPointer<Double>) -> Void
-    ) -> Statistics {
-        let chunkSize = 8192
-        let chunks = Swift.max(1, (rows.count + chunkSize - 1) / chunkSize)
-        let parts = UnsafeMutableBufferPointer<Statistics>.allocate(capacity: chunks)
-        parts.initialize(repeating: Statistics())
-        defer { parts.deinitialize().deallocate() }
-        nonisolated(unsafe) let slots = parts  // each worker writes only its own slot
-        rows.withUnsafeBufferPointer { all in
-            nonisolated(unsafe) let all = all
-            DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                let chunk = UnsafeBufferPointer(rebasing: all[(k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize)])
-                var part = Statistics()
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: chunk.count) { buffer in
-                    values(chunk, buffer)
-                    for x in buffer { part.add(x) }
-                }
-                slots[k] = part
-            }
-        }
-        var total = Statistics()
-        for part in parts where part.count > 0 {
-            total.count += part.count
-            total.sum += part.sum
-            total.min = Swift.min(total.min, part.min)
-            total.max = Swift.max(total.max, part.max)
-        }
-        return total
     }
 }

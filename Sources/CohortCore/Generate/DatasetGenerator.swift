@@ -1,9 +1,7 @@
-import Dispatch
-
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Settings of `cohort gen`.
@@ -68,16 +66,8 @@ public enum DatasetGenerator {
         var first = 0
         while first < blocks {
             let count = min(batch, blocks - first)
-            let outputs = UnsafeMutableBufferPointer<Block>.allocate(capacity: count)
-            outputs.initialize(repeating: Block())
-            defer { outputs.deinitialize().deallocate() }
-            // Each worker writes only its own slot of `outputs`.
-            nonisolated(unsafe) let slots = outputs
             let base = first
-            DispatchQueue.concurrentPerform(iterations: count) { k in
-                slots[k] = makeBlock(base + k, options)
-            }
-            for block in outputs {
+            for block in parallelMap(count, { makeBlock(base + $0, options) }) {
                 try users.write(block.users)
                 try events.write(block.events)
                 eventCount += block.eventCount

@@ -73,7 +73,9 @@ extension Evaluator {
 
     /// Unfiltered aggregate over `[lo, hi]` for each row. Reads the table's columns
     /// through buffers scoped to this call.
-    private func aggregateKernel(_ a: AggregatePlan, _ lo: UInt32, _ hi: UInt32, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Double>) {
+    private func aggregateKernel(
+        _ a: AggregatePlan, _ lo: UInt32, _ hi: UInt32, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Double>
+    ) {
         let emptyValue: Double = (a.function == .count || a.function == .sum) ? 0 : .nan
         let table = a.table
         db.events.tables[table].offsets.withUnsafeBufferPointer { offsets in
@@ -145,24 +147,9 @@ extension Evaluator {
             return n < 2 ? .nan : Double(times[end - 1] - times[start]) / Double(n - 1)
         case .sum, .avg, .min, .max:
             guard let property else { return emptyValue }
-            var k = 0
-            var sum = 0.0
-            var low = Double.infinity
-            var high = -Double.infinity
-            for p in start..<end {
-                let v = property.value(p)
-                if v.isNaN { continue }
-                k += 1
-                sum += v
-                low = Swift.min(low, v)
-                high = Swift.max(high, v)
-            }
-            switch function {
-            case .sum: return sum
-            case .avg: return k == 0 ? .nan : sum / Double(k)
-            case .min: return k == 0 ? .nan : low
-            default: return k == 0 ? .nan : high
-            }
+            var statistics = Statistics()
+            for p in start..<end { statistics.add(property.value(p)) }
+            return statistics.value(of: function)
         case .distinct:
             return .nan  // not reached: distinct takes the scalar path
         }
@@ -173,10 +160,7 @@ extension Evaluator {
         _ function: AggregateCall.Function, _ filter: BoolPlan, _ row: UInt32, _ table: Int, _ start: Int, _ end: Int,
         _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?, _ emptyValue: Double
     ) -> Double {
-        var n = 0
-        var sum = 0.0
-        var low = Double.infinity
-        var high = -Double.infinity
+        var statistics = Statistics()
         var firstPosition = -1
         var lastPosition = -1
         var counted = 0
@@ -184,20 +168,11 @@ extension Evaluator {
             if firstPosition < 0 { firstPosition = p }
             lastPosition = p
             counted += 1
-            guard let property else { continue }
-            let v = property.value(p)
-            if v.isNaN { continue }
-            n += 1
-            sum += v
-            low = Swift.min(low, v)
-            high = Swift.max(high, v)
+            if let property { statistics.add(property.value(p)) }
         }
         switch function {
-        case .count: return Double(property == nil ? counted : n)
-        case .sum: return sum
-        case .avg: return n == 0 ? .nan : sum / Double(n)
-        case .min: return n == 0 ? .nan : low
-        case .max: return n == 0 ? .nan : high
+        case .count: return Double(property == nil ? counted : statistics.count)
+        case .sum, .avg, .min, .max: return statistics.value(of: function)
         case .first: return firstPosition < 0 ? .nan : (property?.value(firstPosition) ?? Double(times[firstPosition]))
         case .last: return lastPosition < 0 ? .nan : (property?.value(lastPosition) ?? Double(times[lastPosition]))
         case .avg_gap: return counted < 2 ? .nan : Double(times[lastPosition] - times[firstPosition]) / Double(counted - 1)

@@ -1,9 +1,7 @@
-import Dispatch
-
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An event being looked at inside a `where` filter.
@@ -89,21 +87,18 @@ struct Evaluator: Sendable {
         let rows = candidates.toArray()
         let chunkSize = 8192
         let chunks = (rows.count + chunkSize - 1) / chunkSize
-        let results = UnsafeMutableBufferPointer<ContiguousArray<UInt32>>.allocate(capacity: chunks)
-        results.initialize(repeating: [])
-        defer { results.deinitialize().deallocate() }
-        // Each worker writes only its own slot.
-        nonisolated(unsafe) let slots = results
-        rows.withUnsafeBufferPointer { all in
+        let kept: [ContiguousArray<UInt32>] = rows.withUnsafeBufferPointer { all in
             nonisolated(unsafe) let all = all
-            DispatchQueue.concurrentPerform(iterations: chunks) { k in
+            let run: @Sendable (Int) -> ContiguousArray<UInt32> = { k in
                 var kept = ContiguousArray<UInt32>()
                 batch(UnsafeBufferPointer(rebasing: all[(k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize)]), &kept)
-                slots[k] = kept
+                return kept
             }
+            // One chunk runs here: no thread hand-off for small candidate sets.
+            return chunks <= 1 ? (0..<chunks).map(run) : parallelMap(chunks, run)
         }
         var result = Bitmap()
-        for kept in results { kept.withUnsafeBufferPointer { result.add(contentsOf: $0) } }
+        for part in kept { part.withUnsafeBufferPointer { result.add(contentsOf: $0) } }
         return result
     }
 
@@ -130,28 +125,9 @@ struct Evaluator: Sendable {
 
     /// The candidates for which `keep` is true, tested in parallel chunks.
     func filter(_ candidates: Bitmap, _ keep: @escaping @Sendable (UInt32) -> Bool) -> Bitmap {
-        let rows = candidates.toArray()
-        let chunkSize = 8192
-        let chunks = (rows.count + chunkSize - 1) / chunkSize
-        if chunks <= 1 {
-            return Bitmap(rows.lazy.filter(keep))
+        filterBatches(candidates) { chunk, kept in
+            for row in chunk where keep(row) { kept.append(row) }
         }
-        let results = UnsafeMutableBufferPointer<ContiguousArray<UInt32>>.allocate(capacity: chunks)
-        results.initialize(repeating: [])
-        defer { results.deinitialize().deallocate() }
-        // Each worker writes only its own slot.
-        nonisolated(unsafe) let slots = results
-        rows.withUnsafeBufferPointer { all in
-            nonisolated(unsafe) let all = all
-            DispatchQueue.concurrentPerform(iterations: chunks) { k in
-                var kept = ContiguousArray<UInt32>()
-                for i in (k * chunkSize)..<Swift.min(all.count, (k + 1) * chunkSize) where keep(all[i]) { kept.append(all[i]) }
-                slots[k] = kept
-            }
-        }
-        var result = Bitmap()
-        for kept in results { kept.withUnsafeBufferPointer { result.add(contentsOf: $0) } }
-        return result
     }
 
     // MARK: One user (and one event)
