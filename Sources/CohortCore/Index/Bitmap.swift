@@ -103,12 +103,7 @@ public struct Bitmap: @unchecked Sendable {
 
     /// All values in increasing order.
     public func toArray() -> ContiguousArray<UInt32> {
-        let n = count
-        if n == 0 { return [] }  // the initializer would write the shared empty storage (a race across threads)
-        return ContiguousArray(unsafeUninitializedCapacity: n) { buffer, initialized in
-            Roaring.copyOut(handle, into: buffer)
-            initialized = n
-        }
+        ContiguousArray(filling: count) { Roaring.copyOut(handle, into: $0) }
     }
 
     /// Up to `limit` values that are `>= start`, in increasing order.

@@ -86,13 +86,9 @@ struct ByteReader {
         let (size, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
         guard !overflow else { throw Malformed(what: "\(what) has an impossible count \(count)") }
         let raw = try take(size, what)
-        // An empty array must not go through the initializer: with capacity 0 it writes the
-        // count into the shared empty-array storage, a (benign) race across threads.
-        if count == 0 { return [] }
-        return ContiguousArray(unsafeUninitializedCapacity: count) { buffer, initialized in
+        return ContiguousArray(filling: count) { buffer in
             HugePages.advise(UnsafeMutableRawPointer(buffer.baseAddress), byteCount: size)
-            if size > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw) }
-            initialized = count
+            UnsafeMutableRawBufferPointer(buffer).copyMemory(from: raw)
         }
     }
 

@@ -177,22 +177,18 @@ final class SnapshotSections: @unchecked Sendable {
             throw SectionError(section: name, message: "\(section.length) bytes is not a whole number of \(stride)-byte values")
         }
         let count = section.length / stride
-        if count == 0 {
-            // No initializer for an empty array (see `ByteReader.readArray`); still verify the block.
-            try decompress(section, into: UnsafeMutableRawBufferPointer(start: nil, count: 0))
-            return []
-        }
         var failure: SectionError?
         // On failure the array holds garbage bit patterns of a trivial type and is dropped.
-        let array = ContiguousArray<T>(unsafeUninitializedCapacity: count) { buffer, initialized in
+        let array = ContiguousArray<T>(filling: count) { buffer in
             HugePages.advise(UnsafeMutableRawPointer(buffer.baseAddress), byteCount: section.length)
             do throws(SectionError) {
                 try decompress(section, into: UnsafeMutableRawBufferPointer(buffer))
             } catch {
                 failure = error
             }
-            initialized = count
         }
+        // An empty column has nothing to fill, but its (empty) block is still verified.
+        if count == 0 { try decompress(section, into: UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
         if let failure { throw failure }
         return array
     }

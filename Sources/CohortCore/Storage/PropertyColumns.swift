@@ -131,11 +131,11 @@ struct RawPropertyValues {
 
 /// `result[k] = (first ++ second)[source[k]]`, over raw buffers (no bounds checks in
 /// the loop; `source` entries are valid by construction in `EventTable.compact`).
-func gatherColumn<T>(_ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>) -> ContiguousArray<T> {
+func gatherColumn<T: BitwiseCopyable>(
+    _ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>
+) -> ContiguousArray<T> {
     let split = first.count
-    // Compactions run in parallel; an empty result must not write the shared empty storage.
-    if source.isEmpty { return [] }
-    return ContiguousArray(unsafeUninitializedCapacity: source.count) { out, initialized in
+    return ContiguousArray(filling: source.count) { out in
         HugePages.advise(UnsafeMutableRawPointer(out.baseAddress), byteCount: source.count * MemoryLayout<T>.stride)
         first.withUnsafeBufferPointer { a in
             second.withUnsafeBufferPointer { b in
@@ -147,6 +147,5 @@ func gatherColumn<T>(_ first: ContiguousArray<T>, _ second: ContiguousArray<T>, 
                 }
             }
         }
-        initialized = source.count
     }
 }
