@@ -80,6 +80,13 @@ struct CommandTests {
         #expect(run(engine, "USER.SET", String(repeating: "x", count: 257), "age", "1").isError)
         #expect(run(engine, "USER.SET", String(repeating: "x", count: 256), "age", "1") == .ok)
         #expect(run(engine, "EVENT.ADD", "", "ride", "0").isError)
+        // The ASCII fast path and the Unicode path agree on what is allowed.
+        for bad in ["bell\u{7}", "del\u{7F}", "nul\u{0}", "nbsp\u{A0}x", "em\u{2003}space", "line\u{2028}sep", "c1\u{85}"] {
+            #expect(run(engine, "EVENT.ADD", bad, "ride", "0").isError, "\(bad.unicodeScalars.map(\.value))")
+        }
+        for good in ["~!#$%&*+-./:;<=>?@^_`{|}", "usér", "ユーザー", "u\u{1F600}"] {
+            #expect(run(engine, "EVENT.ADD", good, "ride", "0") == .ok, "\(good)")
+        }
     }
 
     @Test func eventAddChecksEventPropertiesAndTime() {

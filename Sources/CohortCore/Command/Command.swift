@@ -4,6 +4,14 @@ public struct CommandEnvironment: Sendable {
     public let now: Int64
     /// The wall clock, for `EVENT.ADD user event *`.
     public let wallClock: Int64
+    /// Compiled plans valid for the state a read command sees; nil for writes.
+    let plans: PlanCacheScope?
+
+    init(now: Int64, wallClock: Int64, plans: PlanCacheScope? = nil) {
+        self.now = now
+        self.wallClock = wallClock
+        self.plans = plans
+    }
 }
 
 /// The result of a write: the reply, and the words to append to the journal so that

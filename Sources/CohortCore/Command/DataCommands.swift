@@ -30,25 +30,25 @@ enum DataCommands {
             throw .err("unknown attribute type '\(args[1])' (use int, float, bool, string, time or tags)")
         }
         let changed = try db.defineAttribute(args[0], type: type)
-        return WriteResult(.ok, journal: changed ? [args.command] + args.words : nil)
+        return WriteResult(.ok, journal: changed ? args.journal : nil)
     }
 
     static func eventDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         var properties: [PropertyDefinition] = []
         for word in args.words.dropFirst() { properties.append(try PropertyDefinition.parse(word)) }
         let changed = try db.defineEvent(args[0], properties: properties)
-        return WriteResult(.ok, journal: changed ? [args.command] + args.words : nil)
+        return WriteResult(.ok, journal: changed ? args.journal : nil)
     }
 
     static func userSet(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         try db.setAttributes(user: args[0], try args.pairs(from: 1))
-        return WriteResult(.ok, journal: [args.command] + args.words)
+        return WriteResult(.ok, journal: args.journal)
     }
 
     static func userUnset(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         let existed = db.users.row(of: args[0]) != nil
         try db.unsetAttributes(user: args[0], Array(args.words.dropFirst()))
-        return WriteResult(.ok, journal: existed ? [args.command] + args.words : nil)
+        return WriteResult(.ok, journal: existed ? args.journal : nil)
     }
 
     static func userGet(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
@@ -58,7 +58,7 @@ enum DataCommands {
 
     static func userDel(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         let deleted = db.deleteUser(args[0])
-        return WriteResult(.integer(deleted ? 1 : 0), journal: deleted ? [args.command] + args.words : nil)
+        return WriteResult(.integer(deleted ? 1 : 0), journal: deleted ? args.journal : nil)
     }
 
     static func eventAdd(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
@@ -72,7 +72,7 @@ enum DataCommands {
             time = parsed
         }
         try db.addEvent(user: args[0], event: args[1], time: time, properties: try args.pairs(from: 3))
-        var journal = [args.command] + args.words
+        var journal = args.journal
         journal[3] = String(time)
         return WriteResult(.ok, journal: journal)
     }

@@ -56,6 +56,10 @@ public final class Engine: @unchecked Sendable {
     private var lastSnapshot: Int64?
     /// Journaled mutations applied since start-up. Protected by `lock`.
     private var mutations: UInt64 = 0
+    /// Advanced (under the write lock) whenever `database` may change, so compiled plans
+    /// of an older state are never used. Protected by `lock`.
+    private var writeEpoch: UInt64 = 0
+    private let plans = PlanCache()
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -89,6 +93,13 @@ public final class Engine: @unchecked Sendable {
     public var environment: CommandEnvironment {
         let wall = clock()
         return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall)
+    }
+
+    /// The environment of a read of the shared state at `epoch` (read lock held), or of a
+    /// private copy (nil: no plan cache).
+    private func readEnvironment(epoch: UInt64?) -> CommandEnvironment {
+        let wall = clock()
+        return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall, plans: epoch.map { PlanCacheScope(cache: plans, epoch: $0) })
     }
 
     /// Runs one command given as words (name first) and returns its reply, its journal
@@ -130,14 +141,13 @@ public final class Engine: @unchecked Sendable {
     public func executeImmediately(_ words: [String], allowWrites: Bool) -> (reply: Reply, wrote: Bool)? {
         guard let name = words.first, let command = commands.command(named: name), command.isPoint else { return nil }
         guard command.acceptsArity(words.count) else { return (.error(.wrongArity(command.name)), false) }
-        let arguments = Arguments(command: command.name, words: Array(words.dropFirst()))
+        let arguments = Arguments(command: command.name, received: words)
         do {
             switch command.handler {
             case .read(let handler):
-                let environment = self.environment
                 return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool)? in
                     guard !database.needsCompaction else { return nil }
-                    return (try handler(database, arguments, environment), false)
+                    return (try handler(database, arguments, readEnvironment(epoch: writeEpoch)), false)
                 } ?? nil
             case .write(let handler):
                 guard allowWrites else { return nil }
@@ -163,6 +173,7 @@ public final class Engine: @unchecked Sendable {
         _ environment: CommandEnvironment, wrote: inout Bool
     ) throws(CohortError) -> Reply {
         if let failure = sinkLock.withLock({ journalFailure }) { throw failure }
+        writeEpoch &+= 1
         // Handlers validate everything before mutating (Database's all-or-nothing
         // rule), so a throw leaves `database` untouched and nothing is journaled.
         let result = try handler(&database, arguments, environment)
@@ -186,12 +197,13 @@ public final class Engine: @unchecked Sendable {
             return .error(.err("unknown command '\(name.prefix(64))', with args beginning with: \(shown)"))
         }
         guard command.acceptsArity(words.count) else { return .error(.wrongArity(command.name)) }
-        let arguments = Arguments(command: command.name, words: Array(words.dropFirst()))
+        let arguments = Arguments(command: command.name, received: words)
         do {
             switch command.handler {
             case .read(let handler):
-                let environment = self.environment
-                return try read { (database) throws(CohortError) in try handler(database, arguments, environment) }
+                return try read { (database, epoch) throws(CohortError) in
+                    try handler(database, arguments, readEnvironment(epoch: epoch))
+                }
             case .write(let handler):
                 let environment = self.environment
                 return try lock.withWriteLock { () throws(CohortError) -> Reply in
@@ -212,25 +224,36 @@ public final class Engine: @unchecked Sendable {
     /// retried, and after a few tries the reader compacts a private copy instead of
     /// waiting on a steady stream of writes.
     public func read<T, E: Error>(_ body: (borrowing Database) throws(E) -> T) throws(E) -> T {
+        try read { (database, _) throws(E) in try body(database) }
+    }
+
+    /// `read`, also passing the write epoch of the shared state read (nil for a private copy).
+    private func read<T, E: Error>(_ body: (borrowing Database, UInt64?) throws(E) -> T) throws(E) -> T {
         for _ in 0..<4 {
             if lock.withReadLock({ database.needsCompaction }) {
-                lock.withWriteLock { database.compact() }
+                lock.withWriteLock {
+                    writeEpoch &+= 1
+                    database.compact()
+                }
             }
             var result: T?
             try lock.withReadLock { () throws(E) in
-                if !database.needsCompaction { result = try body(database) }
+                if !database.needsCompaction { result = try body(database, writeEpoch) }
             }
             if let result { return result }
         }
         var copy = lock.withReadLock { database }
         copy.compact()
-        return try body(copy)
+        return try body(copy, nil)
     }
 
     /// Runs `body` with exclusive access. Mutations made here are not journaled: this is
     /// for loaders and recovery, which persist by other means.
     public func withExclusiveAccess<T, E: Error>(_ body: (inout Database) throws(E) -> T) throws(E) -> T {
-        try lock.withWriteLock { () throws(E) -> T in try body(&database) }
+        try lock.withWriteLock { () throws(E) -> T in
+            writeEpoch &+= 1
+            return try body(&database)
+        }
     }
 
     /// A consistent copy of the whole state (copy-on-write: O(columns) now; later writes

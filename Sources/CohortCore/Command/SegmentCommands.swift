@@ -21,12 +21,12 @@ enum SegmentCommands {
 
     static func define(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         try db.defineSegment(args[0], source: args[1])
-        return WriteResult(.ok, journal: [args.command] + args.words)
+        return WriteResult(.ok, journal: args.journal)
     }
 
     static func drop(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         let dropped = try db.dropSegment(args[0])
-        return WriteResult(.integer(dropped ? 1 : 0), journal: dropped ? [args.command] + args.words : nil)
+        return WriteResult(.integer(dropped ? 1 : 0), journal: dropped ? args.journal : nil)
     }
 
     static func list(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
@@ -35,7 +35,7 @@ enum SegmentCommands {
 
     static func aggregateDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         try db.defineAggregate(args[0], source: args[1])
-        return WriteResult(.ok, journal: [args.command] + args.words)
+        return WriteResult(.ok, journal: args.journal)
     }
 
     // MARK: Evaluation
@@ -79,7 +79,7 @@ enum SegmentCommands {
         let (words, now) = try takeAt(args, env)
         guard words.count == 2 else { throw .wrongArity(args.command) }
         let evaluator = Evaluator(db: copy db, now: now)
-        let plan = try target(words[0], evaluator)
+        let plan = try target(words[0], evaluator, plans: env.plans)
         guard let row = evaluator.db.users.row(of: words[1]) else { return .integer(0) }
         return .integer(evaluator.test(plan, row, nil) ? 1 : 0)
     }
@@ -149,12 +149,17 @@ enum SegmentCommands {
     // MARK: Helpers
 
     /// Removes a trailing `AT time`, returning the other words and the evaluation time.
-    static func takeAt(_ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> ([String], Int64) {
-        let words = args.words
-        if words.count >= 2, words[words.count - 2].uppercased() == "AT" {
-            return (Array(words.dropLast(2)), try time(words[words.count - 1]))
-        }
-        return (words, env.now)
+    static func takeAt(_ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> (Arguments, Int64) {
+        let n = args.count
+        if n >= 2, isAt(args[n - 2]) { return (args.prefix(n - 2), try time(args[n - 1])) }
+        return (args, env.now)
+    }
+
+    /// `AT` in any case, without building an upper-cased copy (this runs per CHECK).
+    private static func isAt(_ word: String) -> Bool {
+        let utf8 = word.utf8
+        guard utf8.count == 2 else { return false }
+        return utf8.first! | 0x20 == UInt8(ascii: "a") && utf8.last! | 0x20 == UInt8(ascii: "t")
     }
 
     static func time(_ text: String) throws(CohortError) -> Int64 {
@@ -165,9 +170,14 @@ enum SegmentCommands {
     }
 
     /// A defined segment's name, else an expression.
-    static func target(_ text: String, _ evaluator: Evaluator) throws(CohortError) -> BoolPlan {
+    /// With `plans` (a read command's scope), the compiled plan is reused while the
+    /// state does not change.
+    static func target(_ text: String, _ evaluator: Evaluator, plans: PlanCacheScope? = nil) throws(CohortError) -> BoolPlan {
+        if let plans, let plan = plans.cache.plan(for: text, now: evaluator.now, epoch: plans.epoch) { return plan }
         let predicate: BoolExpression = evaluator.db.segments[text] != nil ? .segment(text, at: 1) : try Parser.predicate(text)
-        return try Compiler.predicate(predicate, db: evaluator.db, now: evaluator.now)
+        let plan = try Compiler.predicate(predicate, db: evaluator.db, now: evaluator.now)
+        if let plans { plans.cache.store(plan, for: text, now: evaluator.now, epoch: plans.epoch) }
+        return plan
     }
 
     /// A named aggregate, else a value expression.
