@@ -73,9 +73,8 @@ public final class CohortServer: Sendable {
                 }
                 let session = Session(id: id, authenticated: !needsAuth)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RequestDecoder(limits: limits)))
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(processor: processor, session: session, registry: registry, workQueue: workQueue))
+                        ConnectionHandler(processor: processor, session: session, registry: registry, workQueue: workQueue, limits: limits))
                 }
             }
         let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()

@@ -2,8 +2,12 @@ import CohortCore
 import Dispatch
 import NIOCore
 
-/// Serves one connection: collects the requests of each read, runs them as one batch,
+/// Serves one connection: decodes the requests of each read, runs them as one batch,
 /// writes the replies in request order and flushes once per batch.
+///
+/// Decoding happens here, with the `RequestDecoder` called directly on an accumulated
+/// buffer, rather than in a `ByteToMessageHandler` in front: that saved a pipeline hop
+/// and an `NIOAny` box per request, about a fifth of the cost of a pipelined PING.
 ///
 /// At most one batch is in flight; requests arriving meanwhile wait in `pending` and
 /// form the next batch, so replies keep request order under any pipelining. The part of
@@ -14,9 +18,12 @@ import NIOCore
 /// channel's event loop; the worker gets the batch, the `Session` and an allocator, and
 /// hands the encoded replies back through `NIOLoopBound`.
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Request
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    private var decoder: RequestDecoder
+    /// Received bytes not yet decoded (the tail of an incomplete request).
+    private var received: ByteBuffer?
     private let processor: SessionProcessor
     private let session: Session
     private let registry: ConnectionRegistry
@@ -28,7 +35,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var closing = false
     private var registered = false
 
-    init(processor: SessionProcessor, session: Session, registry: ConnectionRegistry, workQueue: DispatchQueue) {
+    init(processor: SessionProcessor, session: Session, registry: ConnectionRegistry, workQueue: DispatchQueue, limits: ServerLimits) {
+        self.decoder = RequestDecoder(limits: limits)
         self.processor = processor
         self.session = session
         self.registry = registry
@@ -62,12 +70,31 @@ final class ConnectionHandler: ChannelInboundHandler {
         if registered { registry.unregister(session.id) }
         closing = true
         pending = []
+        received = nil
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
-        pending.append(unwrapInboundIn(data))
+        guard !closing, protocolError == nil else { return }
+        var bytes = unwrapInboundIn(data)
+        if received != nil {
+            received!.writeBuffer(&bytes)
+        } else {
+            received = bytes
+        }
+        do {
+            while let request = try decoder.next(&received!) { pending.append(request) }
+        } catch {
+            // Replied and closed once the requests before it have been answered.
+            protocolError = error
+            received = nil
+            return
+        }
+        if received!.readableBytes == 0 {
+            received = nil
+        } else if received!.readerIndex > 64 * 1024 {
+            received!.discardReadBytes()
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -75,12 +102,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let error = error as? ProtocolError {
-            protocolError = error
-            startBatchIfIdle(context)
-        } else {
-            context.close(promise: nil)
-        }
+        context.close(promise: nil)
     }
 
     /// Server shutdown: finish the batch in flight (its replies are written), then close.
