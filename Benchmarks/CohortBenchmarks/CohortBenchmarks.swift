@@ -2,11 +2,14 @@ import Benchmark
 import CohortCore
 import Foundation
 
-/// Ingest benchmarks at `COHORT_BENCH_USERS` users (default 1,000,000), on data made by
-/// the generator (seed 42) and cached in `COHORT_BENCH_DIR` (default /tmp/cohort-bench-N).
+/// Cohort's own benchmarks at `COHORT_BENCH_USERS` users (default 1,000,000; 5000000 or
+/// 10000000 for the larger rows), on data made by the generator (seed 42) and cached in
+/// `COHORT_BENCH_DIR` (default /tmp/cohort-bench-N): ingest (CSV, EVENT.ADD), segment
+/// questions (the ones Benchmarks/compare also asks DuckDB), nested segments, overlap of 5
+/// segments, AGG.STATS, SEGMENT.CHECK, snapshot write and load, memory per user and event.
 ///
 /// Run: `COHORT_BENCHMARKS=1 swift package -c release benchmark --target CohortBenchmarks`
-/// (or Benchmarks/run.sh, which also runs the DuckDB peer on the same files).
+/// (Benchmarks/compare runs the DuckDB peer on the same files).
 let benchmarks: @Sendable () -> Void = {
     let users = Int(ProcessInfo.processInfo.environment["COHORT_BENCH_USERS"] ?? "") ?? 1_000_000
     let directory = ProcessInfo.processInfo.environment["COHORT_BENCH_DIR"] ?? "/tmp/cohort-bench-\(users)"
@@ -79,8 +82,18 @@ let benchmarks: @Sendable () -> Void = {
         ("attribute-only, 3 predicates", ["SEGMENT.COUNT", #"plan = "pro" and country in ("PL", "DE") and verified"#, "AT", now]),
         ("count(ride, last 30d) >= 5", ["SEGMENT.COUNT", "count(ride, last 30d) >= 5", "AT", now]),
         ("mixed: attribute + sum window + last", ["SEGMENT.COUNT", "verified and sum(ride.cost, last 90d) > 150 and last(ride) >= now - 14d", "AT", now]),
+        ("sum over a window", ["SEGMENT.COUNT", "sum(ride.cost, last 90d) > 150", "AT", now]),
+        ("first/last", ["SEGMENT.COUNT", "last(ride) >= now - 7d and first(ride) < now - 60d", "AT", now]),
         ("where-filtered count", ["SEGMENT.COUNT", #"count(ride where distance_km > 10 and car = "i3_premium", last 30d) >= 1"#, "AT", now]),
-        ("nested: premium_eligible", ["SEGMENT.COUNT", "premium_eligible", "AT", now]),
+        ("defined segment premium_eligible", ["SEGMENT.COUNT", "premium_eligible", "AT", now]),
+        (
+            "nested segments",
+            ["SEGMENT.COUNT", "segment(premium_eligible) and not segment(dormant_riders) and (segment(big_spenders) or segment(new_users))", "AT", now]
+        ),
+        (
+            "overlap of 5 segments",
+            ["SEGMENT.OVERLAP", "premium_eligible", "new_users", "dormant_riders", "big_spenders", "expiring_subscription", "AT", now]
+        ),
         ("AGG.STATS over a segment", ["AGG.STATS", "sum(ride.cost, last 90d)", "IN", "premium_eligible", "AT", now]),
     ]
     for (name, words) in questions {
@@ -103,16 +116,56 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations { blackHole(e.execute(words)) }
     }
 
-    // Memory: bytes per event of the (user, time) part and of everything, after a full load.
+    // Snapshots of the loaded data: write (encode, compress, fsync) and load (verify,
+    // decompress, decode) of the file the data directory keeps.
+    let snapshotPath = NSTemporaryDirectory() + "cohort-benchmark-\(users).cohort"
     Benchmark(
-        "Resident bytes per event (\(users) users)",
-        configuration: .init(metrics: [.custom("user_time_bytes_per_event"), .custom("total_bytes_per_event")], maxIterations: 1, setup: ensureData)
+        "Snapshot write (\(users) users)",
+        configuration: .init(metrics: [.wallClock], timeUnits: .milliseconds, maxDuration: .seconds(120), maxIterations: 5, setup: { _ = engine() })
     ) { benchmark in
-        let engine = loadedEngine()
-        let (userTime, total, events) = engine.read { db in
-            (db.events.tables.reduce(0) { $0 + $1.userTimeBytes }, db.events.memoryBytes, db.events.liveCount)
+        let db = engine().snapshotView()
+        for _ in benchmark.scaledIterations {
+            blackHole(try SnapshotWriter.write(db, meta: SnapshotMeta(createdAt: 0, journalGeneration: 1), to: snapshotPath))
         }
+    }
+    Benchmark(
+        "Snapshot load (\(users) users)",
+        configuration: .init(
+            metrics: [.wallClock, .peakMemoryResident], timeUnits: .milliseconds, maxDuration: .seconds(120), maxIterations: 5,
+            setup: {
+                if !FileManager.default.fileExists(atPath: snapshotPath) {
+                    _ = try SnapshotWriter.write(engine().snapshotView(), meta: SnapshotMeta(createdAt: 0, journalGeneration: 1), to: snapshotPath)
+                }
+            })
+    ) { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(try SnapshotReader.read(path: snapshotPath)) }
+    }
+
+    // Memory after a full load: the process's resident growth per user and per event (the
+    // benchmark runs in a process of its own), and the engine's own accounting split into
+    // the user side (ids, attributes, indexes) and the event side.
+    Benchmark(
+        "Memory per user and per event (\(users) users)",
+        configuration: .init(
+            metrics: [
+                .custom("resident_bytes_per_user"), .custom("resident_bytes_per_event"), .custom("user_side_bytes_per_user"),
+                .custom("event_bytes_per_event"), .custom("user_time_bytes_per_event"),
+            ], maxIterations: 1, setup: ensureData)
+    ) { benchmark in
+        let before = ProcessMemory.residentBytes()
+        let engine = loadedEngine()
+        let resident = ProcessMemory.residentBytes() - before
+        let (userTime, eventBytes, events, total, userCount) = engine.read { db in
+            (
+                db.events.tables.reduce(0) { $0 + $1.userTimeBytes }, db.events.memoryBytes, db.events.liveCount, db.memoryBytes,
+                db.users.liveCount
+            )
+        }
+        // Custom metrics are integers: bytes are reported x100 (two decimals).
+        benchmark.measurement(.custom("resident_bytes_per_user"), resident * 100 / max(userCount, 1))
+        benchmark.measurement(.custom("resident_bytes_per_event"), resident * 100 / max(events, 1))
+        benchmark.measurement(.custom("user_side_bytes_per_user"), (total - eventBytes) * 100 / max(userCount, 1))
+        benchmark.measurement(.custom("event_bytes_per_event"), eventBytes * 100 / max(events, 1))
         benchmark.measurement(.custom("user_time_bytes_per_event"), userTime * 100 / max(events, 1))
-        benchmark.measurement(.custom("total_bytes_per_event"), total * 100 / max(events, 1))
     }
 }

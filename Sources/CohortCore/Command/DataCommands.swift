@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The data commands of DESIGN §4: schema, users, events, PING and INFO.
 enum DataCommands {
     static let all: [Command] = [
@@ -100,7 +96,7 @@ enum DataCommands {
             "connected_clients:\(engine.clientCount())",
             "# Memory",
             "used_memory:\(memory)",
-            "used_memory_rss:\(residentMemoryBytes())",
+            "used_memory_rss:\(ProcessMemory.residentBytes())",
             "# Persistence",
             "last_snapshot:\(engine.lastSnapshotTime.map(TimeFormat.format) ?? "")",
             "# Keyspace",
@@ -111,19 +107,6 @@ enum DataCommands {
         ]
         if let now = engine.fixedNow { lines.append("fixed_now:\(TimeFormat.format(now))") }
         return .bulk(lines.joined(separator: "\r\n") + "\r\n")
-    }
-
-    /// Resident set size from /proc (0 where unavailable).
-    static func residentMemoryBytes() -> Int {
-        let fd = open("/proc/self/statm", O_RDONLY)
-        guard fd >= 0 else { return 0 }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 128)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return 0 }
-        let fields = String(decoding: buffer[..<n], as: UTF8.self).split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
 
