@@ -55,6 +55,9 @@ def overlap_sql(names):
     sums = ", ".join(f"sum((bits >> {i}) & (bits >> {j}) & 1)" for i in range(len(names)) for j in range(len(names)))
     return f"SELECT {sums} FROM (SELECT user_id, bit_or(bit) AS bits FROM ({parts}) GROUP BY user_id)"
 
+def quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
 queries = []  # (name, Cohort command, SQL, answer size)
 for name, expr, sql in table("queries.tsv"):
     if expr.startswith("OVERLAP "):
@@ -63,17 +66,12 @@ for name, expr, sql in table("queries.tsv"):
     else:
         for seg, seg_sql in segment_sql.items():
             sql = sql.replace("{seg:" + seg + "}", seg_sql)
-        queries.append((name, None, sql, 1))
-
-def quote(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-expressions = {name: expr for name, expr, _ in table("queries.tsv")}
+        queries.append((name, f"SEGMENT.COUNT {quote(expr)}", sql, 1))
 
 def run_cohort():
     lines = []
     for name, command, _, _ in queries:
-        lines += [command or f"SEGMENT.COUNT {quote(expressions[name])}"] * args.reps
+        lines += [command] * args.reps
     lines.append("INFO")
     proc = subprocess.run(
         [args.cohort, "run", "--demo", args.data, "--now", args.now, "--timing"],
@@ -123,27 +121,13 @@ if args.sequential or args.cohort_only:
         c_answers, c_ms, (c_memory, events) = run_cohort()
         cohort_answers.append(c_answers)
         for name in cohort_ms: cohort_ms[name] += c_ms[name]
-if args.cohort_only:
-    print(f"{'question':<18}{'users':>9}{'cohort ms':>12}   (DuckDB left out: its copy of the data does not fit in memory)")
-    results = {}
-    for name, _, _, size in queries:
-        c = statistics.median(cohort_ms[name])
-        answer = c_answers[name][0] if size == 1 else sum(c_answers[name])
-        results[name] = {"answer": c_answers[name], "cohort_ms": c, "duckdb_ms": None}
-        print(f"{name:<18}{answer:>9}{c:>12.2f}")
-    print(f"memory for the data ({events} events): cohort {c_memory / 1e6:.0f} MB = {c_memory / events:.1f} B/event (engine accounting)")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"events": events, "cohort_memory": c_memory, "duckdb_memory": None, "geomean": None,
-                       "mismatch": False, "sequential": True, "questions": results}, f, indent=1)
-    sys.exit(0)
 if args.sequential:
     load_duck()
     for r in range(args.rounds):
         d_answers, d_ms = run_duck()
         duck_answers.append(d_answers)
         for name in duck_ms: duck_ms[name] += d_ms[name]
-else:
+elif not args.cohort_only:
     load_duck()
     for r in range(args.rounds):
         c_answers, c_ms, (c_memory, events) = run_cohort()
@@ -153,7 +137,7 @@ else:
         for name in cohort_ms:
             cohort_ms[name] += c_ms[name]
             duck_ms[name] += d_ms[name]
-duck_memory = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
+duck_memory = None if args.cohort_only else con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
 
 mismatch = False
 for c_answers, d_answers in zip(cohort_answers, duck_answers):
@@ -167,19 +151,25 @@ ratios = []
 results = {}
 for name, _, _, size in queries:
     c = statistics.median(cohort_ms[name])
-    d = statistics.median(duck_ms[name])
-    ratios.append(d / c)
+    d = None if args.cohort_only else statistics.median(duck_ms[name])
     answer = c_answers[name][0] if size == 1 else sum(c_answers[name])
     results[name] = {"answer": c_answers[name], "cohort_ms": c, "duckdb_ms": d}
-    print(f"{name:<18}{answer:>9}{c:>12.2f}{d:>12.2f}{d / c:>9.1f}x")
-geomean = math.exp(sum(map(math.log, ratios)) / len(ratios))
-print(f"geometric mean speedup: {geomean:.1f}x "
-      f"({args.rounds} rounds x {args.reps} reps, medians, {'sequential' if args.sequential else 'interleaved'}; "
-      f"answers {'DIFFER' if mismatch else 'identical'}; overlap_5 shows the sum of its 25 counts)")
-print(f"memory for the data ({events} events): cohort {c_memory / 1e6:.0f} MB = {c_memory / events:.1f} B/event (engine accounting), "
-      f"duckdb {duck_memory / 1e6:.0f} MB = {duck_memory / events:.1f} B/event (duckdb_memory())")
+    if d is None:
+        print(f"{name:<18}{answer:>9}{c:>12.2f}{'-':>12}{'-':>10}")
+    else:
+        ratios.append(d / c)
+        print(f"{name:<18}{answer:>9}{c:>12.2f}{d:>12.2f}{d / c:>9.1f}x")
+geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
+if geomean is None:
+    print("DuckDB left out: its copy of the data does not fit in memory")
+else:
+    print(f"geometric mean speedup: {geomean:.1f}x "
+          f"({args.rounds} rounds x {args.reps} reps, medians, {'sequential' if args.sequential else 'interleaved'}; "
+          f"answers {'DIFFER' if mismatch else 'identical'}; overlap_5 shows the sum of its 25 counts)")
+duck_line = "" if duck_memory is None else f", duckdb {duck_memory / 1e6:.0f} MB = {duck_memory / events:.1f} B/event (duckdb_memory())"
+print(f"memory for the data ({events} events): cohort {c_memory / 1e6:.0f} MB = {c_memory / events:.1f} B/event (engine accounting){duck_line}")
 if args.json:
     with open(args.json, "w") as f:
         json.dump({"events": events, "cohort_memory": c_memory, "duckdb_memory": duck_memory, "geomean": geomean,
-                   "mismatch": mismatch, "sequential": args.sequential, "questions": results}, f, indent=1)
+                   "mismatch": mismatch, "sequential": args.sequential or args.cohort_only, "questions": results}, f, indent=1)
 sys.exit(1 if mismatch else 0)

@@ -60,7 +60,7 @@ struct RequestDecoder: ByteToMessageDecoder {
             }
             guard let first = buffer.readableBytesView.first else { return nil }
             if first == UInt8(ascii: "*") {
-                guard let count = try readHeader(&buffer, prefix: "*", what: "multibulk count") else { return nil }
+                guard let count = try readHeader(&buffer, what: "multibulk count") else { return nil }
                 guard count <= limits.arrayLength else { throw ProtocolError(message: "invalid multibulk length") }
                 if count <= 0 { continue }  // `*0` and `*-1` are no command, as in Redis
                 pendingCount = count
@@ -74,9 +74,9 @@ struct RequestDecoder: ByteToMessageDecoder {
         }
     }
 
-    /// Reads `<prefix><integer>\r\n`; nil when the line is not complete yet. Works on
+    /// Reads `<prefix byte><integer>\r\n`; nil when the line is not complete yet. Works on
     /// the raw bytes (memchr and a digit loop): this runs twice per argument.
-    private func readHeader(_ buffer: inout ByteBuffer, prefix: Character, what: String) throws(ProtocolError) -> Int? {
+    private func readHeader(_ buffer: inout ByteBuffer, what: String) throws(ProtocolError) -> Int? {
         let parsed: (value: Int?, consumed: Int)? = buffer.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
             let newline = UnsafeRawPointer(hit) - base
@@ -129,7 +129,7 @@ struct RequestDecoder: ByteToMessageDecoder {
             throw ProtocolError(message: "expected '$', got '\(Character(Unicode.Scalar(first)))'")
         }
         var probe = buffer
-        guard let length = try readHeader(&probe, prefix: "$", what: "bulk length") else { return false }
+        guard let length = try readHeader(&probe, what: "bulk length") else { return false }
         guard length >= 0, length <= limits.bulkLength else { throw ProtocolError(message: "invalid bulk length") }
         guard probe.readableBytes >= length + 2 else { return false }
         let word = probe.withUnsafeReadableBytes { Self.word(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }

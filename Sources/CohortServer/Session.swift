@@ -39,25 +39,13 @@ struct SessionProcessor: Sendable {
 
         /// Matches `name` ASCII-case-insensitively without allocating (this runs per request).
         init?(matching name: String) {
-            var name = name
-            let match: ConnectionCommand? = name.withUTF8 { bytes in
-                guard bytes.count >= 4, bytes.count <= 7 else { return nil }
-                candidates: for (candidate, expected) in ConnectionCommand.table {
-                    guard expected.count == bytes.count else { continue }
-                    for i in 0..<bytes.count {
-                        let b = bytes[i]
-                        guard (b >= 97 && b <= 122 ? b - 32 : b) == expected[i] else { continue candidates }
-                    }
-                    return candidate
-                }
-                return nil
-            }
-            guard let match else { return nil }
+            guard (4...7).contains(name.utf8.count), let match = Self.all.first(where: { name.equalsIgnoringASCIICase($0.rawValue) })
+            else { return nil }
             self = match
         }
 
-        /// Each command with its name's bytes (upper case), built once.
-        private static let table: [(ConnectionCommand, [UInt8])] = allCases.map { ($0, Array($0.rawValue.utf8)) }
+        /// `allCases`, built once (the synthesized property builds an array per call).
+        private static let all = allCases
     }
 
     /// Whether this session's writes may run on the event loop: not with

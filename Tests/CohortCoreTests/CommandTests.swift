@@ -132,3 +132,15 @@ struct CommandTests {
         #expect(fields["uptime_in_seconds"] == "0")
     }
 }
+
+/// The byte-wise keyword match the server and `AT` parsing use instead of `uppercased()`.
+struct KeywordMatchTests {
+    @Test func keywordsMatchInAnyASCIICaseAndNothingElse() {
+        for word in ["AT", "at", "At", "aT"] { #expect(word.equalsIgnoringASCIICase("AT"), "\(word)") }
+        // Only a-z fold: `{` is not `[` in another case, `ä` is not `Ä`, lengths must agree.
+        for word in ["A", "ATT", "@T", "A\u{54}\u{301}", ""] { #expect(!word.equalsIgnoringASCIICase("AT"), "\(word)") }
+        #expect(!"{".equalsIgnoringASCIICase("["))
+        #expect(!"ä".equalsIgnoringASCIICase("Ä"))
+        #expect("segment.check".equalsIgnoringASCIICase("SEGMENT.CHECK"))
+    }
+}

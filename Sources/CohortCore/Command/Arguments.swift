@@ -31,9 +31,6 @@ public struct Arguments: RandomAccessCollection, Sendable {
         Arguments(command: command, received: received, endIndex: Swift.min(count, endIndex))
     }
 
-    /// The arguments as an array.
-    public var words: [String] { Array(self) }
-
     /// What to journal for this command unchanged: the canonical name, then the arguments.
     public var journal: [String] {
         var words = Array(received[0...endIndex])

@@ -31,7 +31,7 @@ enum DataCommands {
 
     static func eventDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         var properties: [PropertyDefinition] = []
-        for word in args.words.dropFirst() { properties.append(try PropertyDefinition.parse(word)) }
+        for word in args.dropFirst() { properties.append(try PropertyDefinition.parse(word)) }
         let changed = try db.defineEvent(args[0], properties: properties)
         return WriteResult(.ok, journal: changed ? args.journal : nil)
     }
@@ -43,7 +43,7 @@ enum DataCommands {
 
     static func userUnset(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         let existed = db.users.row(of: args[0]) != nil
-        try db.unsetAttributes(user: args[0], Array(args.words.dropFirst()))
+        try db.unsetAttributes(user: args[0], Array(args.dropFirst()))
         return WriteResult(.ok, journal: existed ? args.journal : nil)
     }
 

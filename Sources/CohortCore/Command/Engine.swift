@@ -90,14 +90,11 @@ public final class Engine: @unchecked Sendable {
     /// Installs what `SNAPSHOT` calls. Call before the engine is shared.
     public func attach(snapshotTaker: SnapshotTaker?) { self.snapshotTaker = snapshotTaker }
 
-    public var environment: CommandEnvironment {
-        let wall = clock()
-        return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall)
-    }
+    public var environment: CommandEnvironment { environment(epoch: nil) }
 
-    /// The environment of a read of the shared state at `epoch` (read lock held), or of a
-    /// private copy (nil: no plan cache).
-    private func readEnvironment(epoch: UInt64?) -> CommandEnvironment {
+    /// With `epoch` (a read of the shared state at that write epoch, read lock held), the
+    /// environment gives access to the plan cache; without (writes, private copies), not.
+    private func environment(epoch: UInt64?) -> CommandEnvironment {
         let wall = clock()
         return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall, plans: epoch.map { PlanCacheScope(cache: plans, epoch: $0) })
     }
@@ -147,7 +144,7 @@ public final class Engine: @unchecked Sendable {
             case .read(let handler):
                 return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool)? in
                     guard !database.needsCompaction else { return nil }
-                    return (try handler(database, arguments, readEnvironment(epoch: writeEpoch)), false)
+                    return (try handler(database, arguments, environment(epoch: writeEpoch)), false)
                 } ?? nil
             case .write(let handler):
                 guard allowWrites else { return nil }
@@ -202,7 +199,7 @@ public final class Engine: @unchecked Sendable {
             switch command.handler {
             case .read(let handler):
                 return try read { (database, epoch) throws(CohortError) in
-                    try handler(database, arguments, readEnvironment(epoch: epoch))
+                    try handler(database, arguments, environment(epoch: epoch))
                 }
             case .write(let handler):
                 let environment = self.environment

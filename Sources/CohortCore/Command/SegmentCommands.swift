@@ -151,15 +151,8 @@ enum SegmentCommands {
     /// Removes a trailing `AT time`, returning the other words and the evaluation time.
     static func takeAt(_ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> (Arguments, Int64) {
         let n = args.count
-        if n >= 2, isAt(args[n - 2]) { return (args.prefix(n - 2), try time(args[n - 1])) }
+        if n >= 2, args[n - 2].equalsIgnoringASCIICase("AT") { return (args.prefix(n - 2), try time(args[n - 1])) }
         return (args, env.now)
-    }
-
-    /// `AT` in any case, without building an upper-cased copy (this runs per CHECK).
-    private static func isAt(_ word: String) -> Bool {
-        let utf8 = word.utf8
-        guard utf8.count == 2 else { return false }
-        return utf8.first! | 0x20 == UInt8(ascii: "a") && utf8.last! | 0x20 == UInt8(ascii: "t")
     }
 
     static func time(_ text: String) throws(CohortError) -> Int64 {
