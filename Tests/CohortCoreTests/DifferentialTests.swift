@@ -25,6 +25,7 @@ struct DifferentialTests {
             }
             let actual = ids.map { if case .bulk(let s) = $0 { s } else { "?" } }
             #expect(Set(actual) == Set(expected), "\(source)")
+            #expect(engine.execute(["SEGMENT.COUNT", source]) == .integer(Int64(expected.count)), "COUNT \(source)")
             // The one-user path must agree too.
             let user = reference.users[Int(generator.rng.next() % UInt64(reference.users.count))]
             #expect(engine.execute(["SEGMENT.CHECK", source, user]) == .integer(expected.contains(user) ? 1 : 0), "CHECK \(source) \(user)")
@@ -147,7 +148,8 @@ struct ExpressionGenerator {
         case 8: return "(now - \(pick(["signup", "last(ride)", "first(open)"]))) \(pick(["<", ">"])) \(int(0..<60))d"
         case 9: return "\(number(depth: 1)) in (\(int(0..<5)), \(int(0..<30)), \(int(0..<3))d)"
         case 10: return "last(ride.car\(window())) \(pick(["=", "!="])) \"\(pick(["a", "b"]))\""
-        default: return "count(ride\(filter())\(window())) >= \(int(0..<4))"
+        case 11: return "count(ride\(filter())\(window())) >= \(int(0..<4))"
+        default: return "\(aggregate(numeric: true)) >= \(int(0..<4))"
         }
     }
 
@@ -155,7 +157,8 @@ struct ExpressionGenerator {
         if depth > 0 && rng.next() % 3 == 0 {
             return "(\(number(depth: depth - 1)) \(pick(["+", "-", "*", "/"])) \(number(depth: depth - 1)))"
         }
-        switch int(0..<13) {
+        switch int(0..<14) {
+        case 13: return aggregate(numeric: true)
         case 0: return "age"
         case 1: return "score"
         case 2: return String(int(0..<40))
@@ -186,6 +189,28 @@ struct ExpressionGenerator {
     }
 
     mutating func filterIfRide() -> String { "" }
+
+    /// Any aggregate call the compiler accepts: every function, with and without each
+    /// property it takes, with every kind of window and filter. `numeric` leaves out the
+    /// time- and string-valued `first`/`last`.
+    mutating func aggregate(numeric: Bool) -> String {
+        let function = pick(["count", "sum", "avg", "min", "max", "first", "last", "distinct", "avg_gap"])
+        // first/last of an event are times: only where a time may stand (not `numeric`).
+        let eventOnly = function == "avg_gap" || function == "count" || (!numeric && (function == "first" || function == "last"))
+        let event = eventOnly ? pick(["ride", "open"]) : "ride"
+        var property = ""
+        if event == "ride" {
+            switch function {
+            case "sum", "avg", "min", "max": property = "." + pick(["cost", "n"])
+            case "distinct": property = "." + pick(["cost", "n", "car"])
+            case "count": property = pick(["", ".cost", ".n", ".car"])
+            case "first", "last": property = pick([".cost", ".n"] + (numeric ? [] : ["", ".car"]))
+            default: break
+            }
+        }
+        let filter = event == "ride" ? filter() : pick(["", " where age > 20", " where not age > 20"])
+        return "\(function)(\(event)\(property)\(filter)\(window()))"
+    }
 
     mutating func filter() -> String {
         switch int(0..<7) {

@@ -231,4 +231,20 @@ struct SegmentSemanticsTests {
         #expect(e.execute(["AGG.STATS", "age", "IN", "count(ride) >= 0"]) == .array([.integer(4), .integer(1), .integer(30), .integer(30), .integer(30), .double(30)]))
         #expect(e.execute(["AGG.STATS", "avg(ride.cost)", "IN", #"plan = "nobody""#]) == .array([.integer(0), .integer(0), .null, .null, .null, .null]))
     }
+
+    /// `count(e.p)` counts the events whose p is non-null, on every path: the batch
+    /// kernel (COUNT, MEMBERS), the one-user path (CHECK) and AGG.GET (issue 12's bug).
+    @Test func countOfAPropertyCountsNonNullValuesOnEveryPath() {
+        let e = Engine(fixedNow: Self.now, clock: { Self.now })
+        for words in [
+            ["EVENT.DEFINE", "ride", "cost:float"], ["EVENT.ADD", "u1", "ride", String(Self.now - 3)],
+            ["EVENT.ADD", "u1", "ride", String(Self.now - 2), "cost", "4.5"], ["EVENT.ADD", "u1", "ride", String(Self.now - 1)],
+        ] { #expect(e.execute(words) == .ok) }
+        #expect(e.execute(["SEGMENT.COUNT", "count(ride.cost) >= 2"]) == .integer(0))
+        #expect(e.execute(["SEGMENT.CHECK", "count(ride.cost) >= 2", "u1"]) == .integer(0))
+        #expect(e.execute(["SEGMENT.CHECK", "count(ride.cost) = 1", "u1"]) == .integer(1))
+        #expect(e.execute(["SEGMENT.COUNT", "count(ride.cost) = 1"]) == .integer(1))
+        #expect(members(e, "count(ride.cost where cost > 1) = 1") == ["u1"])
+        #expect(e.execute(["AGG.GET", "u1", "count(ride.cost)", "count(ride)", "count(ride.cost, last 2s)"]) == .array([.integer(1), .integer(3), .integer(1)]))
+    }
 }

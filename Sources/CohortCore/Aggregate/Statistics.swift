@@ -15,18 +15,6 @@ struct Statistics {
         max = Swift.max(max, x)
     }
 
-    /// The aggregate `function` (sum, avg, min or max) of the values added: NaN (null)
-    /// for avg/min/max of none, 0 for the sum of none (DESIGN §3).
-    @inline(__always)
-    func value(of function: AggregateCall.Function) -> Double {
-        switch function {
-        case .sum: return sum
-        case .avg: return count == 0 ? .nan : sum / Double(count)
-        case .min: return count == 0 ? .nan : min
-        default: return count == 0 ? .nan : max
-        }
-    }
-
     /// `values` fills a buffer with the values of a chunk of rows (NaN for null).
     static func collect(
         _ rows: ContiguousArray<UInt32>, _ values: @escaping @Sendable (UnsafeBufferPointer<UInt32>, UnsafeMutableBufferPointer<Double>) -> Void

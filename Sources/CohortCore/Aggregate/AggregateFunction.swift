@@ -1,0 +1,171 @@
+/// The one definition of every aggregate function (DESIGN §3): what an event adds to a
+/// user's running state, and what the state answers.
+///
+/// Both evaluation paths go through here: the scalar path (`Evaluator.aggregateNumber`,
+/// one user) and the batch kernel (`Evaluator.numbers`, many users) find the user's
+/// window with `EventWindow`, then feed each event of it that passes the `where` filter
+/// to `add`. So the null rules, the arrival-order tie rule and the window bounds are
+/// written once; a new function is a case here plus its type rule in the binder.
+///
+/// Rules: `count(e)` counts events, `count(e.p)` the events whose p is non-null (SQL's
+/// `count(col)`); `sum` is 0 over no values, `avg`/`min`/`max` null; `first`/`last` are
+/// the earliest/latest event (ties: the later-arrived is later, which is storage order)
+/// and, with a property, p's value on that event (null when that event has none);
+/// `distinct` counts distinct non-null values; `avg_gap` is the mean gap between
+/// consecutive events, null with fewer than two. Cost: O(1) per event, O(distinct values)
+/// memory for `distinct` only.
+struct AggregateState {
+    let function: AggregateCall.Function
+    /// Whether the call names a property (`count(e.p)` against `count(e)`).
+    let hasProperty: Bool
+    private(set) var events = 0
+    private(set) var values = Statistics()
+    private(set) var firstPosition = -1
+    private(set) var lastPosition = -1
+    private var firstTime: UInt32 = 0
+    private var lastTime: UInt32 = 0
+    private var firstValue = Double.nan
+    private var lastValue = Double.nan
+    private var seen: Set<UInt64> = []
+
+    init(_ function: AggregateCall.Function, hasProperty: Bool) {
+        self.function = function
+        self.hasProperty = hasProperty
+    }
+
+    /// Adds the event at `position` with `time`; `value` is its property value as a
+    /// number (NaN for null, or when the call names no property). Events must come in
+    /// storage order (time, then arrival).
+    @inline(__always)
+    mutating func add(position: Int, time: UInt32, value: Double) {
+        if events == 0 {
+            firstPosition = position
+            firstTime = time
+            firstValue = value
+        }
+        events += 1
+        lastPosition = position
+        lastTime = time
+        lastValue = value
+        values.add(value)
+        if function == .distinct, !value.isNaN { seen.insert(value.bitPattern) }
+    }
+
+    /// The aggregate as a number, NaN for null. String-valued `first`/`last` read the
+    /// string at `edgePosition` instead.
+    var result: Double {
+        switch function {
+        case .count: return Double(hasProperty ? values.count : events)
+        case .sum: return values.sum
+        case .avg: return values.count == 0 ? .nan : values.sum / Double(values.count)
+        case .min: return values.count == 0 ? .nan : values.min
+        case .max: return values.count == 0 ? .nan : values.max
+        case .first: return events == 0 ? .nan : (hasProperty ? firstValue : Double(firstTime))
+        case .last: return events == 0 ? .nan : (hasProperty ? lastValue : Double(lastTime))
+        case .distinct: return Double(seen.count)
+        case .avg_gap:
+            // The mean of consecutive gaps telescopes to (last - first) / (n - 1).
+            return events < 2 ? .nan : Double(lastTime - firstTime) / Double(events - 1)
+        }
+    }
+
+    /// The event `first`/`last` answer with, nil when no event was added.
+    var edgePosition: Int? {
+        guard events > 0 else { return nil }
+        return function == .first ? firstPosition : lastPosition
+    }
+
+    /// The result of the unfiltered aggregate over `start..<end` without visiting every
+    /// event, when the function allows it; nil otherwise. Equal to adding every event by
+    /// construction: `count(e)` is the length, `first(e)`/`last(e)` the slice's ends.
+    @inline(__always)
+    static func shortcut(
+        _ function: AggregateCall.Function, _ start: Int, _ end: Int, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
+    ) -> Double? {
+        let n = end - start
+        switch function {
+        case .count where property == nil: return Double(n)
+        case .first: return n == 0 ? .nan : (property?.value(start) ?? Double(times[start]))
+        case .last: return n == 0 ? .nan : (property?.value(end - 1) ?? Double(times[end - 1]))
+        case .avg_gap: return n < 2 ? .nan : Double(times[end - 1] - times[start]) / Double(n - 1)
+        default: return nil
+        }
+    }
+}
+
+/// The events a window selects, as an inclusive interval of stored (UInt32) seconds
+/// (DESIGN §3): `last D` is `[now - D, now]`, `from A to B` is `[A, B - 1]` capped at now
+/// (times are whole seconds), no window is `[0, now]`. Nil when the window is empty or
+/// a bound is null. The one place window arithmetic happens.
+enum EventWindow {
+    static func bounds(_ window: WindowPlan, now: Int64, _ value: (ValuePlan) -> Double) -> ClosedRange<UInt32>? {
+        var lo = Int64.min
+        var hi = now
+        switch window {
+        case .all: break
+        case .last(let d):
+            let seconds = value(d)
+            if seconds.isNaN { return nil }
+            lo = now - Int64(seconds.rounded(.up))
+        case .range(let from, let to):
+            let a = value(from)
+            let b = value(to)
+            if a.isNaN || b.isNaN { return nil }
+            lo = Int64(a.rounded(.up))
+            hi = Swift.min(hi, Int64(b.rounded(.up)) - 1)
+        }
+        if hi < lo || hi < 0 || lo > Int64(UInt32.max) { return nil }
+        return UInt32(Swift.max(lo, 0))...UInt32(Swift.min(hi, Int64(UInt32.max)))
+    }
+
+    /// The positions of `start..<end` (one user's time-sorted slice) inside `bounds`.
+    /// The slice's ends are checked first, since windows usually cover its recent end.
+    @inline(__always)
+    static func slice(_ times: UnsafeBufferPointer<UInt32>, _ start: Int, _ end: Int, _ bounds: ClosedRange<UInt32>) -> Range<Int> {
+        var start = start
+        var end = end
+        if start == end { return start..<end }
+        let lo = bounds.lowerBound
+        let hi = bounds.upperBound
+        if times[start] < lo { start = firstIndex(times, start, end) { $0 >= lo } }
+        if start < end, times[end - 1] > hi { end = firstIndex(times, start, end) { $0 > hi } }
+        return start..<end
+    }
+
+    /// The first index in `start..<end` whose time satisfies `isAfter` (false then true
+    /// along the sorted slice), or `end`. Branch-free halving: the data-dependent choice
+    /// compiles to a conditional move, which matters on the long, unpredictable slices
+    /// of very active users.
+    @inline(__always)
+    static func firstIndex(_ times: UnsafeBufferPointer<UInt32>, _ start: Int, _ end: Int, _ isAfter: (UInt32) -> Bool) -> Int {
+        var base = start
+        var length = end - start
+        if length == 0 { return end }
+        while length > 1 {
+            let half = length >> 1
+            base = isAfter(times[base + half - 1]) ? base : base + half
+            length -= half
+        }
+        return isAfter(times[base]) ? base : base + 1
+    }
+}
+
+/// A property column seen through a buffer valid for one `withPropertyColumn` call.
+enum PropertyBuffer {
+    case int(UnsafeBufferPointer<Int64>)
+    case float(UnsafeBufferPointer<Double>)
+    case bool(UnsafeBufferPointer<UInt8>)
+    case string(UnsafeBufferPointer<UInt32>)
+
+    /// The value at `p` as a number, NaN for null (string properties: the dictionary
+    /// code, which is what `distinct` and `count` need).
+    @inline(__always)
+    func value(_ p: Int) -> Double {
+        switch self {
+        case .int(let b): b[p] == NullSentinel.int ? .nan : Double(b[p])
+        case .float(let b): b[p]
+        case .bool(let b): b[p] == NullSentinel.bool ? .nan : Double(b[p])
+        case .string(let b): b[p] == NullSentinel.stringCode ? .nan : Double(b[p])
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// Aggregates over one user's events: the user's window located by `EventWindow`, then
+/// each event in it that passes the `where` filter fed to `AggregateState` (the one
+/// definition of every function). Cost: O(log n + events in the window).
+extension Evaluator {
+    /// The aggregate as a number (NaN for null). String-valued `first`/`last` go
+    /// through `aggregateString`.
+    func aggregateNumber(_ a: AggregatePlan, _ row: UInt32) -> Double {
+        aggregate(a, row) { state, _ in state.result }
+    }
+
+    /// `first(e.p)` / `last(e.p)` of a string property.
+    func aggregateString(_ a: AggregatePlan, _ row: UInt32) -> String? {
+        guard case .string(let s)? = a.property else { return nil }
+        let table = db.events.tables[a.table]
+        guard let p = aggregate(a, row, { state, _ in state.edgePosition }) else { return nil }
+        let code = table.properties.strings[s][p]
+        return code == NullSentinel.stringCode ? nil : table.dictionaries[s].string(for: code)
+    }
+
+    /// Runs `body` with the state of `a` over `row`'s window.
+    private func aggregate<T>(_ a: AggregatePlan, _ row: UInt32, _ body: (AggregateState, UnsafeBufferPointer<UInt32>) -> T) -> T {
+        var state = AggregateState(a.function, hasProperty: a.property != nil)
+        let table = db.events.tables[a.table]
+        return table.times.withUnsafeBufferPointer { times in
+            guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return body(state, times) }
+            let events = table.range(of: row)
+            let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
+            withPropertyColumn(a.property, a.table) { property in accumulate(&state, a, row, window, times, property) }
+            return body(state, times)
+        }
+    }
+
+    /// Adds the events of `window` that pass `a`'s filter to `state`, in storage order.
+    @inline(__always)
+    func accumulate(
+        _ state: inout AggregateState, _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>,
+        _ property: PropertyBuffer?
+    ) {
+        if let filter = a.filter {
+            for p in window where test(filter, row, EventRef(table: a.table, position: p)) {
+                state.add(position: p, time: times[p], value: property?.value(p) ?? .nan)
+            }
+        } else {
+            for p in window { state.add(position: p, time: times[p], value: property?.value(p) ?? .nan) }
+        }
+    }
+
+    /// Runs `body` with a reader of the property column (nil when the call names none).
+    func withPropertyColumn<T>(_ slot: PropertyColumns.Slot?, _ table: Int, _ body: (PropertyBuffer?) -> T) -> T {
+        guard let slot else { return body(nil) }
+        let columns = db.events.tables[table].properties
+        switch slot {
+        case .int(let s): return columns.ints[s].withUnsafeBufferPointer { body(.int($0)) }
+        case .float(let s): return columns.floats[s].withUnsafeBufferPointer { body(.float($0)) }
+        case .bool(let s): return columns.bools[s].withUnsafeBufferPointer { body(.bool($0)) }
+        case .string(let s): return columns.strings[s].withUnsafeBufferPointer { body(.string($0)) }
+        }
+    }
+}
