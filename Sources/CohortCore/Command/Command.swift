@@ -4,10 +4,10 @@ public struct CommandEnvironment: Sendable {
     public let now: Int64
     /// The wall clock, for `EVENT.ADD user event *`.
     public let wallClock: Int64
-    /// Compiled plans valid for the state a read command sees; nil for writes.
-    let plans: PlanCacheScope?
+    /// Bound plans of ad-hoc texts, keyed by catalog version (valid for reads and writes).
+    let plans: PlanCache
 
-    init(now: Int64, wallClock: Int64, plans: PlanCacheScope? = nil) {
+    init(now: Int64, wallClock: Int64, plans: PlanCache = PlanCache()) {
         self.now = now
         self.wallClock = wallClock
         self.plans = plans

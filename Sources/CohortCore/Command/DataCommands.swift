@@ -104,6 +104,9 @@ enum DataCommands {
             "events:\(events)",
             "segments:\(segments)",
             "aggregates:\(aggregates)",
+            "# Plans",
+            "plan_cache_hits:\(engine.planCacheStatistics.hits)",
+            "plan_cache_misses:\(engine.planCacheStatistics.misses)",
         ]
         if let now = engine.fixedNow { lines.append("fixed_now:\(TimeFormat.format(now))") }
         return .bulk(lines.joined(separator: "\r\n") + "\r\n")

@@ -56,10 +56,10 @@ public final class Engine: @unchecked Sendable {
     private var lastSnapshot: Int64?
     /// Journaled mutations applied since start-up. Protected by `lock`.
     private var mutations: UInt64 = 0
-    /// Advanced (under the write lock) whenever `database` may change, so compiled plans
-    /// of an older state are never used. Protected by `lock`.
-    private var writeEpoch: UInt64 = 0
+    /// Bound plans of ad-hoc targets; valid across data writes (keyed by catalog version).
     private let plans = PlanCache()
+    /// Ad-hoc target texts answered from the plan cache, and those parsed and bound.
+    public var planCacheStatistics: (hits: Int, misses: Int) { plans.statistics }
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -90,13 +90,9 @@ public final class Engine: @unchecked Sendable {
     /// Installs what `SNAPSHOT` calls. Call before the engine is shared.
     public func attach(snapshotTaker: SnapshotTaker?) { self.snapshotTaker = snapshotTaker }
 
-    public var environment: CommandEnvironment { environment(epoch: nil) }
-
-    /// With `epoch` (a read of the shared state at that write epoch, read lock held), the
-    /// environment gives access to the plan cache; without (writes, private copies), not.
-    private func environment(epoch: UInt64?) -> CommandEnvironment {
+    public var environment: CommandEnvironment {
         let wall = clock()
-        return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall, plans: epoch.map { PlanCacheScope(cache: plans, epoch: $0) })
+        return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall, plans: plans)
     }
 
     /// Runs one command given as words (name first) and returns its reply, its journal
@@ -144,7 +140,7 @@ public final class Engine: @unchecked Sendable {
             case .read(let handler):
                 return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool)? in
                     guard !database.needsCompaction else { return nil }
-                    return (try handler(database, arguments, environment(epoch: writeEpoch)), false)
+                    return (try handler(database, arguments, environment), false)
                 } ?? nil
             case .write(let handler):
                 guard allowWrites else { return nil }
@@ -170,7 +166,6 @@ public final class Engine: @unchecked Sendable {
         _ environment: CommandEnvironment, wrote: inout Bool
     ) throws(CohortError) -> Reply {
         if let failure = sinkLock.withLock({ journalFailure }) { throw failure }
-        writeEpoch &+= 1
         // Handlers validate everything before mutating (Database's all-or-nothing
         // rule), so a throw leaves `database` untouched and nothing is journaled.
         let result = try handler(&database, arguments, environment)
@@ -198,9 +193,8 @@ public final class Engine: @unchecked Sendable {
         do {
             switch command.handler {
             case .read(let handler):
-                return try read { (database, epoch) throws(CohortError) in
-                    try handler(database, arguments, environment(epoch: epoch))
-                }
+                let environment = self.environment
+                return try read { (database) throws(CohortError) in try handler(database, arguments, environment) }
             case .write(let handler):
                 let environment = self.environment
                 return try lock.withWriteLock { () throws(CohortError) -> Reply in
@@ -221,36 +215,25 @@ public final class Engine: @unchecked Sendable {
     /// retried, and after a few tries the reader compacts a private copy instead of
     /// waiting on a steady stream of writes.
     public func read<T, E: Error>(_ body: (borrowing Database) throws(E) -> T) throws(E) -> T {
-        try read { (database, _) throws(E) in try body(database) }
-    }
-
-    /// `read`, also passing the write epoch of the shared state read (nil for a private copy).
-    private func read<T, E: Error>(_ body: (borrowing Database, UInt64?) throws(E) -> T) throws(E) -> T {
         for _ in 0..<4 {
             if lock.withReadLock({ database.needsCompaction }) {
-                lock.withWriteLock {
-                    writeEpoch &+= 1
-                    database.compact()
-                }
+                lock.withWriteLock { database.compact() }
             }
             var result: T?
             try lock.withReadLock { () throws(E) in
-                if !database.needsCompaction { result = try body(database, writeEpoch) }
+                if !database.needsCompaction { result = try body(database) }
             }
             if let result { return result }
         }
         var copy = lock.withReadLock { database }
         copy.compact()
-        return try body(copy, nil)
+        return try body(copy)
     }
 
     /// Runs `body` with exclusive access. Mutations made here are not journaled: this is
     /// for loaders and recovery, which persist by other means.
     public func withExclusiveAccess<T, E: Error>(_ body: (inout Database) throws(E) -> T) throws(E) -> T {
-        try lock.withWriteLock { () throws(E) -> T in
-            writeEpoch &+= 1
-            return try body(&database)
-        }
+        try lock.withWriteLock { () throws(E) -> T in try body(&database) }
     }
 
     /// A consistent copy of the whole state (copy-on-write: O(columns) now; later writes

@@ -30,7 +30,7 @@ enum SegmentCommands {
     }
 
     static func list(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
-        .array(db.segments.values.sorted { $0.name < $1.name }.map { .array([.bulk($0.name), .bulk($0.source)]) })
+        .array(db.catalog.segments.values.sorted { $0.name < $1.name }.map { .array([.bulk($0.name), .bulk($0.source)]) })
     }
 
     static func aggregateDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
@@ -44,7 +44,7 @@ enum SegmentCommands {
         let (words, now) = try takeAt(args, env)
         guard words.count == 1 else { throw .wrongArity(args.command) }
         let evaluator = Evaluator(db: copy db, now: now)
-        return .integer(Int64(evaluator.rows(try target(words[0], evaluator), within: evaluator.db.users.live).count))
+        return .integer(Int64(evaluator.rows(try target(words[0], evaluator, env), within: evaluator.db.users.live).count))
     }
 
     static func members(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
@@ -67,7 +67,7 @@ enum SegmentCommands {
             i += 2
         }
         let evaluator = Evaluator(db: copy db, now: now)
-        let members = evaluator.rows(try target(args[0], evaluator), within: evaluator.db.users.live)
+        let members = evaluator.rows(try target(args[0], evaluator, env), within: evaluator.db.users.live)
         // The cursor is the row to resume from; 0 starts and, returned, ends.
         let page = members.values(from: cursor, limit: limit)
         var next: UInt32 = 0
@@ -79,7 +79,7 @@ enum SegmentCommands {
         let (words, now) = try takeAt(args, env)
         guard words.count == 2 else { throw .wrongArity(args.command) }
         let evaluator = Evaluator(db: copy db, now: now)
-        let plan = try target(words[0], evaluator, plans: env.plans)
+        let plan = try target(words[0], evaluator, env)
         guard let row = evaluator.db.users.row(of: words[1]) else { return .integer(0) }
         return .integer(evaluator.test(plan, row, nil) ? 1 : 0)
     }
@@ -88,10 +88,10 @@ enum SegmentCommands {
         let (words, now) = try takeAt(args, env)
         guard words.count == 1 else { throw .wrongArity(args.command) }
         let name = words[0]
-        guard db.segments[name] != nil else { throw .err("unknown segment '\(name)' (SEGMENT.REFRESH takes a defined segment)") }
+        guard db.catalog.segments[name] != nil else { throw .err("unknown segment '\(name)' (SEGMENT.REFRESH takes a defined segment)") }
         db.compact()
         let evaluator = Evaluator(db: db, now: now)
-        let members = evaluator.rows(try target(name, evaluator), within: db.users.live)
+        let members = evaluator.rows(try target(name, evaluator, env), within: db.users.live)
         let previous = db.memberships[name] ?? Bitmap()
         let entered = members.subtracting(previous).count
         let exited = previous.subtracting(members).count
@@ -106,7 +106,7 @@ enum SegmentCommands {
         guard words.count >= 2 else { throw .wrongArity(args.command) }
         let evaluator = Evaluator(db: copy db, now: now)
         var sets: [Bitmap] = []
-        for word in words { sets.append(evaluator.rows(try target(word, evaluator), within: evaluator.db.users.live)) }
+        for word in words { sets.append(evaluator.rows(try target(word, evaluator, env), within: evaluator.db.users.live)) }
         return .array(sets.map { a in .array(sets.map { b in .integer(Int64(a.intersectionCount(b))) }) })
     }
 
@@ -115,7 +115,7 @@ enum SegmentCommands {
         guard words.count >= 2 else { throw .wrongArity(args.command) }
         let evaluator = Evaluator(db: copy db, now: now)
         var plans: [(ValuePlan, ValueType)] = []
-        for word in words.dropFirst() { plans.append(try value(word, evaluator)) }
+        for word in words.dropFirst() { plans.append(try value(word, evaluator, env)) }
         guard let row = evaluator.db.users.row(of: words[0]) else { return .array(plans.map { _ in .null }) }
         return .array(plans.map { plan, type in render(evaluator, plan, type, row) })
     }
@@ -126,9 +126,9 @@ enum SegmentCommands {
             throw .syntax("expected AGG.STATS value-expr [IN target] [AT time]")
         }
         let evaluator = Evaluator(db: copy db, now: now)
-        let (plan, type) = try value(words[0], evaluator)
+        let (plan, type) = try value(words[0], evaluator, env)
         guard type != .string else { throw .err("AGG.STATS needs a numeric, time or bool value, got string") }
-        let group = words.count == 3 ? evaluator.rows(try target(words[2], evaluator), within: evaluator.db.users.live) : evaluator.db.users.live
+        let group = words.count == 3 ? evaluator.rows(try target(words[2], evaluator, env), within: evaluator.db.users.live) : evaluator.db.users.live
         let stats = Statistics.collect(group.toArray()) { rows, values in evaluator.numbers(plan, rows, into: values) }
         func render(_ x: Double) -> Reply {
             switch type {
@@ -162,21 +162,35 @@ enum SegmentCommands {
         return t
     }
 
-    /// A defined segment's name, else an expression.
-    /// With `plans` (a read command's scope), the compiled plan is reused while the
-    /// state does not change.
-    static func target(_ text: String, _ evaluator: Evaluator, plans: PlanCacheScope? = nil) throws(CohortError) -> BoolPlan {
-        if let plans, let plan = plans.cache.plan(for: text, now: evaluator.now, epoch: plans.epoch) { return plan }
-        let predicate: BoolExpression = evaluator.db.segments[text] != nil ? .segment(text, at: 1) : try Parser.predicate(text)
-        let plan = try Compiler.predicate(predicate, db: evaluator.db, now: evaluator.now)
-        if let plans { plans.cache.store(plan, for: text, now: evaluator.now, epoch: plans.epoch) }
-        return plan
+    /// The one way every read command resolves a target: a defined segment's bound plan
+    /// when one has that name, else the text parsed and bound once per catalog version
+    /// (`PlanCache`); then instantiated against the state the evaluator reads.
+    static func target(_ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment) throws(CohortError) -> BoolPlan {
+        let db = evaluator.db
+        let bound: BoolPlan
+        if let definition = db.catalog.segments[text] {
+            bound = .segment(name: text, definition.plan)
+        } else {
+            bound = try env.plans.predicate(text, version: db.catalog.version) { () throws(CohortError) in
+                try Binder(db).predicate(try Parser.predicate(text))
+            }
+        }
+        return bound.instantiated(in: db)
     }
 
-    /// A named aggregate, else a value expression.
-    static func value(_ text: String, _ evaluator: Evaluator) throws(CohortError) -> (ValuePlan, ValueType) {
-        let expression: ValueExpression = evaluator.db.aggregates[text] != nil ? .name(text, at: 1) : try Parser.value(text)
-        return try Compiler.value(expression, db: evaluator.db, now: evaluator.now)
+    /// A named aggregate's bound plan, else a value expression bound once per catalog
+    /// version; instantiated like `target`.
+    static func value(_ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment) throws(CohortError) -> (ValuePlan, ValueType) {
+        let db = evaluator.db
+        let (plan, type): (ValuePlan, ValueType)
+        if let definition = db.catalog.aggregates[text] {
+            (plan, type) = (definition.plan, definition.type)
+        } else {
+            (plan, type) = try env.plans.value(text, version: db.catalog.version) { () throws(CohortError) in
+                try Binder(db).value(try Parser.value(text))
+            }
+        }
+        return (plan.instantiated(in: db), type)
     }
 
     /// A value in a reply (DESIGN §4): ints and bools as integers, floats and durations

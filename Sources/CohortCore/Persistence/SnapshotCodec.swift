@@ -123,13 +123,13 @@ enum SnapshotCodec {
 
     private static func encodeDefinitions(_ db: Database) -> [UInt8] {
         var w = ByteWriter()
-        let segments = db.segments.values.sorted { $0.name < $1.name }
+        let segments = db.catalog.segments.values.sorted { $0.name < $1.name }
         w.append(UInt32(segments.count))
         for s in segments {
             w.append(s.name)
             w.append(s.source)
         }
-        let aggregates = db.aggregates.values.sorted { $0.name < $1.name }
+        let aggregates = db.catalog.aggregates.values.sorted { $0.name < $1.name }
         w.append(UInt32(aggregates.count))
         for a in aggregates {
             w.append(a.name)
@@ -239,19 +239,10 @@ enum SnapshotCodec {
         let definitions = try decode("definitions", source) { (r) throws(SectionError) in
             try reading("definitions") { () throws(ByteReader.Malformed) in try readDefinitions(&r) }
         }
-        for (name, text) in definitions.segments {
-            do {
-                db.segments[name] = SegmentDefinition(name: name, source: text, predicate: try Parser.predicate(text))
-            } catch {
-                throw SectionError(section: "definitions", message: "segment '\(name)': \(error.message)")
-            }
-        }
-        for (name, text, type) in definitions.aggregates {
-            do {
-                db.aggregates[name] = AggregateDefinition(name: name, source: text, expression: try Parser.value(text), type: type)
-            } catch {
-                throw SectionError(section: "definitions", message: "aggregate '\(name)': \(error.message)")
-            }
+        do {
+            try db.restoreDefinitions(segments: definitions.segments, aggregates: definitions.aggregates.map { ($0.0, $0.1) })
+        } catch {
+            throw SectionError(section: "definitions", message: error.message)
         }
 
         // The bulk of the data: users, each attribute and each event table decode in
@@ -314,7 +305,7 @@ enum SnapshotCodec {
                 events += table.liveCount
             }
         }
-        for name in db.memberships.keys where db.segments[name] == nil {
+        for name in db.memberships.keys where db.catalog.segments[name] == nil {
             throw SectionError(section: "memberships", message: "membership of unknown segment '\(name)'")
         }
         guard events == eventCount else {

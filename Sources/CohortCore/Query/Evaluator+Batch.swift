@@ -12,6 +12,8 @@ extension Evaluator {
         switch plan {
         case .number(let x):
             out.update(repeating: x)
+        case .now:
+            out.update(repeating: Double(now))
         case .int64Column(let c):
             db.attributes.int64s[c].values.withUnsafeBufferPointer { column in
                 for i in rows.indices {
@@ -93,8 +95,13 @@ extension WindowPlan {
 }
 
 extension ValuePlan {
+    /// True when the value is the same for every user: literals, `now`, arithmetic of those.
     var isConstant: Bool {
-        if case .number = self { return true }
-        return false
+        switch self {
+        case .number, .now: true
+        case .binary(_, let l, let r, _): l.isConstant && r.isConstant
+        case .negate(let v): v.isConstant
+        default: false
+        }
     }
 }

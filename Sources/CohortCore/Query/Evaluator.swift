@@ -10,7 +10,8 @@ struct EventRef {
     let position: Int
 }
 
-/// Evaluates compiled plans against one database at one "now".
+/// Evaluates instantiated plans (`BoolPlan.instantiated(in:)`) against one database at
+/// one "now".
 ///
 /// Two modes. `rows(_:within:)` answers for a set of users at once: index leaves are
 /// bitmap lookups, `and` narrows the candidate set for its later terms, `not` is the
@@ -108,8 +109,13 @@ struct Evaluator: Sendable {
         case .stringColumn(let c, let test):
             let column = db.attributes.strings[c]
             var result = Bitmap()
-            for code in 0..<column.dictionary.count where test(column.dictionary.string(for: UInt32(code))) {
-                result.formUnion(column.postings[code])
+            switch test {
+            case .oneOf(let literals):
+                for literal in literals { if let code = column.dictionary.code(of: literal) { result.formUnion(column.postings[Int(code)]) } }
+            case .ordered:
+                for code in 0..<column.dictionary.count where test.holds(column.dictionary.string(for: UInt32(code))) {
+                    result.formUnion(column.postings[code])
+                }
             }
             return result
         case .boolColumn(let c, let value): return value ? db.attributes.bools[c].trues : db.attributes.bools[c].falses
@@ -158,16 +164,22 @@ struct Evaluator: Sendable {
             return number(v, row, event) == 1
         case .segment(_, let inner):
             return test(inner, row, nil)
-        case .eventStringCode(let slot, let accepted):
+        case .eventStringCodes(let slot, let codes):
             guard let e = event else { return false }
-            let code = Int(db.events.tables[e.table].properties.strings[slot][e.position])
-            return code < accepted.count && accepted[code]
+            let code = db.events.tables[e.table].properties.strings[slot][e.position]
+            return codes.contains(code)
+        case .eventString(_, let slot, let test):
+            // An ordering (equality was instantiated into codes): compare the string.
+            guard let e = event else { return false }
+            let table = db.events.tables[e.table]
+            let code = table.properties.strings[slot][e.position]
+            return code != NullSentinel.stringCode && test.holds(table.dictionaries[slot].string(for: code))
         }
     }
 
     func indexTest(_ leaf: IndexLeaf, _ row: UInt32) -> Bool {
         switch leaf {
-        case .stringColumn(let c, let test): return db.attributes.strings[c].value(row).map(test) ?? false
+        case .stringColumn(let c, let test): return db.attributes.strings[c].value(row).map(test.holds) ?? false
         case .boolColumn(let c, let value): return db.attributes.bools[c].value(row) == value
         case .tag(let c, let tag): return db.attributes.tags[c].rows(having: tag).contains(row)
         case .stringNotNull(let c): return db.attributes.strings[c].code(row) != nil
@@ -180,6 +192,7 @@ struct Evaluator: Sendable {
     func number(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> Double {
         switch plan {
         case .number(let x): return x
+        case .now: return Double(now)
         case .string, .stringColumn, .eventString: return .nan
         case .int64Column(let c): return db.attributes.int64s[c].value(row).map(Double.init) ?? .nan
         case .doubleColumn(let c): return db.attributes.doubles[c].value(row) ?? .nan

@@ -6,10 +6,12 @@ public enum ValueType: String, Equatable, Sendable {
     var isNumeric: Bool { self == .int || self == .float || self == .duration }
 }
 
-/// A type-checked, name-resolved boolean expression, ready to evaluate.
+/// A type-checked, name-resolved boolean expression.
 ///
-/// Built by `Compiler` against one schema and one "now"; it refers to columns by
-/// index, so it is valid only for the database it was compiled for.
+/// Built by `Binder` against one catalog; it refers to columns by slot, so it is valid
+/// for every database state with that catalog version, whatever data it holds. `now` is
+/// symbolic, and the one data-dependent leaf (`eventString`, whose literal becomes
+/// dictionary codes) is made concrete per evaluation by `instantiated(in:)`.
 indirect enum BoolPlan: Sendable {
     case constant(Bool)
     case and([BoolPlan])
@@ -29,15 +31,41 @@ indirect enum BoolPlan: Sendable {
     /// A bool value used as a test.
     case truthy(ValuePlan)
     case segment(name: String, BoolPlan)
-    /// A string property of the filtered event compared with a literal, answered from
-    /// its dictionary code: `accepted[code]` (built once per compilation).
-    case eventStringCode(slot: Int, accepted: [Bool])
+    /// A string property of the filtered event (table, slot) tested against literals, as
+    /// bound. Equality and `in` become `eventStringCodes` at instantiation; an ordering
+    /// compares the event's string.
+    case eventString(table: Int, slot: Int, StringTest)
+    /// Instantiated equality or `in`: the event's code is one of `codes` (the literals
+    /// that are in the property's dictionary now; none may be).
+    case eventStringCodes(slot: Int, codes: [UInt32])
+}
+
+/// A test of a string against literals.
+enum StringTest: Sendable {
+    /// `= s` or `in (s, ...)`.
+    case oneOf(Set<String>)
+    /// `<`, `<=`, `>`, `>=` against a literal (bytewise order).
+    case ordered(Comparison, String)
+
+    /// The test `x op literal`; `!=` never reaches here (it is bound as `not =`).
+    init(_ op: Comparison, _ literal: String) {
+        self = op == .equal || op == .notEqual ? .oneOf([literal]) : .ordered(op, literal)
+    }
+
+    @inline(__always)
+    func holds(_ s: String) -> Bool {
+        switch self {
+        case .oneOf(let set): set.contains(s)
+        case .ordered(let op, let literal): op.holds(s, literal)
+        }
+    }
 }
 
 /// A test answered by an attribute index without looking at rows one by one.
 enum IndexLeaf: Sendable {
-    /// Rows whose string attribute (column) satisfies `test` against each dictionary entry.
-    case stringColumn(Int, test: @Sendable (String) -> Bool)
+    /// Rows whose string attribute (column) passes the test: the postings of the
+    /// literals' codes for `oneOf`, of every passing dictionary entry for `ordered`.
+    case stringColumn(Int, StringTest)
     case boolColumn(Int, value: Bool)
     case tag(column: Int, tag: String)
     /// Rows where the attribute has a value (string, bool, tags columns).
@@ -50,6 +78,8 @@ enum IndexLeaf: Sendable {
 indirect enum ValuePlan: Sendable {
     /// A number, duration, time or bool (1/0); NaN is null.
     case number(Double)
+    /// The evaluation's "now" (a time).
+    case now
     case string(String)
     case int64Column(Int)
     case doubleColumn(Int)

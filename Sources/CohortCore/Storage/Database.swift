@@ -1,5 +1,7 @@
-/// The whole state of one Cohort instance as a value: schema, users, attribute
-/// columns, event tables.
+/// The whole state of one Cohort instance as a value: the catalog (schema and bound
+/// definitions) and the data it describes (users, attribute columns, event tables,
+/// refreshed memberships). Storage holds data only; definitions change through the
+/// catalog (`Database+Catalog.swift`).
 ///
 /// A value type built from copy-on-write parts, so copying a `Database` is O(number of
 /// columns) and gives an immutable view (what a snapshot writer or an all-or-nothing
@@ -11,41 +13,16 @@
 /// attribute values and no live events. Every mutation either succeeds whole or throws
 /// before changing anything.
 public struct Database: Sendable {
-    public private(set) var schema = Schema()
+    /// Schema, segments and aggregates with their bound plans.
+    public internal(set) var catalog = Catalog()
+    public var schema: Schema { catalog.schema }
     public internal(set) var users = UserTable()
     public internal(set) var attributes = AttributeStore()
     public internal(set) var events = EventStore()
-    /// Named segments (`SEGMENT.DEFINE`), by name.
-    public internal(set) var segments: [String: SegmentDefinition] = [:]
-    /// Named aggregates (`AGG.DEFINE`), by name.
-    public internal(set) var aggregates: [String: AggregateDefinition] = [:]
     /// Membership at the last `SEGMENT.REFRESH` of each refreshed segment.
     public internal(set) var memberships: [String: Bitmap] = [:]
 
     public init() {}
-
-    // MARK: Definitions
-
-    /// `ATTR.DEFINE`: returns false when it was already defined with that type.
-    @discardableResult
-    public mutating func defineAttribute(_ name: String, type: AttributeType) throws(CohortError) -> Bool {
-        guard try schema.defineAttribute(name, type: type) else { return false }
-        attributes.addColumn(for: type)
-        return true
-    }
-
-    /// `EVENT.DEFINE`: declares an event or adds properties to it.
-    @discardableResult
-    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition]) throws(CohortError) -> Bool {
-        let before = schema.event(named: name)
-        guard try schema.defineEvent(name, properties: properties) else { return false }
-        let after = schema.event(named: name)!
-        if before == nil { events.tables.append(EventTable()) }
-        for property in after.properties.dropFirst(before?.properties.count ?? 0) {
-            events.tables[after.id].addProperty(property.type)
-        }
-        return true
-    }
 
     // MARK: Users and attributes
 
@@ -144,8 +121,8 @@ public struct Database: Sendable {
 
     // MARK: Reading
 
-    public var segmentCount: Int { segments.count }
-    public var aggregateCount: Int { aggregates.count }
+    public var segmentCount: Int { catalog.segments.count }
+    public var aggregateCount: Int { catalog.aggregates.count }
 
     /// True when `compact()` must run before events are read through `EventTable.range`.
     public var needsCompaction: Bool { events.needsCompaction }

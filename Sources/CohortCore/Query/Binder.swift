@@ -1,17 +1,22 @@
-/// Type-checks a parsed expression against a database's schema and definitions and
-/// resolves its names to columns, producing an executable plan.
+/// Binds a parsed expression to a catalog: type-checks it and resolves its names to
+/// column slots and to the bound plans of named definitions, once, at DEFINE time (or
+/// once per ad-hoc target text, cached by `PlanCache`).
+///
+/// A bound plan depends on the schema and the definitions only, never on data: `now`
+/// stays symbolic (`ValuePlan.now`), string literals stay strings (dictionary codes are
+/// looked up per evaluation by `BoolPlan.instantiated(in:)`), and index leaves read the
+/// index when evaluated. So no data write invalidates it.
 ///
 /// Name resolution: inside `where`, a name is first a property of the aggregated event
 /// (shadowing an attribute), then an attribute, then a named aggregate; elsewhere an
-/// attribute or a named aggregate. `segment(name)` compiles the named segment in place;
-/// a reference chain that comes back to a segment (or aggregate) being compiled is a
-/// cycle and an error. `now` is folded to the evaluation's time; `a != b` is compiled as
-/// `not (a = b)` (DESIGN §3), so it is true when an operand is null.
-struct Compiler {
-    let db: Database
-    let now: Int64
-    private var segmentStack: [String] = []
-    private var aggregateStack: [String] = []
+/// attribute or a named aggregate. `segment(name)` takes the named segment's bound plan;
+/// cycles are found by `DefinitionBinding`. `a != b` is bound as `not (a = b)`
+/// (DESIGN §3), so it is true when an operand is null.
+struct Binder {
+    /// Where columns live: attribute and property slots (fixed by the schema).
+    let layout: Database
+    let schema: Schema
+    let definitions: any DefinitionResolver
 
     /// Where a name is being resolved: a user, or one event of a table (inside `where`).
     enum Scope {
@@ -19,27 +24,23 @@ struct Compiler {
         case event(EventDefinition)
     }
 
-    init(db: Database, now: Int64) {
-        self.db = db
-        self.now = now
+    init(layout: Database, schema: Schema, definitions: any DefinitionResolver) {
+        self.layout = layout
+        self.schema = schema
+        self.definitions = definitions
     }
 
-    /// Compiles a segment expression (named segments already in `db` may be referenced).
-    static func predicate(_ p: BoolExpression, db: Database, now: Int64, defining name: String? = nil) throws(CohortError) -> BoolPlan {
-        var compiler = Compiler(db: db, now: now)
-        if let name { compiler.segmentStack.append(name) }
-        return try compiler.predicate(p, .user)
+    /// A binder over `db`'s own catalog (its stored definitions).
+    init(_ db: Database) {
+        self.init(layout: db, schema: db.catalog.schema, definitions: StoredDefinitions(catalog: db.catalog))
     }
 
-    static func value(_ v: ValueExpression, db: Database, now: Int64, defining name: String? = nil) throws(CohortError) -> (ValuePlan, ValueType) {
-        var compiler = Compiler(db: db, now: now)
-        if let name { compiler.aggregateStack.append(name) }
-        return try compiler.value(v, .user)
-    }
+    func predicate(_ p: BoolExpression) throws(CohortError) -> BoolPlan { try predicate(p, .user) }
+    func value(_ v: ValueExpression) throws(CohortError) -> (ValuePlan, ValueType) { try value(v, .user) }
 
     // MARK: Predicates
 
-    mutating func predicate(_ p: BoolExpression, _ scope: Scope) throws(CohortError) -> BoolPlan {
+    func predicate(_ p: BoolExpression, _ scope: Scope) throws(CohortError) -> BoolPlan {
         switch p {
         case .or(let terms):
             var plans: [BoolPlan] = []
@@ -63,20 +64,13 @@ struct Compiler {
             if case .event(let event) = scope, event.propertyIndex(name) != nil {
                 throw .err("type error at \(at): '\(name)' is a property of '\(event.name)', not a tags attribute")
             }
-            guard let attribute = db.schema.attribute(named: name) else { throw .err("unknown attribute '\(name)' at \(at)") }
-            guard case .tags(let column) = db.attributes.slots[attribute.id] else {
+            guard let attribute = schema.attribute(named: name) else { throw .err("unknown attribute '\(name)' at \(at)") }
+            guard case .tags(let column) = layout.attributes.slots[attribute.id] else {
                 throw .err("type error at \(at): 'has' needs a tags attribute, '\(name)' is \(attribute.type.rawValue)")
             }
             return .index(.tag(column: column, tag: tag))
         case .segment(let name, let at):
-            // Checked before the lookup: a new segment may name itself before it exists.
-            if let start = segmentStack.firstIndex(of: name) {
-                throw .err("segment cycle: \((segmentStack[start...] + [name]).joined(separator: " -> "))")
-            }
-            guard let definition = db.segments[name] else { throw .err("unknown segment '\(name)' at \(at)") }
-            segmentStack.append(name)
-            defer { segmentStack.removeLast() }
-            return .segment(name: name, try predicate(definition.predicate, .user))
+            return try definitions.segment(name, at: at)
         case .truthy(let v):
             let (plan, type) = try value(v, scope)
             guard type == .bool else { throw .err("type error at \(v.position): expected a bool test, got \(type.rawValue)") }
@@ -85,7 +79,7 @@ struct Compiler {
         }
     }
 
-    private mutating func compare(_ l: ValueExpression, _ op: Comparison, _ r: ValueExpression, at: Int, _ scope: Scope) throws(CohortError)
+    private func compare(_ l: ValueExpression, _ op: Comparison, _ r: ValueExpression, at: Int, _ scope: Scope) throws(CohortError)
         -> BoolPlan
     {
         var (lp, lt) = try value(l, scope)
@@ -98,14 +92,14 @@ struct Compiler {
             return .compareNumbers(lp, op, rp)
         case (.string, .string):
             if case .event(let event) = scope {
-                if case .eventString(let slot) = lp, case .string(let literal) = rp { return eventStringCodes(event, slot, Self.stringTest(op, literal)) }
+                if case .eventString(let slot) = lp, case .string(let literal) = rp { return .eventString(table: event.id, slot: slot, StringTest(op, literal)) }
                 if case .eventString(let slot) = rp, case .string(let literal) = lp {
-                    return eventStringCodes(event, slot, Self.stringTest(op.mirrored, literal))
+                    return .eventString(table: event.id, slot: slot, StringTest(op.mirrored, literal))
                 }
             }
-            if case .stringColumn(let column) = lp, case .string(let literal) = rp { return .index(.stringColumn(column, test: Self.stringTest(op, literal))) }
+            if case .stringColumn(let column) = lp, case .string(let literal) = rp { return .index(.stringColumn(column, StringTest(op, literal))) }
             if case .stringColumn(let column) = rp, case .string(let literal) = lp {
-                return .index(.stringColumn(column, test: Self.stringTest(op.mirrored, literal)))
+                return .index(.stringColumn(column, StringTest(op.mirrored, literal)))
             }
             return .compareStrings(lp, op, rp)
         case (.bool, .bool) where op == .equal:
@@ -119,30 +113,13 @@ struct Compiler {
         }
     }
 
-    /// The dictionary codes of an event's string property that pass `test`.
-    private func eventStringCodes(_ event: EventDefinition, _ slot: Int, _ test: (String) -> Bool) -> BoolPlan {
-        let dictionary = db.events.tables[event.id].dictionaries[slot]
-        return .eventStringCode(slot: slot, accepted: (0..<dictionary.count).map { test(dictionary.string(for: UInt32($0))) })
-    }
-
-    private static func stringTest(_ op: Comparison, _ literal: String) -> @Sendable (String) -> Bool {
-        switch op {
-        case .equal: { $0 == literal }
-        case .notEqual: { $0 != literal }
-        case .less: { $0 < literal }
-        case .lessOrEqual: { $0 <= literal }
-        case .greater: { $0 > literal }
-        case .greaterOrEqual: { $0 >= literal }
-        }
-    }
-
     private func timeLiteral(_ plan: ValuePlan, at: Int) throws(CohortError) -> ValuePlan {
         guard case .string(let text) = plan else { throw .err("type error at \(at): cannot compare string with time") }
         guard let t = TimeFormat.parse(text) else { throw .err("type error at \(at): cannot read '\(text)' as a time (use ISO-8601 such as 2026-06-30)") }
         return .number(Double(t))
     }
 
-    private mutating func inList(_ l: ValueExpression, _ literals: [Literal], at: Int, _ scope: Scope) throws(CohortError) -> BoolPlan {
+    private func inList(_ l: ValueExpression, _ literals: [Literal], at: Int, _ scope: Scope) throws(CohortError) -> BoolPlan {
         let (plan, type) = try value(l, scope)
         func mismatch(_ literal: Literal) -> CohortError {
             let name: String
@@ -161,8 +138,8 @@ struct Compiler {
                 guard case .string(let s) = literal else { throw mismatch(literal) }
                 set.insert(s)
             }
-            if case .stringColumn(let column) = plan { return .index(.stringColumn(column, test: { [set] in set.contains($0) })) }
-            if case .event(let event) = scope, case .eventString(let slot) = plan { return eventStringCodes(event, slot, set.contains) }
+            if case .stringColumn(let column) = plan { return .index(.stringColumn(column, .oneOf(set))) }
+            if case .event(let event) = scope, case .eventString(let slot) = plan { return .eventString(table: event.id, slot: slot, .oneOf(set)) }
             return .stringIn(plan, set)
         case .time:
             var values: [Double] = []
@@ -196,9 +173,9 @@ struct Compiler {
         }
     }
 
-    private mutating func notNullPlan(_ v: ValueExpression, at: Int, _ scope: Scope) throws(CohortError) -> BoolPlan {
-        if case .name(let name, _) = v, !isProperty(name, scope), let attribute = db.schema.attribute(named: name) {
-            switch db.attributes.slots[attribute.id] {
+    private func notNullPlan(_ v: ValueExpression, at: Int, _ scope: Scope) throws(CohortError) -> BoolPlan {
+        if case .name(let name, _) = v, !isProperty(name, scope), let attribute = schema.attribute(named: name) {
+            switch layout.attributes.slots[attribute.id] {
             case .tags(let c): return .index(.tagsNotNull(c))
             case .string(let c): return .index(.stringNotNull(c))
             case .bool(let c): return .index(.boolNotNull(c))
@@ -216,13 +193,13 @@ struct Compiler {
 
     // MARK: Values
 
-    mutating func value(_ v: ValueExpression, _ scope: Scope) throws(CohortError) -> (ValuePlan, ValueType) {
+    func value(_ v: ValueExpression, _ scope: Scope) throws(CohortError) -> (ValuePlan, ValueType) {
         switch v {
         case .number(let x, let isInteger, _): return (.number(x), isInteger ? .int : .float)
         case .string(let s, _): return (.string(s), .string)
         case .duration(let d, _): return (.number(Double(d)), .duration)
         case .bool(let b, _): return (.number(b ? 1 : 0), .bool)
-        case .now: return (.number(Double(now)), .time)
+        case .now: return (.now, .time)
         case .name(let name, let at): return try resolve(name, at: at, scope)
         case .aggregate(let call):
             if case .event = scope { throw .err("type error at \(call.position): aggregates cannot be nested inside where") }
@@ -257,9 +234,9 @@ struct Compiler {
         }
     }
 
-    private mutating func resolve(_ name: String, at: Int, _ scope: Scope) throws(CohortError) -> (ValuePlan, ValueType) {
+    private func resolve(_ name: String, at: Int, _ scope: Scope) throws(CohortError) -> (ValuePlan, ValueType) {
         if case .event(let event) = scope, let index = event.propertyIndex(name) {
-            let table = db.events.tables[event.id]
+            let table = layout.events.tables[event.id]
             let type = event.properties[index].type
             switch table.properties.slots[index] {
             case .int(let s): return (.eventInt(s), type.valueType)
@@ -268,8 +245,8 @@ struct Compiler {
             case .string(let s): return (.eventString(s), type.valueType)
             }
         }
-        if let attribute = db.schema.attribute(named: name) {
-            switch db.attributes.slots[attribute.id] {
+        if let attribute = schema.attribute(named: name) {
+            switch layout.attributes.slots[attribute.id] {
             case .int64(let c): return (.int64Column(c), attribute.type == .time ? .time : .int)
             case .double(let c): return (.doubleColumn(c), .float)
             case .bool(let c): return (.boolColumn(c), .bool)
@@ -277,26 +254,19 @@ struct Compiler {
             case .tags: throw .err("type error at \(at): tags attribute '\(name)' can only be tested with has or is null")
             }
         }
-        if let definition = db.aggregates[name] {
-            if let start = aggregateStack.firstIndex(of: name) {
-                throw .err("aggregate cycle: \((aggregateStack[start...] + [name]).joined(separator: " -> "))")
-            }
-            aggregateStack.append(name)
-            defer { aggregateStack.removeLast() }
-            return try value(definition.expression, .user)
-        }
+        if let bound = try definitions.aggregate(name) { return bound }
         throw .err("unknown attribute '\(name)' at \(at)")
     }
 
-    private mutating func aggregate(_ call: AggregateCall) throws(CohortError) -> (ValuePlan, ValueType) {
-        guard let event = db.schema.event(named: call.event) else { throw .err("unknown event '\(call.event)' at \(call.eventPosition)") }
+    private func aggregate(_ call: AggregateCall) throws(CohortError) -> (ValuePlan, ValueType) {
+        guard let event = schema.event(named: call.event) else { throw .err("unknown event '\(call.event)' at \(call.eventPosition)") }
         var slot: PropertyColumns.Slot?
         var propertyType: PropertyType?
         if let name = call.property {
             guard let index = event.propertyIndex(name) else {
                 throw .err("unknown property '\(name)' of event '\(event.name)' at \(call.propertyPosition)")
             }
-            slot = db.events.tables[event.id].properties.slots[index]
+            slot = layout.events.tables[event.id].properties.slots[index]
             propertyType = event.properties[index].type
         }
         let fn = call.function.rawValue

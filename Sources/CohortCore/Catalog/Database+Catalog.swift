@@ -1,0 +1,71 @@
+/// Definition commands: each changes the catalog and, for the schema, the storage
+/// layout that mirrors it, then rebinds the catalog's definitions. All or nothing: the
+/// change is made on a copy (O(columns), copy-on-write) and kept only if every
+/// definition still binds.
+extension Database {
+    /// `ATTR.DEFINE`: returns false when it was already defined with that type.
+    @discardableResult
+    public mutating func defineAttribute(_ name: String, type: AttributeType) throws(CohortError) -> Bool {
+        guard catalog.aggregates[name] == nil else { throw .err("'\(name)' is an aggregate; an attribute needs another name") }
+        var next = self
+        guard try next.catalog.schema.defineAttribute(name, type: type) else { return false }
+        next.attributes.addColumn(for: type)
+        try next.rebindCatalog()
+        self = next
+        return true
+    }
+
+    /// `EVENT.DEFINE`: declares an event or adds properties to it.
+    @discardableResult
+    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition]) throws(CohortError) -> Bool {
+        var next = self
+        let before = next.schema.event(named: name)
+        guard try next.catalog.schema.defineEvent(name, properties: properties) else { return false }
+        let after = next.schema.event(named: name)!
+        if before == nil { next.events.tables.append(EventTable()) }
+        for property in after.properties.dropFirst(before?.properties.count ?? 0) {
+            next.events.tables[after.id].addProperty(property.type)
+        }
+        try next.rebindCatalog()
+        self = next
+        return true
+    }
+
+    /// `SEGMENT.DEFINE`: replaces any definition of `name`. A segment's last refreshed
+    /// membership is kept, so the next refresh reports the change.
+    public mutating func defineSegment(_ name: String, source: String) throws(CohortError) {
+        var catalog = self.catalog
+        try catalog.defineSegment(name, source: source, layout: self)
+        self.catalog = catalog
+    }
+
+    /// `AGG.DEFINE`: replaces any definition of `name`.
+    public mutating func defineAggregate(_ name: String, source: String) throws(CohortError) {
+        var catalog = self.catalog
+        try catalog.defineAggregate(name, source: source, layout: self)
+        self.catalog = catalog
+    }
+
+    /// `SEGMENT.DROP`: false when unknown; an error while another definition uses it.
+    public mutating func dropSegment(_ name: String) throws(CohortError) -> Bool {
+        guard try catalog.dropSegment(name) else { return false }
+        memberships[name] = nil
+        return true
+    }
+
+    /// Installs segment and aggregate definitions (name, source) read from a snapshot.
+    mutating func restoreDefinitions(segments: [(String, String)], aggregates: [(String, String)]) throws(CohortError) {
+        var catalog = self.catalog
+        try catalog.restore(segments: segments, aggregates: aggregates, layout: self)
+        self.catalog = catalog
+    }
+
+    /// Stores the membership computed by `SEGMENT.REFRESH`.
+    mutating func setMembership(_ name: String, _ members: Bitmap) { memberships[name] = members }
+
+    private mutating func rebindCatalog() throws(CohortError) {
+        var catalog = self.catalog
+        try catalog.schemaChanged(layout: self)
+        self.catalog = catalog
+    }
+}
