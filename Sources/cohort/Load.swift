@@ -31,9 +31,13 @@ struct DatasetLoader {
                 note("load \(p.file): \(formatCount(Double(p.rows))) rows, \(formatCount(p.rowsPerSecond)) rows/s")
             }
         })
+        do {
+            options.rejects = try rejects.map { (path) throws(CohortError) in try RejectsFile(path: path) }
+        } catch {
+            throw CLIError(error)
+        }
         for (path, isUsers) in [(users, true), (events, false)] {
             guard let path else { continue }
-            options.rejectsPath = rejects.map { isUsers ? $0 + ".users.csv" : $0 + ".events.csv" }
             do {
                 let report = try engine.withExclusiveAccess { (db) throws(CohortError) in
                     isUsers
@@ -44,7 +48,7 @@ struct DatasetLoader {
                     var line =
                         "loaded \(report.file): \(report.rows) rows in \(String(format: "%.2f", report.seconds)) s (\(formatCount(Double(report.rows) / max(report.seconds, 1e-9))) rows/s)"
                     if report.rejected > 0 {
-                        line += ", \(report.rejected) rejected rows written to \(options.rejectsPath!)"
+                        line += ", \(report.rejected) rejected rows written to \(options.rejects!.path)"
                         for reason in report.firstRejections { line += "\n  \(reason)" }
                     }
                     note(line)
@@ -53,6 +57,8 @@ struct DatasetLoader {
                 throw CLIError(error)
             }
         }
+        // A rejected row that did not reach the disk fails the load (checked writes).
+        do { try options.rejects?.close() } catch { throw CLIError(error) }
     }
 }
 
@@ -67,7 +73,7 @@ struct Load: ParsableCommand {
     @Option(help: "Definitions file (schema.cohort).") var schema: String
     @Option(help: "users.csv") var users: String?
     @Option(help: "events.csv") var events: String?
-    @Option(help: "Write rejected rows to FILE.users.csv / FILE.events.csv instead of failing.") var skipBadRows: String?
+    @Option(help: "Write rejected rows of both CSVs to FILE (columns source,line,reason,row) instead of failing.") var skipBadRows: String?
 
     func run() throws {
         let loader = DatasetLoader(schema: schema, users: users, events: events, rejects: skipBadRows)

@@ -12,7 +12,7 @@ struct Run: ParsableCommand {
     @Option(help: "Data directory; mutations are journaled there. Without it, the demo dataset is used in a temporary one.")
     var dataDir: String?
     @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
-    @Option(help: "Directory of the demo dataset used without --data-dir.") var demo: String = DemoData.defaultDirectory
+    @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
     @Flag(help: "Print each command's execution time to standard error.") var timing = false
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
 
@@ -30,6 +30,8 @@ struct Run: ParsableCommand {
         var failed = false
         if command.isEmpty {
             while let line = readLine(strippingNewline: true) {
+                // A definitions file is a valid script (DESIGN §6): `#` lines are comments.
+                if line.drop(while: { $0 == " " || $0 == "\t" }).first == "#" { continue }
                 let words: [String]
                 do { words = try InlineCommand.split(line) } catch {
                     print(error.description)
@@ -62,16 +64,20 @@ extension Run {
 }
 
 enum DemoData {
-    /// data/ next to the executable's package (found from the working directory or the executable path).
-    static var defaultDirectory: String {
+    /// data/ of the package, found from the working directory or the executable path;
+    /// nil when neither has it (an installed binary): then the demo is generated.
+    static var defaultDirectory: String? {
         let candidates =
             [FileManager.default.currentDirectoryPath + "/data"]
             + [
                 URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
                     .appendingPathComponent("../../../data").standardized.path
             ]
-        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/schema.cohort") } ?? candidates[0]
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/schema.cohort") }
     }
+
+    /// How data/ was made: the same generator run gives the same bytes anywhere.
+    static let generator = GeneratorOptions(users: 3000, seed: 42)
 }
 
 /// Prints replies the way redis-cli does when its output is not a terminal.

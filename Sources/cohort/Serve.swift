@@ -22,7 +22,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
     @Option(help: "Seconds between periodic snapshots (taken when there were changes); 0 for none.") var snapshotInterval: Double = 300
     @Option(help: "Most simultaneous clients.") var maxClients = 10_000
-    @Option(help: "Directory of the demo dataset used without --data-dir.") var demo: String = DemoData.defaultDirectory
+    @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)

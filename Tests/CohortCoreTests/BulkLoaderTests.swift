@@ -18,16 +18,16 @@ struct BulkLoaderTests {
         return db
     }
 
-    func loadUsers(_ csv: String, into db: inout Database, rejects: String? = nil) throws -> LoadReport {
+    func loadUsers(_ csv: String, into db: inout Database, rejects: RejectsFile? = nil) throws -> LoadReport {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        return try BulkLoader.loadUsers(path: dir.write("users.csv", csv), into: &db, options: LoadOptions(rejectsPath: rejects))
+        return try BulkLoader.loadUsers(path: dir.write("users.csv", csv), into: &db, options: LoadOptions(rejects: rejects))
     }
 
-    func loadEvents(_ csv: String, into db: inout Database, rejects: String? = nil) throws -> LoadReport {
+    func loadEvents(_ csv: String, into db: inout Database, rejects: RejectsFile? = nil) throws -> LoadReport {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        return try BulkLoader.loadEvents(path: dir.write("events.csv", csv), into: &db, options: LoadOptions(rejectsPath: rejects))
+        return try BulkLoader.loadEvents(path: dir.write("events.csv", csv), into: &db, options: LoadOptions(rejects: rejects))
     }
 
     func loadError(_ body: () throws -> LoadReport) -> String? {
@@ -128,15 +128,33 @@ struct BulkLoaderTests {
         var db = try makeDatabase()
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let rejects = dir.file("rejected.csv")
-        let csv = "user_id,event,time,cost\nu1,ride,2026-06-01,1\nu2,ride,nope,1\nu3,ride,2026-06-01,2\nu4,ride,2026-06-01,x\n"
+        let path = dir.file("rejected.csv")
+        let rejects = try RejectsFile(path: path)
+        // Both CSVs' rejected rows go to the one file, each naming its source and line.
+        let users = try loadUsers("user_id,age\nu9,x\n", into: &db, rejects: rejects)
+        #expect(users.rejected == 1)
+        let csv = "user_id,event,time,cost\nu1,ride,2026-06-01,1\nu2,ride,nope,1\nu3,ride,2026-06-01,2\nu4,ride,2026-06-01,\"x\"\n"
         let report = try loadEvents(csv, into: &db, rejects: rejects)
+        try rejects.close()
         #expect(report.rows == 2)
         #expect(report.rejected == 2)
         #expect(report.firstRejections.count == 2 && report.firstRejections[0].hasPrefix("line 3:"))
-        #expect(try String(contentsOfFile: rejects, encoding: .utf8) == "user_id,event,time,cost\nu2,ride,nope,1\nu4,ride,2026-06-01,x\n")
+        let written = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(
+            written
+                == "source,line,reason,row\n" + "users.csv,2,\"attribute 'age': expected an int, got 'x'\",\"u9,x\"\n"
+                + "events.csv,3,bad time 'nope': use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z),\"u2,ride,nope,1\"\n"
+                + "events.csv,5,\"property 'cost': expected a float, got 'x'\",\"u4,ride,2026-06-01,\"\"x\"\"\"\n", "\(written)")
         #expect(db.users.row(of: "u2") == nil)  // a rejected row creates no user
         #expect(db.users.liveCount == 2)
+    }
+
+    /// A full disk must fail the load, not lose rejected rows silently.
+    @Test func aRejectsFileThatCannotBeWrittenFailsTheLoad() throws {
+        var db = try makeDatabase()
+        let rejects = try RejectsFile(path: "/dev/full")
+        _ = try loadEvents("user_id,event,time,cost\nu2,ride,nope,1\n", into: &db, rejects: rejects)
+        #expect(throws: CohortError.self) { try rejects.close() }
     }
 
     @Test func headerErrorsForUsers() throws {
@@ -208,4 +226,5 @@ struct InlineCommandTests {
         }
         #expect(throws: CohortError.self) { try DefinitionsScript.run("USER.SET a plan x\n", file: "f", on: engine) }
     }
+
 }

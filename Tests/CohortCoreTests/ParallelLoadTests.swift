@@ -90,7 +90,7 @@ struct ParallelLoadTests {
         #expect(db.events.liveCount == 0)
 
         let rejects = dir.file("rejects.csv")
-        let report = try BulkLoader.loadEvents(path: path, into: &db, options: LoadOptions(rejectsPath: rejects))
+        let report = try BulkLoader.loadEvents(path: path, into: &db, options: LoadOptions(rejects: try RejectsFile(path: rejects)))
         #expect(report.rows == rows && report.rejected == 1)
         #expect(report.firstRejections == ["line \(rows + 2): property 'cost': expected a float, got 'not-a-number'"])
         #expect(db.events.liveCount == rows)

@@ -50,6 +50,8 @@ struct ParserTests {
         ("a = 1 b", "syntax error at 7: expected end of expression"),
         ("sumx(ride) > 1", "syntax error at 1: unknown function 'sumx' (use count, sum, avg, min, max, first, last, distinct, avg_gap)"),
         ("x > 9q", "syntax error at 5: unexpected 'q' after number (a duration unit is one of s, m, h, d, w)"),
+        ("count(ride, last 30) > 0", "syntax error at 18: expected a duration after 'last' (a number with s, m, h, d or w, as in 30d)"),
+        ("count(ride, last now) > 0", "syntax error at 18: expected a duration after 'last' (a number with s, m, h, d or w, as in 30d)"),
     ])
     func syntaxErrorsNameThePosition(source: String, message: String) {
         #expect(throws: CohortError.err(message)) { try Parser.predicate(source) }

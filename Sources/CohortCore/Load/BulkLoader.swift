@@ -6,15 +6,15 @@ import Darwin
 
 /// How a bulk load behaves on bad rows and how it reports progress.
 public struct LoadOptions: Sendable {
-    /// With a path, bad rows are written there (header first, rows verbatim) and the
-    /// load goes on (`--skip-bad-rows FILE`); without, the first bad row fails the load.
-    public var rejectsPath: String?
+    /// With a file, bad rows are written there (`RejectsFile`'s format) and the load goes
+    /// on (`--skip-bad-rows FILE`); without, the first bad row fails the load.
+    public var rejects: RejectsFile?
     /// Called every `progressInterval` rows and once at the end.
     public var progress: (@Sendable (LoadProgress) -> Void)?
     public var progressInterval = 1_000_000
 
-    public init(rejectsPath: String? = nil, progress: (@Sendable (LoadProgress) -> Void)? = nil) {
-        self.rejectsPath = rejectsPath
+    public init(rejects: RejectsFile? = nil, progress: (@Sendable (LoadProgress) -> Void)? = nil) {
+        self.rejects = rejects
         self.progress = progress
     }
 }
@@ -124,7 +124,6 @@ struct LoadDriver {
     var rows = 0
     var rejected = 0
     var firstRejections: [String] = []
-    private var rejects: UnsafeMutablePointer<FILE>?
     private let started = LoadDriver.monotonicSeconds()
 
     init(file: MappedFile, options: LoadOptions) throws(CohortError) {
@@ -144,21 +143,18 @@ struct LoadDriver {
             guard let column = reader.string(field) else { throw .err("\(name) line 1: header is not valid UTF-8") }
             header.append(column)
         }
-        if let path = options.rejectsPath {
-            guard let handle = fopen(path, "w") else { throw .err("cannot write rejected rows to \(path): \(String(cString: strerror(errno)))") }
-            rejects = handle
-            write(record: reader.recordRange)
-        }
     }
 
     /// Records a bad row found at `line`, bytes `range` of the file: fails the load, or
     /// writes the row to the rejects file.
     mutating func reject(_ error: RowError, line: Int, range: Range<Int>) throws(CohortError) {
         let message = "line \(line): \(error.reason)"
-        guard rejects != nil else { throw .err("\(name) \(message); nothing of this load was kept (use --skip-bad-rows FILE to load the good rows)") }
+        guard let rejects = options.rejects else {
+            throw .err("\(name) \(message); nothing of this load was kept (use --skip-bad-rows FILE to load the good rows)")
+        }
         rejected += 1
         if firstRejections.count < 10 { firstRejections.append(message) }
-        write(record: range)
+        rejects.write(source: name, line: line, reason: error.reason, record: UnsafeRawBufferPointer(rebasing: file.bytes[range]))
     }
 
     mutating func tick(_ count: Int = 1) {
@@ -175,17 +171,8 @@ struct LoadDriver {
     }
 
     mutating func finish() -> LoadReport {
-        if let rejects { fclose(rejects) }
-        rejects = nil
         reportProgress()
         return LoadReport(file: name, rows: rows, rejected: rejected, firstRejections: firstRejections, seconds: LoadDriver.monotonicSeconds() - started)
-    }
-
-    private func write(record range: Range<Int>) {
-        guard let rejects else { return }
-        let bytes = UnsafeRawBufferPointer(rebasing: file.bytes[range])
-        if let base = bytes.baseAddress { fwrite(base, 1, bytes.count, rejects) }
-        fputc(0x0A, rejects)
     }
 
     /// The user id field, checked against DESIGN §2: raw bytes when they are plain
@@ -256,7 +243,7 @@ struct UsersLoad {
         let bodyStart = driver.reader.position
         let bytes = driver.file.bytes
         let ranges = ChunkPipeline.split(bytes, from: bodyStart, parts: ChunkPipeline.chunkCount(bytes.count - bodyStart))
-        let stopAtFirstError = driver.options.rejectsPath == nil
+        let stopAtFirstError = driver.options.rejects == nil
         let columns = self.columns
         nonisolated(unsafe) let file = bytes
         let slots = columns.map { db.attributes.slots[$0.id] }
@@ -454,7 +441,7 @@ struct EventsLoad {
     mutating func run(into db: inout Database) throws(CohortError) -> LoadReport {
         let bodyStart = driver.reader.position
         let ranges = ChunkPipeline.split(driver.file.bytes, from: bodyStart, parts: ChunkPipeline.chunkCount(driver.file.bytes.count - bodyStart))
-        let stopAtFirstError = driver.options.rejectsPath == nil
+        let stopAtFirstError = driver.options.rejects == nil
         let layout = self.layout
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }

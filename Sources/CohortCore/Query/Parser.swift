@@ -262,7 +262,11 @@ public struct Parser {
             _ = advance()
             if isKeyword("last") {
                 _ = advance()
-                window = .last(try parseValue())
+                // The grammar's `"last" duration`: a bare number has no unit to read.
+                guard case .duration(let seconds) = current.kind else {
+                    throw error("a duration after 'last' (a number with s, m, h, d or w, as in 30d)")
+                }
+                window = .last(.duration(seconds, at: advance().position))
             } else if isKeyword("from") {
                 _ = advance()
                 let from = try parseValue()
