@@ -16,9 +16,12 @@ echo "== recompute again two weeks later: who entered, who exited ==" >&2
 "$bin" recompute --data-dir "$dir" --segment premium_eligible --now 2026-07-15
 echo "== first members, and questions to the same data directory ==" >&2
 head -5 "$dir/premium_eligible.members"
-"$bin" run --data-dir "$dir" --now 2026-07-01 <<'CMDS'
-SEGMENT.LIST
-SEGMENT.OVERLAP premium_eligible dormant_riders promoters
-AGG.STATS ride_spend_90d IN premium_eligible
-AGG.GET u0000042 rides_90d ride_spend_90d "last(ride)"
-CMDS
+ask() { # label, then the command's reply (one element a line, as redis-cli prints)
+  local label="$1"; shift
+  echo "-- $label"
+  "$bin" run --data-dir "$dir" --now 2026-07-01 "$@" | sed 's/^/   /'
+}
+ask "segments (name, definition)" SEGMENT.LIST
+ask "overlap of premium_eligible, dormant_riders, promoters (row by row)" SEGMENT.OVERLAP premium_eligible dormant_riders promoters
+ask "ride spend over 90 days in premium_eligible: users, with a value, sum, min, max, avg" AGG.STATS ride_spend_90d IN premium_eligible
+ask "u0000042: rides in 90 days, spend in 90 days, last ride" AGG.GET u0000042 rides_90d ride_spend_90d "last(ride)"

@@ -150,11 +150,20 @@ struct SessionProcessor: Sendable {
                 .err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
         }
         let user = arguments.count == 2 ? arguments[0] : "default"
-        guard user == "default", arguments.last! == password else {
+        guard user == "default", Self.constantTimeEqual(arguments.last!, password) else {
             return .error(CohortError(CohortError.Kind(rawValue: "WRONGPASS"), "invalid username-password pair or user is disabled."))
         }
         session.authenticated = true
         return .ok
+    }
+
+    /// Compares in time that depends on the lengths only, not on where the bytes first
+    /// differ, so response timing does not reveal a password prefix.
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (Array(a.utf8), Array(b.utf8))
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) { difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+        return difference == 0
     }
 
     private func hello(_ words: [String], _ session: Session) -> Reply {

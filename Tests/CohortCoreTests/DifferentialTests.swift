@@ -15,6 +15,7 @@ struct DifferentialTests {
         var rng = SplitMix(seed: seed)
         let (engine, reference) = makeData(&rng)
         var generator = ExpressionGenerator(rng: rng)
+        try engine.snapshotView().checkInvariants()
         for _ in 0..<300 {
             let source = generator.predicate(depth: 3)
             let predicate = try Parser.predicate(source)

@@ -65,7 +65,7 @@ struct PlanCacheTests {
 
     /// Every read command binds an ad-hoc text once per catalog version: EVENT.ADD,
     /// USER.SET, USER.DEL and compactions keep the plan; a DEFINE rebinds it.
-    @Test func plansSurviveDataWritesAndNotDefinitions() {
+    @Test func plansSurviveDataWritesAndNotDefinitions() throws {
         let engine = makeEngine()
         let target = #"count(ride where car = "zoe", last 30d) >= 1 or plan = "gold""#
         let reads: [[String]] = [
@@ -84,6 +84,7 @@ struct PlanCacheTests {
         #expect(engine.execute(["USER.DEL", "u2"]) == .integer(1))
         #expect(engine.execute(["SEGMENT.COUNT", target]) == .integer(1))
         #expect(engine.execute(["AGG.GET", "u1", "count(ride)"]) == .array([.integer(1)]))
+        #expect(throws: Never.self) { try engine.snapshotView().checkInvariants() }
         let afterWrites = engine.planCacheStatistics.misses
         #expect(afterWrites == misses, "AGG.GET's text was bound by AGG.STATS: \(misses) -> \(afterWrites)")
         // A definition changes the catalog version: the text is bound again.

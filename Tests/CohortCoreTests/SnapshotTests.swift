@@ -77,6 +77,8 @@ struct SnapshotTests {
 
         let (restored, meta) = try SnapshotReader.read(path: path)
         #expect(meta == SnapshotMeta(createdAt: demoNow, journalGeneration: 9))
+        try restored.checkInvariants()
+        try original.checkInvariants()
         #expect(restored.schema == original.schema)
         #expect(restored.users.rowCount == original.users.rowCount)
         #expect(restored.users.live == original.users.live)

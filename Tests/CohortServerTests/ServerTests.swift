@@ -220,6 +220,10 @@ struct ServerTests {
         #expect(c.command("PING") == .error("NOAUTH Authentication required."))
         #expect(c.command("SEGMENT.COUNT", "verified") == .error("NOAUTH Authentication required."))
         #expect(c.command("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
+        // A prefix, an extension and an empty password are all wrong (constant-time compare).
+        for wrong in ["s3cre", "s3cret1", ""] {
+            #expect(c.command("AUTH", wrong) == .error("WRONGPASS invalid username-password pair or user is disabled."))
+        }
         guard case .error(let hello) = c.command("HELLO", "3") else {
             Issue.record("HELLO without auth was accepted")
             return
