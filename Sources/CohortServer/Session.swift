@@ -18,70 +18,33 @@ final class Session: @unchecked Sendable {
     }
 }
 
-/// Runs a batch of requests for one session: the connection-level commands (PING,
-/// HELLO, AUTH, QUIT, CLIENT, and the COMMAND/CONFIG/SELECT probes client tools send)
-/// here, everything else through the engine's command table, encoding each reply as
-/// it goes so a `HELLO 3` switches the protocol for the replies after it.
+/// Runs a batch of requests for one session: each request is classified once by the
+/// engine's command table (`CommandTable.resolve`: unknown commands and arity), checked
+/// against authentication (`noAuth`), and then answered by the session (HELLO, AUTH,
+/// QUIT, CLIENT) or by `Engine.dispatch`, encoding each reply as it goes so a `HELLO 3`
+/// switches the protocol for the replies after it.
 struct SessionProcessor: Sendable {
     let engine: Engine
     let password: String?
-
-    /// Commands answered without the engine (they never wait on its lock).
-    enum ConnectionCommand: String, CaseIterable {
-        case ping = "PING"
-        case hello = "HELLO"
-        case auth = "AUTH"
-        case quit = "QUIT"
-        case client = "CLIENT"
-        case command = "COMMAND"
-        case config = "CONFIG"
-        case select = "SELECT"
-
-        /// Matches `name` ASCII-case-insensitively without allocating (this runs per request).
-        init?(matching name: String) {
-            guard (4...7).contains(name.utf8.count), let match = Self.all.first(where: { name.equalsIgnoringASCIICase($0.rawValue) })
-            else { return nil }
-            self = match
-        }
-
-        /// `allCases`, built once (the synthesized property builds an array per call).
-        private static let all = allCases
-    }
 
     /// Whether this session's writes may run on the event loop: not with
     /// `appendfsync always`, whose commit waits for the disk.
     let immediateWrites: Bool
 
-    /// Runs the longest prefix of `requests` that needs no waiting (connection commands,
-    /// and point commands whose lock is free: `Engine.executeImmediately`), commits the
-    /// journal for its writes, and encodes its replies. Returns how many requests it
-    /// ran and whether a QUIT ended the session; the caller sends the rest to `run`.
+    /// Runs the longest prefix of `requests` that needs no waiting (`Engine.dispatch`
+    /// with `.ifFree`), commits the journal for its writes, and encodes its replies.
+    /// Returns how many requests it ran and whether a QUIT ended the session; the
+    /// caller sends the rest to `run`.
     func runImmediately(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> (ran: Int, quit: Bool) {
         var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
         var quit = false
         for request in requests {
-            guard let (reply, wrote) = immediate(request, session, quit: &quit) else { break }
+            guard let (reply, wrote) = process(request, session, .ifFree(allowWrites: immediateWrites), quit: &quit) else { break }
             replies.append((reply, session.protocolVersion, wrote))
             if quit { break }
         }
         encode(replies, into: &out)
         return (replies.count, quit)
-    }
-
-    private func immediate(_ request: Request, _ session: Session, quit: inout Bool) -> (Reply, Bool)? {
-        guard case .command(let words) = request else {
-            if case .invalid(let message) = request { return (.error(.err(message)), false) }
-            return nil
-        }
-        if let command = ConnectionCommand(matching: words[0]) {
-            if command == .quit {
-                quit = true
-                return (.ok, false)
-            }
-            return (connectionCommand(command, words, session), false)
-        }
-        guard session.authenticated else { return (.error(CohortError(.noAuth, "Authentication required.")), false) }
-        return engine.executeImmediately(words, allowWrites: immediateWrites)
     }
 
     /// Encodes every reply into `out`; returns true when a QUIT ended the session
@@ -93,24 +56,40 @@ struct SessionProcessor: Sendable {
         replies.reserveCapacity(requests.count)
         var quit = false
         for request in requests {
-            switch request {
-            case .invalid(let message):
-                replies.append((.error(.err(message)), session.protocolVersion, false))
-            case .command(let words):
-                if let command = ConnectionCommand(matching: words[0]) {
-                    quit = command == .quit
-                    replies.append((quit ? .ok : connectionCommand(command, words, session), session.protocolVersion, false))
-                } else if !session.authenticated {
-                    replies.append((.error(CohortError(.noAuth, "Authentication required.")), session.protocolVersion, false))
-                } else {
-                    let (reply, wrote) = engine.executeWithoutCommit(words)
-                    replies.append((reply, session.protocolVersion, wrote))
-                }
-            }
+            let (reply, wrote) = process(request, session, .wait, quit: &quit)!
+            replies.append((reply, session.protocolVersion, wrote))
             if quit { break }
         }
         encode(replies, into: &out)
         return quit
+    }
+
+    /// One request: classified, authorised, then answered. Nil only for `.ifFree` when
+    /// it would wait.
+    private func process(_ request: Request, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> (Reply, Bool)? {
+        let words: [String]
+        switch request {
+        case .invalid(let message): return (.error(.err(message)), false)
+        case .command(let w): words = w
+        }
+        let (command, arguments): (Command, Arguments)
+        switch engine.commands.resolve(words) {
+        case .failure(let error): return (.error(error), false)
+        case .success(let resolved): (command, arguments) = resolved
+        }
+        guard session.authenticated || command.flags.contains(.noAuth) else {
+            return (.error(CohortError(.noAuth, "Authentication required.")), false)
+        }
+        guard case .session = command.handler else { return engine.dispatch(command, arguments, waiting) }
+        switch command.name {
+        case "QUIT":
+            quit = true
+            return (.ok, false)
+        case "AUTH": return (auth(Array(arguments), session), false)
+        case "HELLO": return (hello(words, session), false)
+        case "CLIENT": return (client(words, session), false)
+        default: return (.error(.err("'\(command.name)' has no session handler")), false)
+        }
     }
 
     /// Commits the journal if any reply is a write's, then encodes the replies; a failed
@@ -122,29 +101,8 @@ struct SessionProcessor: Sendable {
         }
     }
 
-    private func connectionCommand(_ command: ConnectionCommand, _ words: [String], _ session: Session) -> Reply {
-        switch command {
-        case .auth: return auth(Array(words.dropFirst()), session)
-        case .hello: return hello(words, session)
-        default: break
-        }
-        guard session.authenticated else { return .error(CohortError(.noAuth, "Authentication required.")) }
-        switch command {
-        case .ping:
-            guard words.count <= 2 else { return .error(.wrongArity("ping")) }
-            return words.count == 2 ? .bulk(words[1]) : .status("PONG")
-        case .client: return client(words, session)
-        case .command: return .array([])
-        case .config: return session.protocolVersion >= 3 ? .map([]) : .array([])
-        case .select:
-            guard words.count == 2 else { return .error(.wrongArity("select")) }
-            return words[1] == "0" ? .ok : .error(.err("DB index is out of range"))
-        case .auth, .hello, .quit: preconditionFailure("handled above")
-        }
-    }
-
     private func auth(_ arguments: [String], _ session: Session) -> Reply {
-        guard arguments.count == 1 || arguments.count == 2 else { return .error(.wrongArity("auth")) }
+        guard arguments.count <= 2 else { return .error(.wrongArity("auth")) }
         guard let password else {
             return .error(
                 .err("AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
@@ -206,7 +164,6 @@ struct SessionProcessor: Sendable {
     }
 
     private func client(_ words: [String], _ session: Session) -> Reply {
-        guard words.count >= 2 else { return .error(.wrongArity("client")) }
         switch words[1].uppercased() {
         case "SETNAME":
             guard words.count == 3 else { return .error(.wrongArity("client|setname")) }

@@ -143,4 +143,22 @@ struct KeywordMatchTests {
         #expect(!"ä".equalsIgnoringASCIICase("Ä"))
         #expect("segment.check".equalsIgnoringASCIICase("SEGMENT.CHECK"))
     }
+
+    /// Connection commands live in the one command table: resolved, arity-checked and
+    /// flagged like every other; without a connection they answer their fallback.
+    @Test func connectionCommandsAreClassifiedByTheOneTable() throws {
+        let engine = Engine()
+        #expect(engine.execute(["ping"]) == .status("PONG"))
+        #expect(engine.execute(["PING", "a", "b"]) == .error(.wrongArity("PING")))
+        #expect(engine.execute(["SELECT"]) == .error(.err("wrong number of arguments for 'select' command")))
+        #expect(engine.execute(["SELECT", "1"]) == .error(.err("DB index is out of range")))
+        #expect(engine.execute(["QUIT"]) == .ok)
+        #expect(engine.execute(["HELLO", "3"]).isError)
+        guard case .success(let (auth, _)) = engine.commands.resolve(["auth", "pw"]) else { throw CohortError.err("AUTH not resolved") }
+        #expect(auth.name == "AUTH" && auth.flags.contains(.noAuth) && auth.flags.contains(.fast))
+        guard case .success(let (count, _)) = engine.commands.resolve(["SEGMENT.COUNT", "x"]) else { throw CohortError.err("not resolved") }
+        #expect(!count.flags.contains(.noAuth) && !count.flags.contains(.fast))
+        guard case .failure(let error) = engine.commands.resolve(["NOPE", "a"]) else { throw CohortError.err("NOPE resolved") }
+        #expect(error.message == "unknown command 'NOPE', with args beginning with: 'a'")
+    }
 }

@@ -3,7 +3,7 @@ import Testing
 
 /// Read commands reuse bound plans (`PlanCache`, the catalog's own plans); plans depend
 /// on definitions only, so data writes keep them while every change of an answer is
-/// still seen, through both entry points the server uses (`executeImmediately` on the
+/// still seen, through both entry points the server uses (`dispatch(.ifFree)` on the
 /// event loop, `execute` on a worker).
 struct PlanCacheTests {
     static let now: Int64 = 1_782_820_800  // 2026-06-30T12:00:00Z
@@ -25,7 +25,8 @@ struct PlanCacheTests {
     func check(_ engine: Engine, _ words: String...) -> Reply {
         let all = ["SEGMENT.CHECK"] + words
         let direct = engine.execute(all)
-        if let (immediate, wrote) = engine.executeImmediately(all, allowWrites: true) {
+        guard case .success(let (command, arguments)) = engine.commands.resolve(all) else { return direct }
+        if let (immediate, wrote) = engine.dispatch(command, arguments, .ifFree(allowWrites: true)) {
             #expect(immediate == direct && !wrote)
         }
         return direct

@@ -55,11 +55,8 @@ struct AggregateState {
     /// string at `edgePosition` instead.
     var result: Double {
         switch function {
-        case .count: return Double(hasProperty ? values.count : events)
-        case .sum: return values.sum
-        case .avg: return values.count == 0 ? .nan : values.sum / Double(values.count)
-        case .min: return values.count == 0 ? .nan : values.min
-        case .max: return values.count == 0 ? .nan : values.max
+        case .count where !hasProperty: return Double(events)
+        case .count, .sum, .avg, .min, .max: return Self.result(function, values)
         case .first: return events == 0 ? .nan : (hasProperty ? firstValue : Double(firstTime))
         case .last: return events == 0 ? .nan : (hasProperty ? lastValue : Double(lastTime))
         case .distinct: return Double(seen.count)
@@ -69,15 +66,29 @@ struct AggregateState {
         }
     }
 
+    /// `count(e.p)`, `sum`, `avg`, `min` or `max` of the non-null values in `values`.
+    @inline(__always)
+    static func result(_ function: AggregateCall.Function, _ values: Statistics) -> Double {
+        switch function {
+        case .sum: return values.sum
+        case .avg: return values.count == 0 ? .nan : values.sum / Double(values.count)
+        case .min: return values.count == 0 ? .nan : values.min
+        case .max: return values.count == 0 ? .nan : values.max
+        default: return Double(values.count)  // count(e.p)
+        }
+    }
+
     /// The event `first`/`last` answer with, nil when no event was added.
     var edgePosition: Int? {
         guard events > 0 else { return nil }
         return function == .first ? firstPosition : lastPosition
     }
 
-    /// The result of the unfiltered aggregate over `start..<end` without visiting every
-    /// event, when the function allows it; nil otherwise. Equal to adding every event by
-    /// construction: `count(e)` is the length, `first(e)`/`last(e)` the slice's ends.
+    /// The result of the unfiltered aggregate over `start..<end` without the per-event
+    /// bookkeeping of `add`, when the function allows it; nil otherwise (`distinct`).
+    /// Equal to adding every event by construction: `count(e)` is the length,
+    /// `first`/`last`/`avg_gap` read the slice's ends, and the value statistics are one
+    /// tight loop over the property column feeding `result`.
     @inline(__always)
     static func shortcut(
         _ function: AggregateCall.Function, _ start: Int, _ end: Int, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
@@ -88,7 +99,11 @@ struct AggregateState {
         case .first: return n == 0 ? .nan : (property?.value(start) ?? Double(times[start]))
         case .last: return n == 0 ? .nan : (property?.value(end - 1) ?? Double(times[end - 1]))
         case .avg_gap: return n < 2 ? .nan : Double(times[end - 1] - times[start]) / Double(n - 1)
-        default: return nil
+        case .count, .sum, .avg, .min, .max:
+            var values = Statistics()
+            if let property { for p in start..<end { values.add(property.value(p)) } }
+            return result(function, values)
+        case .distinct: return nil
         }
     }
 }

@@ -27,12 +27,24 @@ public struct WriteResult: Sendable {
     }
 }
 
-/// One entry of the command table (DESIGN §4).
+/// One entry of the command table (DESIGN §4): every command the server or `cohort run`
+/// answers, connection commands included (redis's one command table).
 ///
 /// `arity` follows Redis: positive is the exact word count including the name,
-/// negative is a minimum. The engine checks it before calling the handler, so a
-/// handler may index its fixed arguments without checking.
+/// negative is a minimum. `CommandTable.resolve` checks it once, before any handler
+/// runs, so a handler may index its fixed arguments without checking.
 public struct Command: Sendable {
+    /// What the transport needs to know about a command (redis's command flags).
+    public struct Flags: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// Touches one user or nothing and takes microseconds: the server may run it on
+        /// its event loop when it needs no waiting (`Engine.dispatch` with `.ifFree`).
+        public static let fast = Flags(rawValue: 1)
+        /// Allowed before `AUTH` on a server with a password.
+        public static let noAuth = Flags(rawValue: 2)
+    }
+
     public enum Handler: Sendable {
         /// Runs under the engine's read lock, concurrently with other reads.
         case read(@Sendable (borrowing Database, Arguments, CommandEnvironment) throws(CohortError) -> Reply)
@@ -40,19 +52,24 @@ public struct Command: Sendable {
         case write(@Sendable (inout Database, Arguments, CommandEnvironment) throws(CohortError) -> WriteResult)
         /// Needs the engine itself (INFO, SNAPSHOT); takes its own locks.
         case engine(@Sendable (Engine, Arguments) throws(CohortError) -> Reply)
+        /// Needs nothing but its arguments (PING, the probes client tools send): runs
+        /// anywhere and never waits.
+        case stateless(@Sendable (Arguments) throws(CohortError) -> Reply)
+        /// Reads or changes the connection's own state (HELLO, AUTH, QUIT, CLIENT): the
+        /// server answers it with its session; without a connection (`cohort run`) the
+        /// reply is `fallback`.
+        case session(fallback: Reply)
     }
 
     public let name: String
     public let arity: Int
+    public let flags: Flags
     public let handler: Handler
-    /// Touches one user (or nothing) and takes microseconds: the server may run it on
-    /// its event loop when the engine's lock is free (`Engine.executeImmediately`).
-    public let isPoint: Bool
 
-    public init(_ name: String, arity: Int, point: Bool = false, _ handler: Handler) {
+    public init(_ name: String, arity: Int, flags: Flags = [], _ handler: Handler) {
         self.name = name
         self.arity = arity
-        self.isPoint = point
+        self.flags = flags
         self.handler = handler
     }
 
@@ -73,6 +90,18 @@ public struct CommandTable: Sendable {
     public func command(named name: String) -> Command? { commands[name] ?? commands[name.uppercased()] }
     public var names: [String] { commands.keys.sorted() }
 
-    /// Every command the engine answers: what `cohort run` and the server dispatch through.
-    public static let standard = CommandTable(DataCommands.all + SegmentCommands.all)
+    /// The one classification of a request: its command and arguments, or the error to
+    /// answer (unknown command, wrong number of arguments), in redis's wording.
+    public func resolve(_ words: [String]) -> Result<(Command, Arguments), CohortError> {
+        guard let name = words.first else { return .failure(.err("empty command")) }
+        guard let command = command(named: name) else {
+            let shown = words.dropFirst().prefix(3).map { "'\($0.prefix(64))'" }.joined(separator: " ")
+            return .failure(.err("unknown command '\(name.prefix(64))', with args beginning with: \(shown)"))
+        }
+        guard command.acceptsArity(words.count) else { return .failure(.wrongArity(command.name)) }
+        return .success((command, Arguments(command: command.name, received: words)))
+    }
+
+    /// Every command: what `cohort run` and the server dispatch through.
+    public static let standard = CommandTable(ConnectionCommands.all + DataCommands.all + SegmentCommands.all)
 }

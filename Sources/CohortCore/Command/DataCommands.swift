@@ -1,25 +1,16 @@
-/// The data commands of DESIGN §4: schema, users, events, PING and INFO.
+/// The data commands of DESIGN §4: schema, users, events, INFO and SNAPSHOT.
 enum DataCommands {
     static let all: [Command] = [
-        Command("PING", arity: -1, point: true, .read(ping)),
         Command("ATTR.DEFINE", arity: 3, .write(attrDefine)),
         Command("EVENT.DEFINE", arity: -2, .write(eventDefine)),
-        Command("USER.SET", arity: -4, point: true, .write(userSet)),
-        Command("USER.UNSET", arity: -3, point: true, .write(userUnset)),
-        Command("USER.GET", arity: 2, point: true, .read(userGet)),
+        Command("USER.SET", arity: -4, flags: .fast, .write(userSet)),
+        Command("USER.UNSET", arity: -3, flags: .fast, .write(userUnset)),
+        Command("USER.GET", arity: 2, flags: .fast, .read(userGet)),
         Command("USER.DEL", arity: 2, .write(userDel)),
-        Command("EVENT.ADD", arity: -4, point: true, .write(eventAdd)),
+        Command("EVENT.ADD", arity: -4, flags: .fast, .write(eventAdd)),
         Command("INFO", arity: -1, .engine(info)),
         Command("SNAPSHOT", arity: 1, .engine(snapshot)),
     ]
-
-    static func ping(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
-        switch args.count {
-        case 0: return .status("PONG")
-        case 1: return .bulk(args[0])
-        default: throw .wrongArity(args.command)
-        }
-    }
 
     static func attrDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         guard let type = AttributeType(rawValue: args[1]) else {

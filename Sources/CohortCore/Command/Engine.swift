@@ -119,25 +119,40 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Runs one command like `execute` but leaves its journal record buffered: the
-    /// caller must `commit()` before sending any reply of a write (`wrote` true). The
-    /// server does this once per pipelined batch (group commit).
+    /// caller must `commit()` before sending any reply of a write (`wrote` true).
     public func executeWithoutCommit(_ words: [String]) -> (reply: Reply, wrote: Bool) {
-        var wrote = false
-        let reply = run(words, wrote: &wrote)
-        return (reply, wrote)
+        switch commands.resolve(words) {
+        case .failure(let error): return (.error(error), false)
+        case .success(let (command, arguments)): return dispatch(command, arguments, .wait)!
+        }
     }
 
-    /// Runs a point command (`Command.isPoint`) at once if it needs no waiting: the
-    /// engine's lock is free and (for a read) no compaction is due. Nil otherwise, or for
-    /// any other command: then use `executeWithoutCommit` off the caller's thread. Writes
-    /// leave their journal record buffered, as `executeWithoutCommit` does.
-    public func executeImmediately(_ words: [String], allowWrites: Bool) -> (reply: Reply, wrote: Bool)? {
-        guard let name = words.first, let command = commands.command(named: name), command.isPoint else { return nil }
-        guard command.acceptsArity(words.count) else { return (.error(.wrongArity(command.name)), false) }
-        let arguments = Arguments(command: command.name, received: words)
+    /// Whether `dispatch` may wait for the engine's lock.
+    public enum Waiting: Sendable {
+        /// Wait as long as needed (a worker thread).
+        case wait
+        /// Run now only if nothing needs waiting: a `fast` command, its lock free and
+        /// (for a read) no compaction due; writes only with `allowWrites`. What the
+        /// server's event loop uses.
+        case ifFree(allowWrites: Bool)
+    }
+
+    /// Runs a resolved command (`CommandTable.resolve`): the one dispatch of every
+    /// caller. Nil only with `.ifFree` when the command would have to wait: then run it
+    /// with `.wait` off the caller's thread. Writes leave their journal record buffered
+    /// (`commit()` before replying); errors come back as `.error` replies.
+    public func dispatch(_ command: Command, _ arguments: Arguments, _ waiting: Waiting) -> (reply: Reply, wrote: Bool)? {
+        var allowWrites = true
+        if case .ifFree(let writes) = waiting {
+            guard command.flags.contains(.fast) else { return nil }
+            allowWrites = writes
+        }
+        let mayWait = if case .wait = waiting { true } else { false }
         do {
             switch command.handler {
             case .read(let handler):
+                let environment = self.environment
+                if mayWait { return (try read { (database) throws(CohortError) in try handler(database, arguments, environment) }, false) }
                 return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool)? in
                     guard !database.needsCompaction else { return nil }
                     return (try handler(database, arguments, environment), false)
@@ -146,14 +161,16 @@ public final class Engine: @unchecked Sendable {
                 guard allowWrites else { return nil }
                 let environment = self.environment
                 var wrote = false
-                guard
-                    let reply = try lock.withWriteLockIfFree({ () throws(CohortError) -> Reply in
-                        try applyWrite(handler, arguments, environment, wrote: &wrote)
-                    })
-                else { return nil }
+                let apply = { () throws(CohortError) -> Reply in try self.applyWrite(handler, arguments, environment, wrote: &wrote) }
+                if mayWait { return (try lock.withWriteLock(apply), wrote) }
+                guard let reply = try lock.withWriteLockIfFree(apply) else { return nil }
                 return (reply, wrote)
-            case .engine:
-                return nil
+            case .engine(let handler):
+                return mayWait ? (try handler(self, arguments), false) : nil
+            case .stateless(let handler):
+                return (try handler(arguments), false)
+            case .session(let fallback):
+                return (fallback, false)
             }
         } catch {
             return (.error(error), false)
@@ -180,32 +197,6 @@ public final class Engine: @unchecked Sendable {
             }
         }
         return result.reply
-    }
-
-    private func run(_ words: [String], wrote: inout Bool) -> Reply {
-        guard let name = words.first else { return .error(.err("empty command")) }
-        guard let command = commands.command(named: name) else {
-            let shown = words.dropFirst().prefix(3).map { "'\($0.prefix(64))'" }.joined(separator: " ")
-            return .error(.err("unknown command '\(name.prefix(64))', with args beginning with: \(shown)"))
-        }
-        guard command.acceptsArity(words.count) else { return .error(.wrongArity(command.name)) }
-        let arguments = Arguments(command: command.name, received: words)
-        do {
-            switch command.handler {
-            case .read(let handler):
-                let environment = self.environment
-                return try read { (database) throws(CohortError) in try handler(database, arguments, environment) }
-            case .write(let handler):
-                let environment = self.environment
-                return try lock.withWriteLock { () throws(CohortError) -> Reply in
-                    try applyWrite(handler, arguments, environment, wrote: &wrote)
-                }
-            case .engine(let handler):
-                return try handler(self, arguments)
-            }
-        } catch {
-            return .error(error)
-        }
     }
 
     /// Runs `body` with shared read access to a compacted database.

@@ -9,11 +9,11 @@ enum SegmentCommands {
         Command("SEGMENT.LIST", arity: 1, .read(list)),
         Command("SEGMENT.COUNT", arity: -2, .read(count)),
         Command("SEGMENT.MEMBERS", arity: -2, .read(members)),
-        Command("SEGMENT.CHECK", arity: -3, point: true, .read(check)),
+        Command("SEGMENT.CHECK", arity: -3, flags: .fast, .read(check)),
         Command("SEGMENT.REFRESH", arity: -2, .write(refresh)),
         Command("SEGMENT.OVERLAP", arity: -3, .read(overlap)),
         Command("AGG.DEFINE", arity: 3, .write(aggregateDefine)),
-        Command("AGG.GET", arity: -3, point: true, .read(aggregateGet)),
+        Command("AGG.GET", arity: -3, flags: .fast, .read(aggregateGet)),
         Command("AGG.STATS", arity: -2, .read(aggregateStats)),
     ]
 
