@@ -16,12 +16,7 @@ struct DatasetLoader {
             throw CLIError("cannot read \(schema): \(error.localizedDescription)")
         }
         do {
-            let outcome = try DefinitionsScript.run(text, file: schema, on: engine)
-            if !outcome.skipped.isEmpty, !quiet {
-                note(
-                    "note: \(outcome.skipped.count) definitions need commands this build does not have yet; skipped (\(outcome.skipped.prefix(3).joined(separator: ", "))…)"
-                )
-            }
+            try DefinitionsScript.run(text, file: schema, on: engine)
         } catch {
             throw CLIError(error)
         }

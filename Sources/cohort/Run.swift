@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
         if command.isEmpty {
             while let line = readLine(strippingNewline: true) {
                 // A definitions file is a valid script (DESIGN §6): `#` lines are comments.
-                if line.drop(while: { $0 == " " || $0 == "\t" }).first == "#" { continue }
+                if DefinitionsScript.isBlankOrComment(line) { continue }
                 let words: [String]
                 do { words = try InlineCommand.split(line) } catch {
                     print(error.description)

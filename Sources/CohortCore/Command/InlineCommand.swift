@@ -98,9 +98,13 @@ public enum DefinitionsScript {
     /// What running a script did.
     public struct Outcome: Sendable {
         public var executed = 0
-        /// `line N: COMMAND` for definitions this build's command table does not know
-        /// yet (segment and aggregate definitions before the segment language exists).
-        public var skipped: [String] = []
+    }
+
+    /// True for the lines a script skips (DESIGN §6): blank lines and `#` comments. The
+    /// one rule, used here and by `cohort run` on standard input.
+    public static func isBlankOrComment<S: StringProtocol>(_ line: S) -> Bool {
+        let trimmed = line.drop { $0 == " " || $0 == "\t" }
+        return trimmed.isEmpty || trimmed.first == "#" || trimmed == "\r"
     }
 
     /// Executes every line through `engine`; stops at the first failure, naming the
@@ -109,17 +113,12 @@ public enum DefinitionsScript {
     public static func run(_ text: String, file: String, on engine: Engine) throws(CohortError) -> Outcome {
         var outcome = Outcome()
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed == "\r" { continue }
+            if isBlankOrComment(line) { continue }
             let words: [String]
             do { words = try InlineCommand.split(String(line)) } catch { throw .err("\(file) line \(index + 1): \(error.message)") }
             guard let name = words.first else { continue }
             guard allowed.contains(name.uppercased()) else {
                 throw .err("\(file) line \(index + 1): '\(name)' is not a definition (use \(allowed.sorted().joined(separator: ", ")))")
-            }
-            if engine.commands.command(named: name) == nil {
-                outcome.skipped.append("line \(index + 1): \(name.uppercased())")
-                continue
             }
             if case .error(let error) = engine.execute(words) { throw .err("\(file) line \(index + 1): \(error.message)") }
             outcome.executed += 1
