@@ -11,8 +11,8 @@ import NIOCore
 ///
 /// At most one batch is in flight; requests arriving meanwhile wait in `pending` and
 /// form the next batch, so replies keep request order under any pipelining. The part of
-/// a batch that needs no waiting (connection commands such as PING, and point commands
-/// such as SEGMENT.CHECK or EVENT.ADD while the engine's lock is free) runs on the event
+/// a batch that needs no waiting (`fast` commands: connection commands such as PING, and
+/// SEGMENT.CHECK or EVENT.ADD while the engine's lock is free) runs on the event
 /// loop; from the first request that would wait, the rest runs on `workQueue`, so a long
 /// evaluation never blocks the event loop and the other connections it serves. All stored properties are touched only on the
 /// channel's event loop; the worker gets the batch, the `Session` and an allocator, and
