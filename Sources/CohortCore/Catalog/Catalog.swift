@@ -150,7 +150,8 @@ struct StoredDefinitions: DefinitionResolver {
 
 /// Binds a catalog's definitions from their syntax trees, each once, dependencies first
 /// (depth-first from whichever is asked for); a name met again while it is being bound
-/// closes a cycle. Used only by `Catalog.rebind`, on one thread.
+/// closes a cycle. `layout` has the catalog's schema. Used only by `Catalog.rebind`, on
+/// one thread.
 final class DefinitionBinding: DefinitionResolver {
     let layout: Database
     let catalog: Catalog
@@ -171,7 +172,7 @@ final class DefinitionBinding: DefinitionResolver {
         guard let definition = catalog.segments[name] else { throw .err("unknown segment '\(name)' at \(position)") }
         inProgress.append(name)
         defer { inProgress.removeLast() }
-        let plan = try Binder(layout: layout, schema: catalog.schema, definitions: self).predicate(definition.predicate)
+        let plan = try Binder(layout: layout, definitions: self).predicate(definition.predicate)
         boundSegments[name] = plan
         return .segment(name: name, plan)
     }
@@ -184,7 +185,7 @@ final class DefinitionBinding: DefinitionResolver {
         guard let definition = catalog.aggregates[name] else { return nil }
         inProgress.append(name)
         defer { inProgress.removeLast() }
-        let bound = try Binder(layout: layout, schema: catalog.schema, definitions: self).value(definition.expression)
+        let bound = try Binder(layout: layout, definitions: self).value(definition.expression)
         boundAggregates[name] = bound
         return bound
     }

@@ -34,16 +34,12 @@ extension Database {
     /// `SEGMENT.DEFINE`: replaces any definition of `name`. A segment's last refreshed
     /// membership is kept, so the next refresh reports the change.
     public mutating func defineSegment(_ name: String, source: String) throws(CohortError) {
-        var catalog = self.catalog
-        try catalog.defineSegment(name, source: source, layout: self)
-        self.catalog = catalog
+        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.defineSegment(name, source: source, layout: layout) }
     }
 
     /// `AGG.DEFINE`: replaces any definition of `name`.
     public mutating func defineAggregate(_ name: String, source: String) throws(CohortError) {
-        var catalog = self.catalog
-        try catalog.defineAggregate(name, source: source, layout: self)
-        self.catalog = catalog
+        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.defineAggregate(name, source: source, layout: layout) }
     }
 
     /// `SEGMENT.DROP`: false when unknown; an error while another definition uses it.
@@ -55,17 +51,21 @@ extension Database {
 
     /// Installs segment and aggregate definitions (name, source) read from a snapshot.
     mutating func restoreDefinitions(segments: [(String, String)], aggregates: [(String, String)]) throws(CohortError) {
-        var catalog = self.catalog
-        try catalog.restore(segments: segments, aggregates: aggregates, layout: self)
-        self.catalog = catalog
+        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.restore(segments: segments, aggregates: aggregates, layout: layout) }
     }
 
     /// Stores the membership computed by `SEGMENT.REFRESH`.
     mutating func setMembership(_ name: String, _ members: Bitmap) { memberships[name] = members }
 
     private mutating func rebindCatalog() throws(CohortError) {
+        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.schemaChanged(layout: layout) }
+    }
+
+    /// Runs `change` on a copy of the catalog with this database as the layout (a copy
+    /// because the catalog is part of the database being read), then keeps it.
+    private mutating func changeCatalog(_ change: (inout Catalog, Database) throws(CohortError) -> Void) throws(CohortError) {
         var catalog = self.catalog
-        try catalog.schemaChanged(layout: self)
+        try change(&catalog, self)
         self.catalog = catalog
     }
 }

@@ -7,7 +7,7 @@ public struct CommandEnvironment: Sendable {
     /// Bound plans of ad-hoc texts, keyed by catalog version (valid for reads and writes).
     let plans: PlanCache
 
-    init(now: Int64, wallClock: Int64, plans: PlanCache = PlanCache()) {
+    init(now: Int64, wallClock: Int64, plans: PlanCache) {
         self.now = now
         self.wallClock = wallClock
         self.plans = plans

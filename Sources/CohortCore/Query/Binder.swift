@@ -13,10 +13,10 @@
 /// cycles are found by `DefinitionBinding`. `a != b` is bound as `not (a = b)`
 /// (DESIGN §3), so it is true when an operand is null.
 struct Binder {
-    /// Where columns live: attribute and property slots (fixed by the schema).
+    /// The schema and where its columns live (attribute and property slots).
     let layout: Database
-    let schema: Schema
     let definitions: any DefinitionResolver
+    var schema: Schema { layout.schema }
 
     /// Where a name is being resolved: a user, or one event of a table (inside `where`).
     enum Scope {
@@ -24,15 +24,14 @@ struct Binder {
         case event(EventDefinition)
     }
 
-    init(layout: Database, schema: Schema, definitions: any DefinitionResolver) {
+    init(layout: Database, definitions: any DefinitionResolver) {
         self.layout = layout
-        self.schema = schema
         self.definitions = definitions
     }
 
     /// A binder over `db`'s own catalog (its stored definitions).
     init(_ db: Database) {
-        self.init(layout: db, schema: db.catalog.schema, definitions: StoredDefinitions(catalog: db.catalog))
+        self.init(layout: db, definitions: StoredDefinitions(catalog: db.catalog))
     }
 
     func predicate(_ p: BoolExpression) throws(CohortError) -> BoolPlan { try predicate(p, .user) }

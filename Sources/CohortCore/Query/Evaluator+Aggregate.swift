@@ -5,28 +5,47 @@ extension Evaluator {
     /// The aggregate as a number (NaN for null). String-valued `first`/`last` go
     /// through `aggregateString`.
     func aggregateNumber(_ a: AggregatePlan, _ row: UInt32) -> Double {
-        aggregate(a, row) { state, _ in state.result }
+        let table = db.events.tables[a.table]
+        return table.times.withUnsafeBufferPointer { times in
+            guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else {
+                return AggregateState(a.function, hasProperty: a.property != nil).result
+            }
+            let events = table.range(of: row)
+            let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
+            return withPropertyColumn(a.property, a.table) { property in value(a, row, window, times, property) }
+        }
+    }
+
+    /// The aggregate over `window` (one user's events inside the window bounds): the
+    /// unfiltered shortcut when there is one, else every passing event fed to the state.
+    /// What the scalar path and the batch kernel both call.
+    @inline(__always)
+    func value(_ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?) -> Double {
+        if a.filter == nil, let x = AggregateState.shortcut(a.function, window.lowerBound, window.upperBound, times, property) { return x }
+        var state = AggregateState(a.function, hasProperty: a.property != nil)
+        accumulate(&state, a, row, window, times, property)
+        return state.result
     }
 
     /// `first(e.p)` / `last(e.p)` of a string property.
     func aggregateString(_ a: AggregatePlan, _ row: UInt32) -> String? {
         guard case .string(let s)? = a.property else { return nil }
         let table = db.events.tables[a.table]
-        guard let p = aggregate(a, row, { state, _ in state.edgePosition }) else { return nil }
+        guard let p = edgePosition(a, row) else { return nil }
         let code = table.properties.strings[s][p]
         return code == NullSentinel.stringCode ? nil : table.dictionaries[s].string(for: code)
     }
 
-    /// Runs `body` with the state of `a` over `row`'s window.
-    private func aggregate<T>(_ a: AggregatePlan, _ row: UInt32, _ body: (AggregateState, UnsafeBufferPointer<UInt32>) -> T) -> T {
+    /// The event `first`/`last` of `a` answer with for `row`, nil when none.
+    private func edgePosition(_ a: AggregatePlan, _ row: UInt32) -> Int? {
         var state = AggregateState(a.function, hasProperty: a.property != nil)
         let table = db.events.tables[a.table]
         return table.times.withUnsafeBufferPointer { times in
-            guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return body(state, times) }
+            guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return nil }
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
             withPropertyColumn(a.property, a.table) { property in accumulate(&state, a, row, window, times, property) }
-            return body(state, times)
+            return state.edgePosition
         }
     }
 

@@ -51,11 +51,12 @@ extension Evaluator {
 
     /// `a` for each row, its window the same for all (`WindowPlan.isConstant`). Reads the
     /// table's columns through buffers scoped to this call; per row, the slice search,
-    /// then the unfiltered shortcut or the events fed to `AggregateState`.
+    /// then `value` (the scalar path's own reduction).
     private func aggregateKernel(_ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Double>) {
-        let empty = AggregateState(a.function, hasProperty: a.property != nil)
+        // The value over no events (0 for count/sum/distinct, null otherwise).
+        let empty = AggregateState(a.function, hasProperty: a.property != nil).result
         guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else {
-            out.update(repeating: empty.result)
+            out.update(repeating: empty)
             return
         }
         let table = a.table
@@ -65,17 +66,11 @@ extension Evaluator {
                     for i in rows.indices {
                         let r = Int(rows[i])
                         guard r + 1 < offsets.count else {
-                            out[i] = empty.result
+                            out[i] = empty
                             continue
                         }
                         let window = EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
-                        if a.filter == nil, let x = AggregateState.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
-                            out[i] = x
-                            continue
-                        }
-                        var state = empty
-                        accumulate(&state, a, rows[i], window, times, property)
-                        out[i] = state.result
+                        out[i] = value(a, rows[i], window, times, property)
                     }
                 }
             }
