@@ -279,7 +279,8 @@ struct Reference {
             let a = value(v, user, event)
             return literals.contains { literal in
                 switch (a, literal) {
-                case (.number(let x), .number(let y, _)): return x == y
+                case (.number(let x), .number(let y)): return x == y
+                case (.number(let x), .integer(let y)): return x == Double(y)
                 case (.number(let x), .duration(let d)): return x == Double(d)
                 case (.number(let x), .string(let s)): return TimeFormat.parse(s).map { Double($0) == x } ?? false
                 case (.string(let x), .string(let y)): return x == y
@@ -299,7 +300,8 @@ struct Reference {
 
     func value(_ v: ValueExpression, _ user: String, _ event: Event?) -> V {
         switch v {
-        case .number(let x, _, _): return .number(x)
+        case .number(let x, _): return .number(x)
+        case .integer(let x, _): return .number(Double(x))
         case .string(let s, _): return .string(s)
         case .duration(let d, _): return .number(Double(d))
         case .bool(let b, _): return .bool(b)

@@ -28,8 +28,9 @@ struct ParserTests {
             return
         }
         let v = try Parser.value("1 + 2 * 3 - 4")
-        #expect(
-            v == .binary(.subtract, .binary(.add, .number(1, isInteger: true, at: 1), .binary(.multiply, .number(2, isInteger: true, at: 5), .number(3, isInteger: true, at: 9), at: 7), at: 3), .number(4, isInteger: true, at: 13), at: 11))
+        let product: ValueExpression = .binary(.multiply, .integer(2, at: 5), .integer(3, at: 9), at: 7)
+        let sum: ValueExpression = .binary(.add, .integer(1, at: 1), product, at: 3)
+        #expect(v == .binary(.subtract, sum, .integer(4, at: 13), at: 11))
         let c = try Parser.value("count(ride where cost > 1, last 30d)")
         guard case .aggregate(let call) = c else {
             Issue.record("not an aggregate")

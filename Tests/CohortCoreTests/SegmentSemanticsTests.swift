@@ -247,4 +247,39 @@ struct SegmentSemanticsTests {
         #expect(members(e, "count(ride.cost where cost > 1) = 1") == ["u1"])
         #expect(e.execute(["AGG.GET", "u1", "count(ride.cost)", "count(ride)", "count(ride.cost, last 2s)"]) == .array([.integer(1), .integer(3), .integer(1)]))
     }
+
+    /// `int` is Int64 (DESIGN §1): comparisons, `in`, arithmetic and int aggregates are
+    /// exact above 2^53, where a Double cannot tell 2^53 from 2^53 + 1, on the batch path
+    /// (COUNT, MEMBERS), the one-user path (CHECK) and AGG.GET/AGG.STATS; overflow is null.
+    @Test func intsStayExactAbove2To53() {
+        let e = Engine(fixedNow: Self.now, clock: { Self.now })
+        let big = "9007199254740993"  // 2^53 + 1
+        for words in [
+            ["ATTR.DEFINE", "balance", "int"], ["EVENT.DEFINE", "tx", "amount:int"],
+            ["USER.SET", "u1", "balance", big], ["USER.SET", "u2", "balance", "9007199254740992"],
+            ["EVENT.ADD", "u1", "tx", String(Self.now - 2), "amount", big], ["EVENT.ADD", "u1", "tx", String(Self.now - 1), "amount", "1"],
+            ["EVENT.ADD", "u2", "tx", String(Self.now - 1), "amount", "9007199254740992"],
+        ] { #expect(e.execute(words) == .ok) }
+        #expect(members(e, "balance = \(big)") == ["u1"])
+        #expect(members(e, "balance > 9007199254740992") == ["u1"])
+        #expect(members(e, "balance in (\(big), 5)") == ["u1"])
+        #expect(e.execute(["SEGMENT.CHECK", "balance = \(big)", "u2"]) == .integer(0))
+        #expect(e.execute(["SEGMENT.CHECK", "balance - 9007199254740992 = 1", "u1"]) == .integer(1))
+        #expect(members(e, "sum(tx.amount) = 9007199254740994") == ["u1"])
+        #expect(members(e, "max(tx.amount, last 1d) = \(big)") == ["u1"])
+        #expect(members(e, "count(tx where amount = \(big)) = 1") == ["u1"])
+        #expect(e.execute(["SEGMENT.CHECK", "first(tx.amount) = \(big)", "u1"]) == .integer(1))
+        #expect(
+            e.execute(["AGG.GET", "u1", "balance", "balance + 1", "sum(tx.amount)", "first(tx.amount)", "last(tx.amount)", "min(tx.amount)"])
+                == .array([.integer(9_007_199_254_740_993), .integer(9_007_199_254_740_994), .integer(9_007_199_254_740_994),
+                    .integer(9_007_199_254_740_993), .integer(1), .integer(1)]))
+        // Int64 overflow is null, never a wrapped number.
+        #expect(e.execute(["AGG.GET", "u1", "balance * 1000000", "sum(tx.amount) * 1000000"]) == .array([.null, .null]))
+        #expect(e.execute(["SEGMENT.COUNT", "balance * 1000000 > 0"]) == .integer(0))
+        #expect(
+            e.execute(["AGG.STATS", "balance"])
+                == .array([.integer(2), .integer(2), .integer(18_014_398_509_481_985), .integer(9_007_199_254_740_992),
+                    .integer(9_007_199_254_740_993), .double(9_007_199_254_740_992.5)]))
+        #expect(e.execute(["SEGMENT.COUNT", "balance = 99999999999999999999"]) == .error(.err("syntax error at 11: number too large (ints are 64-bit)")))
+    }
 }

@@ -1,7 +1,7 @@
 /// The one definition of every aggregate function (DESIGN §3): what an event adds to a
 /// user's running state, and what the state answers.
 ///
-/// Both evaluation paths go through here: the scalar path (`Evaluator.aggregateNumber`,
+/// Both evaluation paths go through here: the scalar path (`Evaluator.aggregate`,
 /// one user) and the batch kernel (`Evaluator.numbers`, many users) find the user's
 /// window with `EventWindow`, then feed each event of it that passes the `where` filter
 /// to `add`. So the null rules, the arrival-order tie rule and the window bounds are
@@ -12,20 +12,22 @@
 /// the earliest/latest event (ties: the later-arrived is later, which is storage order)
 /// and, with a property, p's value on that event (null when that event has none);
 /// `distinct` counts distinct non-null values; `avg_gap` is the mean gap between
-/// consecutive events, null with fewer than two. Cost: O(1) per event, O(distinct values)
-/// memory for `distinct` only.
-struct AggregateState {
+/// consecutive events, null with fewer than two. `Number` is the representation
+/// (`EvaluationNumber`): Int64 for int-typed aggregates (`AggregatePlan.isInteger`), so
+/// sums and extremes of int properties are exact; Double otherwise. Cost: O(1) per
+/// event, O(distinct values) memory for `distinct` only.
+struct AggregateState<Number: EvaluationNumber> {
     let function: AggregateCall.Function
     /// Whether the call names a property (`count(e.p)` against `count(e)`).
     let hasProperty: Bool
     private(set) var events = 0
-    private(set) var values = Statistics()
+    private(set) var values = Statistics<Number>()
     private(set) var firstPosition = -1
     private(set) var lastPosition = -1
     private var firstTime: UInt32 = 0
     private var lastTime: UInt32 = 0
-    private var firstValue = Double.nan
-    private var lastValue = Double.nan
+    private var firstValue = Number.null
+    private var lastValue = Number.null
     private var seen: Set<UInt64> = []
 
     init(_ function: AggregateCall.Function, hasProperty: Bool) {
@@ -33,11 +35,12 @@ struct AggregateState {
         self.hasProperty = hasProperty
     }
 
-    /// Adds the event at `position` with `time`; `value` is its property value as a
-    /// number (NaN for null, or when the call names no property). Events must come in
-    /// storage order (time, then arrival).
+    /// Adds the event at `position` with `time`, its property value read from `property`
+    /// (nil when the call names none). Events must come in storage order (time, then
+    /// arrival).
     @inline(__always)
-    mutating func add(position: Int, time: UInt32, value: Double) {
+    mutating func add(position: Int, time: UInt32, property: PropertyBuffer?) {
+        let value: Number = property?.value(position) ?? .null
         if events == 0 {
             firstPosition = position
             firstTime = time
@@ -48,33 +51,33 @@ struct AggregateState {
         lastTime = time
         lastValue = value
         values.add(value)
-        if function == .distinct, !value.isNaN { seen.insert(value.bitPattern) }
+        if function == .distinct, let property, let key = property.key(position) { seen.insert(key) }
     }
 
-    /// The aggregate as a number, NaN for null. String-valued `first`/`last` read the
+    /// The aggregate, null when it has none. String-valued `first`/`last` read the
     /// string at `edgePosition` instead.
-    var result: Double {
+    var result: Number {
         switch function {
-        case .count where !hasProperty: return Double(events)
+        case .count where !hasProperty: return Number(int: Int64(events))
         case .count, .sum, .avg, .min, .max: return Self.result(function, values)
-        case .first: return events == 0 ? .nan : (hasProperty ? firstValue : Double(firstTime))
-        case .last: return events == 0 ? .nan : (hasProperty ? lastValue : Double(lastTime))
-        case .distinct: return Double(seen.count)
+        case .first: return events == 0 ? .null : (hasProperty ? firstValue : Number(int: Int64(firstTime)))
+        case .last: return events == 0 ? .null : (hasProperty ? lastValue : Number(int: Int64(lastTime)))
+        case .distinct: return Number(int: Int64(seen.count))
         case .avg_gap:
             // The mean of consecutive gaps telescopes to (last - first) / (n - 1).
-            return events < 2 ? .nan : Double(lastTime - firstTime) / Double(events - 1)
+            return events < 2 ? .null : Number(double: Double(lastTime - firstTime) / Double(events - 1))
         }
     }
 
     /// `count(e.p)`, `sum`, `avg`, `min` or `max` of the non-null values in `values`.
     @inline(__always)
-    static func result(_ function: AggregateCall.Function, _ values: Statistics) -> Double {
+    static func result(_ function: AggregateCall.Function, _ values: Statistics<Number>) -> Number {
         switch function {
         case .sum: return values.sum
-        case .avg: return values.count == 0 ? .nan : values.sum / Double(values.count)
-        case .min: return values.count == 0 ? .nan : values.min
-        case .max: return values.count == 0 ? .nan : values.max
-        default: return Double(values.count)  // count(e.p)
+        case .avg: return values.count == 0 ? .null : Number(double: values.sum.asDouble / Double(values.count))
+        case .min: return values.count == 0 ? .null : values.min
+        case .max: return values.count == 0 ? .null : values.max
+        default: return Number(int: Int64(values.count))  // count(e.p)
         }
     }
 
@@ -92,18 +95,33 @@ struct AggregateState {
     @inline(__always)
     static func shortcut(
         _ function: AggregateCall.Function, _ start: Int, _ end: Int, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
-    ) -> Double? {
+    ) -> Number? {
         let n = end - start
         switch function {
-        case .count where property == nil: return Double(n)
-        case .first: return n == 0 ? .nan : (property?.value(start) ?? Double(times[start]))
-        case .last: return n == 0 ? .nan : (property?.value(end - 1) ?? Double(times[end - 1]))
-        case .avg_gap: return n < 2 ? .nan : Double(times[end - 1] - times[start]) / Double(n - 1)
+        case .count where property == nil: return Number(int: Int64(n))
+        case .first: return n == 0 ? .null : (property.map { $0.value(start) } ?? Number(int: Int64(times[start])))
+        case .last: return n == 0 ? .null : (property.map { $0.value(end - 1) } ?? Number(int: Int64(times[end - 1])))
+        case .avg_gap: return n < 2 ? .null : Number(double: Double(times[end - 1] - times[start]) / Double(n - 1))
         case .count, .sum, .avg, .min, .max:
-            var values = Statistics()
+            var values = Statistics<Number>()
             if let property { for p in start..<end { values.add(property.value(p)) } }
             return result(function, values)
         case .distinct: return nil
+        }
+    }
+}
+
+extension AggregatePlan {
+    /// Whether the aggregate is `int`-typed (so evaluated in Int64, exactly): `count`,
+    /// `distinct`, and `sum`/`min`/`max`/`first`/`last` of an int property. The binder's
+    /// type rule for aggregates, restated from the plan.
+    var isInteger: Bool {
+        switch function {
+        case .count, .distinct: return true
+        case .sum, .min, .max, .first, .last:
+            if case .int? = property { return true }
+            return false
+        case .avg, .avg_gap: return false
         }
     }
 }
@@ -172,15 +190,26 @@ enum PropertyBuffer {
     case bool(UnsafeBufferPointer<UInt8>)
     case string(UnsafeBufferPointer<UInt32>)
 
-    /// The value at `p` as a number, NaN for null (string properties: the dictionary
-    /// code, which is what `distinct` and `count` need).
+    /// The value at `p` as a number, null for null (string properties: the dictionary
+    /// code, which is what `count` needs).
     @inline(__always)
-    func value(_ p: Int) -> Double {
+    func value<Number: EvaluationNumber>(_ p: Int) -> Number {
         switch self {
-        case .int(let b): b[p] == NullSentinel.int ? .nan : Double(b[p])
-        case .float(let b): b[p]
-        case .bool(let b): b[p] == NullSentinel.bool ? .nan : Double(b[p])
-        case .string(let b): b[p] == NullSentinel.stringCode ? .nan : Double(b[p])
+        case .int(let b): Number(int: b[p])
+        case .float(let b): Number(double: b[p])
+        case .bool(let b): Number(bool: b[p])
+        case .string(let b): Number(code: b[p])
+        }
+    }
+
+    /// The stored bits of the value at `p` (what `distinct` tells apart), nil for null.
+    @inline(__always)
+    func key(_ p: Int) -> UInt64? {
+        switch self {
+        case .int(let b): b[p] == NullSentinel.int ? nil : UInt64(bitPattern: b[p])
+        case .float(let b): b[p].isNaN ? nil : b[p].bitPattern
+        case .bool(let b): b[p] == NullSentinel.bool ? nil : UInt64(b[p])
+        case .string(let b): b[p] == NullSentinel.stringCode ? nil : UInt64(b[p])
         }
     }
 }

@@ -129,21 +129,29 @@ enum SegmentCommands {
         let (plan, type) = try value(words[0], evaluator, env)
         guard type != .string else { throw .err("AGG.STATS needs a numeric, time or bool value, got string") }
         let group = words.count == 3 ? evaluator.rows(try target(words[2], evaluator, env), within: evaluator.db.users.live) : evaluator.db.users.live
-        let stats = Statistics.collect(group.toArray()) { rows, values in evaluator.numbers(plan, rows, into: values) }
-        func render(_ x: Double) -> Reply {
-            switch type {
-            case .int, .bool: .integer(Int64(x))
-            case .time: .bulk(TimeFormat.format(Int64(x.rounded(.down))))
-            default: .double(x)
+        let rows = group.toArray()
+        let n: Int
+        let sum: Reply, min: Reply, max: Reply, avg: Reply
+        if type == .int, case let exact = Statistics<Int64>.collect(rows, { evaluator.numbers(plan, $0, into: $1) }), !exact.sum.isNull || exact.count == 0 {
+            // Ints exactly (DESIGN: int is Int64); a sum past Int64 falls to the Double path.
+            n = exact.count
+            (sum, min, max) = (.integer(exact.sum), .integer(exact.min), .integer(exact.max))
+            avg = .double(Double(exact.sum) / Double(n))
+        } else {
+            let stats = Statistics<Double>.collect(rows) { evaluator.numbers(plan, $0, into: $1) }
+            func render(_ x: Double) -> Reply {
+                switch type {
+                case .bool: .integer(Int64(x))
+                case .time: .bulk(TimeFormat.format(Int64(x.rounded(.down))))
+                default: .double(x)
+                }
             }
+            n = stats.count
+            sum = type == .time ? .double(stats.sum) : render(stats.sum)
+            (min, max) = (render(stats.min), render(stats.max))
+            avg = type == .time ? render(stats.sum / Double(n)) : .double(stats.sum / Double(n))
         }
-        let n = stats.count
-        return .array([
-            .integer(Int64(group.count)), .integer(Int64(n)),
-            n == 0 ? .null : (type == .time ? .double(stats.sum) : render(stats.sum)),
-            n == 0 ? .null : render(stats.min), n == 0 ? .null : render(stats.max),
-            n == 0 ? .null : (type == .time ? render(stats.sum / Double(n)) : .double(stats.sum / Double(n))),
-        ])
+        return .array([.integer(Int64(group.count)), .integer(Int64(n))] + (n == 0 ? [.null, .null, .null, .null] : [sum, min, max, avg]))
     }
 
     // MARK: Helpers
@@ -197,10 +205,13 @@ enum SegmentCommands {
     /// as doubles, times as ISO-8601, strings as bulk, null as nil.
     static func render(_ evaluator: Evaluator, _ plan: ValuePlan, _ type: ValueType, _ row: UInt32) -> Reply {
         if type == .string { return evaluator.string(plan, row, nil).map(Reply.bulk) ?? .null }
+        if type == .int {
+            let x = evaluator.integer(plan, row, nil)
+            return x.isNull ? .null : .integer(x)
+        }
         let x = evaluator.number(plan, row, nil)
         if x.isNaN { return .null }
         switch type {
-        case .int: return .integer(Int64(x))
         case .bool: return .bool(x == 1)
         case .time: return .bulk(TimeFormat.format(Int64(x.rounded(.down))))
         default: return .double(x)

@@ -87,6 +87,8 @@ struct Binder {
         if lt == .time, rt == .string { (rp, rt) = (try timeLiteral(rp, at: r.position), .time) }
         if rt == .time, lt == .string { (lp, lt) = (try timeLiteral(lp, at: l.position), .time) }
         switch (lt, rt) {
+        case (.int, .int):
+            return .compareInts(lp, op, rp)
         case _ where lt.isNumeric && rt.isNumeric, (.time, .time):
             return .compareNumbers(lp, op, rp)
         case (.string, .string):
@@ -123,7 +125,8 @@ struct Binder {
         func mismatch(_ literal: Literal) -> CohortError {
             let name: String
             switch literal {
-            case .number(_, let isInteger): name = isInteger ? "int" : "float"
+            case .integer: name = "int"
+            case .number: name = "float"
             case .string: name = "string"
             case .duration: name = "duration"
             case .bool: name = "bool"
@@ -157,11 +160,16 @@ struct Binder {
                 values.append(b ? 1 : 0)
             }
             return .numberIn(plan, values)
+        case .int where literals.allSatisfy({ if case .integer = $0 { true } else { false } }):
+            var values = Set<Int64>()
+            for case .integer(let v) in literals { values.insert(v) }
+            return .intIn(plan, values)
         case _ where type.isNumeric:
             var values: [Double] = []
             for literal in literals {
                 switch literal {
-                case .number(let v, _): values.append(v)
+                case .integer(let v): values.append(Double(v))
+                case .number(let v): values.append(v)
                 case .duration(let d): values.append(Double(d))
                 default: throw mismatch(literal)
                 }
@@ -194,7 +202,8 @@ struct Binder {
 
     func value(_ v: ValueExpression, _ scope: Scope) throws(CohortError) -> (ValuePlan, ValueType) {
         switch v {
-        case .number(let x, let isInteger, _): return (.number(x), isInteger ? .int : .float)
+        case .integer(let x, _): return (.integer(x), .int)
+        case .number(let x, _): return (.number(x), .float)
         case .string(let s, _): return (.string(s), .string)
         case .duration(let d, _): return (.number(Double(d)), .duration)
         case .bool(let b, _): return (.number(b ? 1 : 0), .bool)
@@ -207,6 +216,7 @@ struct Binder {
             let (plan, type) = try value(inner, scope)
             guard type.isNumeric else { throw .err("type error at \(at): cannot negate a \(type.rawValue)") }
             if case .number(let x) = plan { return (.number(-x), type) }
+            if case .integer(let x) = plan { return (.integer(-x), type) }
             return (.negate(plan), type)
         case .binary(let op, let l, let r, let at):
             let (lp, lt) = try value(l, scope)

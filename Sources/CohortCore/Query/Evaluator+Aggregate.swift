@@ -2,13 +2,14 @@
 /// each event in it that passes the `where` filter fed to `AggregateState` (the one
 /// definition of every function). Cost: O(log n + events in the window).
 extension Evaluator {
-    /// The aggregate as a number (NaN for null). String-valued `first`/`last` go
-    /// through `aggregateString`.
-    func aggregateNumber(_ a: AggregatePlan, _ row: UInt32) -> Double {
+    /// The aggregate as a number (null for null) in `Number`, which is Int64 exactly when
+    /// `a.isInteger` (see `evaluate`). String-valued `first`/`last` go through
+    /// `aggregateString`.
+    func aggregate<Number: EvaluationNumber>(_ a: AggregatePlan, _ row: UInt32) -> Number {
         let table = db.events.tables[a.table]
         return table.times.withUnsafeBufferPointer { times in
             guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else {
-                return AggregateState(a.function, hasProperty: a.property != nil).result
+                return AggregateState<Number>(a.function, hasProperty: a.property != nil).result
             }
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
@@ -20,9 +21,13 @@ extension Evaluator {
     /// unfiltered shortcut when there is one, else every passing event fed to the state.
     /// What the scalar path and the batch kernel both call.
     @inline(__always)
-    func value(_ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?) -> Double {
-        if a.filter == nil, let x = AggregateState.shortcut(a.function, window.lowerBound, window.upperBound, times, property) { return x }
-        var state = AggregateState(a.function, hasProperty: a.property != nil)
+    func value<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
+    ) -> Number {
+        if a.filter == nil, let x = AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
+            return x
+        }
+        var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
         accumulate(&state, a, row, window, times, property)
         return state.result
     }
@@ -38,7 +43,7 @@ extension Evaluator {
 
     /// The event `first`/`last` of `a` answer with for `row`, nil when none.
     private func edgePosition(_ a: AggregatePlan, _ row: UInt32) -> Int? {
-        var state = AggregateState(a.function, hasProperty: a.property != nil)
+        var state = AggregateState<Double>(a.function, hasProperty: a.property != nil)
         let table = db.events.tables[a.table]
         return table.times.withUnsafeBufferPointer { times in
             guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return nil }
@@ -51,16 +56,16 @@ extension Evaluator {
 
     /// Adds the events of `window` that pass `a`'s filter to `state`, in storage order.
     @inline(__always)
-    func accumulate(
-        _ state: inout AggregateState, _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>,
+    func accumulate<Number: EvaluationNumber>(
+        _ state: inout AggregateState<Number>, _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>,
         _ property: PropertyBuffer?
     ) {
         if let filter = a.filter {
             for p in window where test(filter, row, EventRef(table: a.table, position: p)) {
-                state.add(position: p, time: times[p], value: property?.value(p) ?? .nan)
+                state.add(position: p, time: times[p], property: property)
             }
         } else {
-            for p in window { state.add(position: p, time: times[p], value: property?.value(p) ?? .nan) }
+            for p in window { state.add(position: p, time: times[p], property: property) }
         }
     }
 

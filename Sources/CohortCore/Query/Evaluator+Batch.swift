@@ -1,4 +1,5 @@
-/// Batch evaluation: a value plan for many rows at once, into a buffer of doubles.
+/// Batch evaluation: a value plan for many rows at once, into a buffer of numbers
+/// (`EvaluationNumber`: Double, or Int64 for exact ints).
 ///
 /// This is the fast path of per-user leaves in `rows(_:within:)`. Columns are read
 /// through scoped unsafe buffers, constants are folded, and aggregates over a constant
@@ -7,54 +8,72 @@
 /// uses too). Anything else (per-user windows, strings) falls back to the scalar
 /// interpreter row by row (the differential tests compare both with a reference).
 extension Evaluator {
-    /// `out[i]` = the value of `plan` for `rows[i]` (NaN for null).
-    func numbers(_ plan: ValuePlan, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Double>) {
+    /// `out[i]` = the value of `plan` for `rows[i]` (null for null), in `Number`; int-typed
+    /// arithmetic and aggregates are computed in Int64 and converted, as in `evaluate`.
+    func numbers<Number: EvaluationNumber>(_ plan: ValuePlan, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Number>) {
         switch plan {
         case .number(let x):
-            out.update(repeating: x)
+            out.update(repeating: Number(double: x))
+        case .integer(let x):
+            out.update(repeating: Number(int: x))
         case .now:
-            out.update(repeating: Double(now))
+            out.update(repeating: Number(int: now))
         case .int64Column(let c):
             db.attributes.int64s[c].values.withUnsafeBufferPointer { column in
                 for i in rows.indices {
                     let r = Int(rows[i])
-                    out[i] = r < column.count && column[r] != NullSentinel.int ? Double(column[r]) : .nan
+                    out[i] = r < column.count ? Number(int: column[r]) : .null
                 }
             }
         case .doubleColumn(let c):
             db.attributes.doubles[c].values.withUnsafeBufferPointer { column in
                 for i in rows.indices {
                     let r = Int(rows[i])
-                    out[i] = r < column.count ? column[r] : .nan
+                    out[i] = r < column.count ? Number(double: column[r]) : .null
                 }
+            }
+        case .binary(_, _, _, let type) where type == .int && Number.self != Int64.self:
+            withUnsafeTemporaryAllocation(of: Int64.self, capacity: rows.count) { exact in
+                numbers(plan, rows, into: exact)
+                for i in rows.indices { out[i] = Number(int: exact[i]) }
             }
         case .binary(let op, let l, let r, _):
             numbers(l, rows, into: out)
-            withUnsafeTemporaryAllocation(of: Double.self, capacity: rows.count) { right in
+            withUnsafeTemporaryAllocation(of: Number.self, capacity: rows.count) { right in
                 numbers(r, rows, into: right)
-                switch op {
-                case .add: for i in rows.indices { out[i] += right[i] }
-                case .subtract: for i in rows.indices { out[i] -= right[i] }
-                case .multiply: for i in rows.indices { out[i] *= right[i] }
-                case .divide: for i in rows.indices { out[i] = right[i] == 0 ? .nan : out[i] / right[i] }
-                }
+                for i in rows.indices { out[i] = Number.apply(op, out[i], right[i]) }
             }
         case .negate(let v):
             numbers(v, rows, into: out)
-            for i in rows.indices { out[i] = -out[i] }
+            for i in rows.indices { out[i] = out[i].negated }
         case .aggregate(let a) where a.window.isConstant:
-            aggregateKernel(a, rows, into: out)
+            if a.isInteger, Number.self != Int64.self {
+                withUnsafeTemporaryAllocation(of: Int64.self, capacity: rows.count) { exact in
+                    aggregateKernel(a, rows, into: exact)
+                    for i in rows.indices { out[i] = Number(int: exact[i]) }
+                }
+            } else if !a.isInteger, Number.self != Double.self {
+                withUnsafeTemporaryAllocation(of: Double.self, capacity: rows.count) { inexact in
+                    aggregateKernel(a, rows, into: inexact)
+                    for i in rows.indices { out[i] = Number(double: inexact[i]) }
+                }
+            } else {
+                aggregateKernel(a, rows, into: out)
+            }
         default:
-            for i in rows.indices { out[i] = number(plan, rows[i], nil) }
+            for i in rows.indices { out[i] = evaluate(plan, rows[i], nil) }
         }
     }
 
-    /// `a` for each row, its window the same for all (`WindowPlan.isConstant`). Reads the
-    /// table's columns through buffers scoped to this call; per row, the slice search,
-    /// then `value` (the scalar path's own reduction).
-    private func aggregateKernel(_ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Double>) {
+    /// `a` for each row, its window the same for all (`WindowPlan.isConstant`), in the
+    /// aggregate's own representation (`Number` is Int64 exactly when `a.isInteger`).
+    /// Reads the table's columns through buffers scoped to this call; per row, the slice
+    /// search, then `value` (the scalar path's own reduction).
+    private func aggregateKernel<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Number>
+    ) {
         // The value over no events (0 for count/sum/distinct, null otherwise).
-        let empty = AggregateState(a.function, hasProperty: a.property != nil).result
+        let empty = AggregateState<Number>(a.function, hasProperty: a.property != nil).result
         guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else {
             out.update(repeating: empty)
             return
@@ -93,7 +112,7 @@ extension ValuePlan {
     /// True when the value is the same for every user: literals, `now`, arithmetic of those.
     var isConstant: Bool {
         switch self {
-        case .number, .now: true
+        case .number, .integer, .now: true
         case .binary(_, let l, let r, _): l.isConstant && r.isConstant
         case .negate(let v): v.isConstant
         default: false

@@ -65,18 +65,27 @@ struct Evaluator: Sendable {
             memo.set(name, all)
             return all.intersection(candidates)
         case .compareNumbers(let l, let op, let r):
-            return filterBatches(candidates) { rows, keep in
-                withUnsafeTemporaryAllocation(of: Double.self, capacity: rows.count * 2) { values in
-                    let left = UnsafeMutableBufferPointer(rebasing: values[0..<rows.count])
-                    let right = UnsafeMutableBufferPointer(rebasing: values[rows.count...])
-                    numbers(l, rows, into: left)
-                    numbers(r, rows, into: right)
-                    // NaN (null) compares false under every operator: DESIGN's rule.
-                    for i in rows.indices where op.holds(left[i], right[i]) { keep.append(rows[i]) }
-                }
-            }
+            return compareRows(l, op, r, candidates, as: Double.self)
+        case .compareInts(let l, let op, let r):
+            return compareRows(l, op, r, candidates, as: Int64.self)
         default:
             return filter(candidates) { test(plan, $0, nil) }
+        }
+    }
+
+    /// The candidates for which `l op r` holds, both sides computed in batches as `Number`.
+    private func compareRows<Number: EvaluationNumber>(
+        _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
+    ) -> Bitmap {
+        filterBatches(candidates) { rows, keep in
+            withUnsafeTemporaryAllocation(of: Number.self, capacity: rows.count * 2) { values in
+                let left = UnsafeMutableBufferPointer(rebasing: values[0..<rows.count])
+                let right = UnsafeMutableBufferPointer(rebasing: values[rows.count...])
+                numbers(l, rows, into: left)
+                numbers(r, rows, into: right)
+                // Null compares false under every operator: DESIGN's rule.
+                for i in rows.indices where !left[i].isNull && !right[i].isNull && op.holds(left[i], right[i]) { keep.append(rows[i]) }
+            }
         }
     }
 
@@ -150,12 +159,20 @@ struct Evaluator: Sendable {
             let y = number(r, row, event)
             if x.isNaN || y.isNaN { return false }
             return op.holds(x, y)
+        case .compareInts(let l, let op, let r):
+            let x = integer(l, row, event)
+            let y = integer(r, row, event)
+            if x.isNull || y.isNull { return false }
+            return op.holds(x, y)
         case .compareStrings(let l, let op, let r):
             guard let x = string(l, row, event), let y = string(r, row, event) else { return false }
             return op.holds(x, y)
         case .numberIn(let v, let values):
             let x = number(v, row, event)
             return !x.isNaN && values.contains(x)
+        case .intIn(let v, let values):
+            let x = integer(v, row, event)
+            return !x.isNull && values.contains(x)
         case .stringIn(let v, let values):
             return string(v, row, event).map(values.contains) ?? false
         case .isNull(let v, let isString):
@@ -188,37 +205,39 @@ struct Evaluator: Sendable {
         }
     }
 
-    /// A numeric, time, duration or bool value; NaN is null.
-    func number(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> Double {
+    /// A numeric, time, duration or bool value as a Double; NaN is null.
+    func number(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> Double { evaluate(plan, row, event) }
+
+    /// An `int`-typed value, exactly; `NullSentinel.int` is null.
+    func integer(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> Int64 { evaluate(plan, row, event) }
+
+    /// A numeric, time, duration or bool value in the representation `Number`
+    /// (`EvaluationNumber`). Int-typed arithmetic and aggregates are computed in Int64
+    /// whatever `Number` is, then converted, so an int expression has one value.
+    func evaluate<Number: EvaluationNumber>(_ plan: ValuePlan, _ row: UInt32, _ event: EventRef?) -> Number {
         switch plan {
-        case .number(let x): return x
-        case .now: return Double(now)
-        case .string, .stringColumn, .eventString: return .nan
-        case .int64Column(let c): return db.attributes.int64s[c].value(row).map(Double.init) ?? .nan
-        case .doubleColumn(let c): return db.attributes.doubles[c].value(row) ?? .nan
-        case .boolColumn(let c): return db.attributes.bools[c].value(row).map { $0 ? 1 : 0 } ?? .nan
-        case .aggregate(let a): return aggregateNumber(a, row)
-        case .binary(let op, let l, let r, _):
-            let x = number(l, row, event)
-            let y = number(r, row, event)
-            switch op {
-            case .add: return x + y
-            case .subtract: return x - y
-            case .multiply: return x * y
-            case .divide: return y == 0 ? .nan : x / y
-            }
-        case .negate(let v): return -number(v, row, event)
+        case .number(let x): return Number(double: x)
+        case .integer(let x): return Number(int: x)
+        case .now: return Number(int: now)
+        case .string, .stringColumn, .eventString: return .null
+        case .int64Column(let c): return Number(int: db.attributes.int64s[c].value(row) ?? NullSentinel.int)
+        case .doubleColumn(let c): return Number(double: db.attributes.doubles[c].value(row) ?? .nan)
+        case .boolColumn(let c): return Number(bool: db.attributes.bools[c].value(row).map { $0 ? 1 : 0 } ?? NullSentinel.bool)
+        case .aggregate(let a):
+            return a.isInteger ? Number(int: aggregate(a, row) as Int64) : Number(double: aggregate(a, row) as Double)
+        case .binary(let op, let l, let r, let type):
+            if type == .int, Number.self != Int64.self { return Number(int: integer(plan, row, event)) }
+            return Number.apply(op, evaluate(l, row, event), evaluate(r, row, event))
+        case .negate(let v): return (evaluate(v, row, event) as Number).negated
         case .eventInt(let s):
-            guard let e = event else { return .nan }
-            let v = db.events.tables[e.table].properties.ints[s][e.position]
-            return v == NullSentinel.int ? .nan : Double(v)
+            guard let e = event else { return .null }
+            return Number(int: db.events.tables[e.table].properties.ints[s][e.position])
         case .eventFloat(let s):
-            guard let e = event else { return .nan }
-            return db.events.tables[e.table].properties.floats[s][e.position]
+            guard let e = event else { return .null }
+            return Number(double: db.events.tables[e.table].properties.floats[s][e.position])
         case .eventBool(let s):
-            guard let e = event else { return .nan }
-            let v = db.events.tables[e.table].properties.bools[s][e.position]
-            return v == NullSentinel.bool ? .nan : Double(v)
+            guard let e = event else { return .null }
+            return Number(bool: db.events.tables[e.table].properties.bools[s][e.position])
         }
     }
 

@@ -21,7 +21,8 @@ public enum Comparison: String, Equatable, Sendable {
 
 /// A literal inside `in ( ... )`.
 public enum Literal: Equatable, Sendable {
-    case number(Double, isInteger: Bool)
+    case integer(Int64)
+    case number(Double)
     case string(String)
     case duration(Int64)
     case bool(Bool)
@@ -29,7 +30,8 @@ public enum Literal: Equatable, Sendable {
 
 /// A value-producing expression.
 public indirect enum ValueExpression: Equatable, Sendable {
-    case number(Double, isInteger: Bool, at: Int)
+    case integer(Int64, at: Int)
+    case number(Double, at: Int)
     case string(String, at: Int)
     case duration(Int64, at: Int)
     case bool(Bool, at: Int)
@@ -42,7 +44,7 @@ public indirect enum ValueExpression: Equatable, Sendable {
 
     public var position: Int {
         switch self {
-        case .number(_, _, let at), .string(_, let at), .duration(_, let at), .bool(_, let at), .now(let at), .name(_, let at),
+        case .integer(_, let at), .number(_, let at), .string(_, let at), .duration(_, let at), .bool(_, let at), .now(let at), .name(_, let at),
             .binary(_, _, _, let at), .negate(_, let at):
             at
         case .aggregate(let call): call.position

@@ -4,8 +4,10 @@ struct Token: Equatable {
     enum Kind: Equatable {
         case identifier(String)
         case keyword(String)
-        /// A number literal; `isInteger` when written without a fraction.
-        case number(Double, isInteger: Bool)
+        /// An integer literal (written without a fraction), exact.
+        case integer(Int64)
+        /// A number literal with a fraction.
+        case number(Double)
         /// A duration literal in seconds (`90d`, `12h`).
         case duration(Int64)
         case string(String)
@@ -20,7 +22,8 @@ struct Token: Equatable {
     var text: String {
         switch kind {
         case .identifier(let s), .keyword(let s), .symbol(let s): s
-        case .number(let v, let isInteger): isInteger ? String(Int64(v)) : String(v)
+        case .integer(let v): String(v)
+        case .number(let v): String(v)
         case .duration(let s): "\(s)s"
         case .string(let s): "\"\(s)\""
         case .end: "end of expression"
@@ -70,8 +73,12 @@ enum Lexer {
                 } else if j < chars.count, chars[j].isASCII, chars[j].isLetter || chars[j] == "_" {
                     throw .err("syntax error at \(position): unexpected '\(chars[j])' after number (a duration unit is one of s, m, h, d, w)")
                 } else {
-                    guard !isInteger || value.magnitude <= 9.2e18 else { throw .err("syntax error at \(position): number too large") }
-                    tokens.append(Token(kind: .number(value, isInteger: isInteger), position: position))
+                    if isInteger {
+                        guard let exact = Int64(text) else { throw .err("syntax error at \(position): number too large (ints are 64-bit)") }
+                        tokens.append(Token(kind: .integer(exact), position: position))
+                    } else {
+                        tokens.append(Token(kind: .number(value), position: position))
+                    }
                     i = j
                 }
             } else if c == "\"" {

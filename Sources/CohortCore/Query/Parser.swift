@@ -159,9 +159,12 @@ public struct Parser {
             negative = true
         }
         switch current.kind {
-        case .number(let v, let isInteger):
+        case .integer(let v):
             _ = advance()
-            return .number(negative ? -v : v, isInteger: isInteger)
+            return .integer(negative ? -v : v)
+        case .number(let v):
+            _ = advance()
+            return .number(negative ? -v : v)
         case .duration(let d):
             _ = advance()
             return .duration(negative ? -d : d)
@@ -202,9 +205,12 @@ public struct Parser {
     mutating func parseFactor() throws(CohortError) -> ValueExpression {
         let token = current
         switch token.kind {
-        case .number(let v, let isInteger):
+        case .integer(let v):
             _ = advance()
-            return .number(v, isInteger: isInteger, at: token.position)
+            return .integer(v, at: token.position)
+        case .number(let v):
+            _ = advance()
+            return .number(v, at: token.position)
         case .duration(let d):
             _ = advance()
             return .duration(d, at: token.position)

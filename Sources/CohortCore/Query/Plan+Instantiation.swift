@@ -20,10 +20,14 @@ extension BoolPlan {
         case .compareNumbers(let l, let op, let r):
             let (a, b) = (l.instantiate(db), r.instantiate(db))
             return a == nil && b == nil ? nil : .compareNumbers(a ?? l, op, b ?? r)
+        case .compareInts(let l, let op, let r):
+            let (a, b) = (l.instantiate(db), r.instantiate(db))
+            return a == nil && b == nil ? nil : .compareInts(a ?? l, op, b ?? r)
         case .compareStrings(let l, let op, let r):
             let (a, b) = (l.instantiate(db), r.instantiate(db))
             return a == nil && b == nil ? nil : .compareStrings(a ?? l, op, b ?? r)
         case .numberIn(let v, let values): return v.instantiate(db).map { .numberIn($0, values) }
+        case .intIn(let v, let values): return v.instantiate(db).map { .intIn($0, values) }
         case .stringIn(let v, let values): return v.instantiate(db).map { .stringIn($0, values) }
         case .isNull(let v, let isString): return v.instantiate(db).map { .isNull($0, isString: isString) }
         case .truthy(let v): return v.instantiate(db).map(BoolPlan.truthy)

@@ -19,12 +19,16 @@ indirect enum BoolPlan: Sendable {
     case not(BoolPlan)
     /// Rows given by an index: evaluated by bitmap algebra.
     case index(IndexLeaf)
-    /// Null-aware comparison of two numeric or time values (NaN is null).
+    /// Null-aware comparison of two numeric or time values, as Doubles (NaN is null).
     case compareNumbers(ValuePlan, Comparison, ValuePlan)
+    /// Null-aware comparison of two `int` values, exactly, as Int64 (`EvaluationNumber`).
+    case compareInts(ValuePlan, Comparison, ValuePlan)
     /// Comparison of two string values (null compares false).
     case compareStrings(ValuePlan, Comparison, ValuePlan)
     /// `x in (...)` over numbers (NaN never matches).
     case numberIn(ValuePlan, [Double])
+    /// `x in (...)` over an `int` value and integer literals, exactly.
+    case intIn(ValuePlan, Set<Int64>)
     case stringIn(ValuePlan, Set<String>)
     /// `x is null`; `isString` says which kind of value `x` produces.
     case isNull(ValuePlan, isString: Bool)
@@ -76,8 +80,10 @@ enum IndexLeaf: Sendable {
 
 /// A type-checked value expression.
 indirect enum ValuePlan: Sendable {
-    /// A number, duration, time or bool (1/0); NaN is null.
+    /// A float, duration, time or bool (1/0) literal; NaN is null.
     case number(Double)
+    /// An integer literal, exact.
+    case integer(Int64)
     /// The evaluation's "now" (a time).
     case now
     case string(String)
