@@ -35,12 +35,12 @@ struct AggregateState<Number: EvaluationNumber> {
         self.hasProperty = hasProperty
     }
 
-    /// Adds the event at `position` with `time`, its property value read from `property`
-    /// (nil when the call names none). Events must come in storage order (time, then
-    /// arrival).
+    /// Adds the event at `position` (`EventTable`'s positions) with `time`, its property
+    /// value read from `property` at `index` (nil when the call names none). Events must
+    /// come in storage order (time, then arrival).
     @inline(__always)
-    mutating func add(position: Int, time: UInt32, property: PropertyBuffer?) {
-        let value: Number = property?.value(position) ?? .null
+    mutating func add(position: Int, time: UInt32, property: PropertyBuffer?, at index: Int) {
+        let value: Number = property?.value(index) ?? .null
         if events == 0 {
             firstPosition = position
             firstTime = time
@@ -51,7 +51,7 @@ struct AggregateState<Number: EvaluationNumber> {
         lastTime = time
         lastValue = value
         values.add(value)
-        if function == .distinct, let property, let key = property.key(position) { seen.insert(key) }
+        if function == .distinct, let property, let key = property.key(index) { seen.insert(key) }
     }
 
     /// The aggregate, null when it has none. String-valued `first`/`last` read the

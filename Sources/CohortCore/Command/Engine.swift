@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -27,8 +29,13 @@ public protocol SnapshotTaker: AnyObject, Sendable {
 /// write order) and committed before its reply: `execute` commits itself, the server
 /// commits once per pipelined batch. The sink and the journal-failure state sit behind
 /// `sinkLock`, a mutex never held across waiting, so a commit on an event loop never
-/// waits behind the reader-writer lock. Pending events are compacted under the write
-/// lock before a read, so readers always see the sorted layout.
+/// waits behind the reader-writer lock.
+///
+/// Reads never compact: event tables answer from their base and delta together
+/// (`EventTable`). When a write leaves a table's delta past its merge threshold, a
+/// background merge (`mergeQueue`, one at a time) copies the table under the read lock
+/// (O(columns): the arrays are shared), builds the new base with no lock held, and
+/// installs it under the write lock in O(events written meanwhile).
 public final class Engine: @unchecked Sendable {
     private let lock = ReadWriteLock()
     /// Protected by `lock`.
@@ -60,6 +67,16 @@ public final class Engine: @unchecked Sendable {
     private let plans = PlanCache()
     /// Ad-hoc target texts answered from the plan cache, and those parsed and bound.
     public var planCacheStatistics: (hits: Int, misses: Int) { plans.statistics }
+    /// The smallest delta (events) a table is merged at; set before the engine is shared
+    /// (tests make it tiny, to merge often).
+    public nonisolated(unsafe) var mergeThreshold = 65_536
+    /// Tables with a merge queued or running. Protected by `lock` (written under the
+    /// write lock only).
+    private var merging: Set<Int> = []
+    /// Merges installed since start-up. Protected by `lock`.
+    private var merges = 0
+    /// Runs background merges, one at a time (so at most one extra copy of a table).
+    private let mergeQueue = DispatchQueue(label: "cohort.merge", qos: .utility)
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -131,8 +148,8 @@ public final class Engine: @unchecked Sendable {
     public enum Waiting: Sendable {
         /// Wait as long as needed (a worker thread).
         case wait
-        /// Run now only if nothing needs waiting: a `fast` command, its lock free and
-        /// (for a read) no compaction due; writes only with `allowWrites`. What the
+        /// Run now only if nothing needs waiting: a `fast` command and its lock free;
+        /// writes only with `allowWrites`. What the
         /// server's event loop uses.
         case ifFree(allowWrites: Bool)
     }
@@ -153,10 +170,9 @@ public final class Engine: @unchecked Sendable {
             case .read(let handler):
                 let environment = self.environment
                 if mayWait { return (try read { (database) throws(CohortError) in try handler(database, arguments, environment) }, false) }
-                return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool)? in
-                    guard !database.needsCompaction else { return nil }
-                    return (try handler(database, arguments, environment), false)
-                } ?? nil
+                return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool) in
+                    (try handler(database, arguments, environment), false)
+                }
             case .write(let handler):
                 guard allowWrites else { return nil }
                 let environment = self.environment
@@ -186,6 +202,7 @@ public final class Engine: @unchecked Sendable {
         // Handlers validate everything before mutating (Database's all-or-nothing
         // rule), so a throw leaves `database` untouched and nothing is journaled.
         let result = try handler(&database, arguments, environment)
+        scheduleMerges()
         if result.journal != nil { mutations &+= 1 }
         wrote = result.journal != nil
         if let words = result.journal, let sink = currentSink {
@@ -199,26 +216,46 @@ public final class Engine: @unchecked Sendable {
         return result.reply
     }
 
-    /// Runs `body` with shared read access to a compacted database.
-    ///
-    /// Pending events are compacted under the write lock first. A write can slip in
-    /// between releasing that lock and taking the read lock; then the compaction is
-    /// retried, and after a few tries the reader compacts a private copy instead of
-    /// waiting on a steady stream of writes.
+    /// Runs `body` with shared read access to the database (base and delta: nothing to
+    /// compact first).
     public func read<T, E: Error>(_ body: (borrowing Database) throws(E) -> T) throws(E) -> T {
-        for _ in 0..<4 {
-            if lock.withReadLock({ database.needsCompaction }) {
-                lock.withWriteLock { database.compact() }
-            }
-            var result: T?
-            try lock.withReadLock { () throws(E) in
-                if !database.needsCompaction { result = try body(database) }
-            }
-            if let result { return result }
+        try lock.withReadLock { () throws(E) -> T in try body(database) }
+    }
+
+    // MARK: Background merges
+
+    /// Queues a merge of every table whose delta passed the threshold and that is not
+    /// merging already. Called under the write lock; O(event types).
+    private func scheduleMerges() {
+        for t in database.events.tables.indices where !merging.contains(t) && database.events.tables[t].wantsMerge(minimum: mergeThreshold) {
+            merging.insert(t)
+            mergeQueue.async { [self] in merge(table: t) }
         }
-        var copy = lock.withReadLock { database }
-        copy.compact()
-        return try body(copy)
+    }
+
+    /// Merges table `t`'s delta into a new base: copied under the read lock, merged
+    /// with no lock held, installed under the write lock.
+    private func merge(table t: Int) {
+        let (table, live, rowCount) = lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
+        let merged = table.merged(live: live, rowCount: rowCount)
+        lock.withWriteLock {
+            merging.remove(t)
+            if database.events.tables[t].install(merged, users: database.users) { merges += 1 }
+            scheduleMerges()
+        }
+    }
+
+    /// Blocks until every merge queued so far has been installed (for tests and tools).
+    public func waitForMerges() {
+        while true {
+            mergeQueue.sync {}
+            if lock.withReadLock({ merging.isEmpty }) { return }
+        }
+    }
+
+    /// Merges installed since start-up, and events now in the tables' deltas.
+    public var mergeStatistics: (merges: Int, deltaEvents: Int) {
+        lock.withReadLock { (merges, database.events.tables.reduce(0) { $0 + $1.deltaCount }) }
     }
 
     /// Runs `body` with exclusive access. Mutations made here are not journaled: this is

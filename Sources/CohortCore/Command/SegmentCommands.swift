@@ -89,7 +89,6 @@ enum SegmentCommands {
         guard words.count == 1 else { throw .wrongArity(args.command) }
         let name = words[0]
         guard db.catalog.segments[name] != nil else { throw .err("unknown segment '\(name)' (SEGMENT.REFRESH takes a defined segment)") }
-        db.compact()
         let evaluator = Evaluator(db: db, now: now)
         let members = evaluator.rows(try target(name, evaluator, env), within: db.users.live)
         let previous = db.memberships[name] ?? Bitmap()

@@ -102,7 +102,7 @@ struct EventsLoad {
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }
         let estimate = (driver.file.bytes.count - bodyStart) / 48
-        for t in db.events.tables.indices { db.events.tables[t].reservePending(estimate / max(1, schema.events.count)) }
+        for t in db.events.tables.indices { db.events.tables[t].reserveDelta(estimate / max(1, schema.events.count)) }
         db.users.reserveCapacity(db.users.rowCount + estimate / 16)
         // Per event: the property slots its stream values fill, in column order.
         let assignments: [[PropertyColumns.Slot]] = schema.events.indices.map { e in
@@ -157,7 +157,7 @@ struct EventsLoad {
                         s += 1
                     }
                 }
-                db.events.tables[e].append(row: row, time: chunk.times[k], raws[e])
+                db.events.tables[e].appendUnindexed(row: row, time: chunk.times[k], raws[e])
             }
             driver.tick(chunk.count)
             line += chunk.lines

@@ -141,8 +141,10 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             // Read before the view is taken: a mutation in between makes the next
             // periodic check snapshot once more, never skip a change.
             let mutations = engine.mutationCount
+            // Under the write lock only the O(columns) copy and the journal rotation: the
+            // view shares every array with the engine, later writes copy just the small
+            // delta they append to, and the writer compacts the view off the lock.
             let (view, next) = try engine.withExclusiveAccess { (db) throws(CohortError) -> (Database, UInt64) in
-                db.compact()
                 let next = journal.generation + 1
                 try journal.rotate(to: next)
                 return (db, next)

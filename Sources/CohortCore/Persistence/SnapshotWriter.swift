@@ -21,7 +21,8 @@ public struct SnapshotReport: Sendable {
 ///
 /// The database passed in is an immutable copy-on-write view, so the engine keeps
 /// serving reads and writes while it is written (writers pay for copying what they
-/// change). Structured sections are encoded in parallel; large columns are compressed
+/// change, which for events is only the small delta). A view with delta events is
+/// compacted here, in its own copy: the file holds the base layout only. Structured sections are encoded in parallel; large columns are compressed
 /// straight from their own memory; every 4 MiB block of every section is compressed in
 /// parallel (Dispatch `concurrentPerform`; each worker writes only its own block slot);
 /// then the file is written sequentially to `path.tmp`, fsynced, renamed over `path`,
@@ -31,6 +32,8 @@ public enum SnapshotWriter {
     @discardableResult
     public static func write(_ db: Database, meta: SnapshotMeta, to path: String) throws(CohortError) -> SnapshotReport {
         let start = DispatchTime.now().uptimeNanoseconds
+        var db = db
+        db.compact()
         let sections = SnapshotCodec.sections(of: db, meta: meta)
 
         // Every block of every section, compressed in parallel.

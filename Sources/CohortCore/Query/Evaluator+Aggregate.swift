@@ -1,25 +1,31 @@
 /// Aggregates over one user's events: the user's window located by `EventWindow`, then
 /// each event in it that passes the `where` filter fed to `AggregateState` (the one
-/// definition of every function). Cost: O(log n + events in the window).
+/// definition of every function), in storage order.
+///
+/// A user with no delta events (most users, most of the time) is one slice of the base:
+/// the fast path. A user with delta events gets its base slice and its delta list
+/// merged by time (base first on ties), which is the order a full compaction would give
+/// (`EventTable`). Cost: O(log n + events in the window), plus the user's delta events.
 extension Evaluator {
     /// The aggregate as a number (null for null) in `Number`, which is Int64 exactly when
     /// `a.isInteger` (see `evaluate`). String-valued `first`/`last` go through
     /// `aggregateString`.
     func aggregate<Number: EvaluationNumber>(_ a: AggregatePlan, _ row: UInt32) -> Number {
+        guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else {
+            return AggregateState<Number>(a.function, hasProperty: a.property != nil).result
+        }
         let table = db.events.tables[a.table]
+        if let list = table.deltaList(of: row) { return merged(a, row, bounds, list) }
         return table.times.withUnsafeBufferPointer { times in
-            guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else {
-                return AggregateState<Number>(a.function, hasProperty: a.property != nil).result
-            }
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
-            return withPropertyColumn(a.property, a.table) { property in value(a, row, window, times, property) }
+            return withPropertyColumn(a.property, table.properties) { property in value(a, row, window, times, property) }
         }
     }
 
-    /// The aggregate over `window` (one user's events inside the window bounds): the
-    /// unfiltered shortcut when there is one, else every passing event fed to the state.
-    /// What the scalar path and the batch kernel both call.
+    /// The aggregate over `window` of the base (one user's events inside the window
+    /// bounds): the unfiltered shortcut when there is one, else every passing event fed
+    /// to the state. What the scalar path and the batch kernel both call.
     @inline(__always)
     func value<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
@@ -28,8 +34,60 @@ extension Evaluator {
             return x
         }
         var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
-        accumulate(&state, a, row, window, times, property)
+        if let filter = a.filter {
+            for p in window where test(filter, row, EventRef(table: a.table, position: p)) {
+                state.add(position: p, time: times[p], property: property, at: p)
+            }
+        } else {
+            for p in window { state.add(position: p, time: times[p], property: property, at: p) }
+        }
         return state.result
+    }
+
+    /// The aggregate of a user with delta events (`list`): base and delta merged.
+    func merged<Number: EvaluationNumber>(_ a: AggregatePlan, _ row: UInt32, _ bounds: ClosedRange<UInt32>, _ list: EventTable.DeltaList) -> Number {
+        var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
+        accumulateMerged(&state, a, row, bounds, list)
+        return state.result
+    }
+
+    /// Adds `row`'s events inside `bounds` that pass `a`'s filter to `state`, its base
+    /// slice and its delta list (`list`) merged in storage order.
+    func accumulateMerged<Number: EvaluationNumber>(
+        _ state: inout AggregateState<Number>, _ a: AggregatePlan, _ row: UInt32, _ bounds: ClosedRange<UInt32>, _ list: EventTable.DeltaList
+    ) {
+        let table = db.events.tables[a.table]
+        let baseCount = table.baseCount
+        table.times.withUnsafeBufferPointer { times in
+            table.deltaTimes.withUnsafeBufferPointer { deltaTimes in
+                table.deltaNext.withUnsafeBufferPointer { next in
+                    withPropertyColumn(a.property, table.properties) { property in
+                        withPropertyColumn(a.property, table.delta) { deltaProperty in
+                            let events = table.range(of: row)
+                            var b = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
+                            var d = list.first
+                            while d != EventTable.DeltaList.end, deltaTimes[Int(d)] < bounds.lowerBound { d = next[Int(d)] }
+                            if d != EventTable.DeltaList.end, deltaTimes[Int(d)] > bounds.upperBound { d = EventTable.DeltaList.end }
+                            while !b.isEmpty || d != EventTable.DeltaList.end {
+                                // On equal times the base event arrived first.
+                                if d == EventTable.DeltaList.end || (!b.isEmpty && times[b.lowerBound] <= deltaTimes[Int(d)]) {
+                                    let p = b.lowerBound
+                                    b = (p + 1)..<b.upperBound
+                                    if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                                    state.add(position: p, time: times[p], property: property, at: p)
+                                } else {
+                                    let i = Int(d)
+                                    d = next[i]
+                                    if d != EventTable.DeltaList.end, deltaTimes[Int(d)] > bounds.upperBound { d = EventTable.DeltaList.end }
+                                    if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: baseCount + i)) { continue }
+                                    state.add(position: baseCount + i, time: deltaTimes[i], property: deltaProperty, at: i)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// `first(e.p)` / `last(e.p)` of a string property.
@@ -37,42 +95,22 @@ extension Evaluator {
         guard case .string(let s)? = a.property else { return nil }
         let table = db.events.tables[a.table]
         guard let p = edgePosition(a, row) else { return nil }
-        let code = table.properties.strings[s][p]
+        let code = table.stringCode(s, p)
         return code == NullSentinel.stringCode ? nil : table.dictionaries[s].string(for: code)
     }
 
     /// The event `first`/`last` of `a` answer with for `row`, nil when none.
     private func edgePosition(_ a: AggregatePlan, _ row: UInt32) -> Int? {
+        guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return nil }
         var state = AggregateState<Double>(a.function, hasProperty: a.property != nil)
-        let table = db.events.tables[a.table]
-        return table.times.withUnsafeBufferPointer { times in
-            guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return nil }
-            let events = table.range(of: row)
-            let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
-            withPropertyColumn(a.property, a.table) { property in accumulate(&state, a, row, window, times, property) }
-            return state.edgePosition
-        }
+        accumulateMerged(&state, a, row, bounds, db.events.tables[a.table].deltaList(of: row) ?? EventTable.DeltaList.empty)
+        return state.edgePosition
     }
 
-    /// Adds the events of `window` that pass `a`'s filter to `state`, in storage order.
-    @inline(__always)
-    func accumulate<Number: EvaluationNumber>(
-        _ state: inout AggregateState<Number>, _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>,
-        _ property: PropertyBuffer?
-    ) {
-        if let filter = a.filter {
-            for p in window where test(filter, row, EventRef(table: a.table, position: p)) {
-                state.add(position: p, time: times[p], property: property)
-            }
-        } else {
-            for p in window { state.add(position: p, time: times[p], property: property) }
-        }
-    }
-
-    /// Runs `body` with a reader of the property column (nil when the call names none).
-    func withPropertyColumn<T>(_ slot: PropertyColumns.Slot?, _ table: Int, _ body: (PropertyBuffer?) -> T) -> T {
+    /// Runs `body` with a reader of the property column in `columns` (nil when the call
+    /// names none).
+    func withPropertyColumn<T>(_ slot: PropertyColumns.Slot?, _ columns: PropertyColumns, _ body: (PropertyBuffer?) -> T) -> T {
         guard let slot else { return body(nil) }
-        let columns = db.events.tables[table].properties
         switch slot {
         case .int(let s): return columns.ints[s].withUnsafeBufferPointer { body(.int($0)) }
         case .float(let s): return columns.floats[s].withUnsafeBufferPointer { body(.float($0)) }

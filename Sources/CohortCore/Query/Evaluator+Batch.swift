@@ -3,9 +3,9 @@
 ///
 /// This is the fast path of per-user leaves in `rows(_:within:)`. Columns are read
 /// through scoped unsafe buffers, constants are folded, and aggregates over a constant
-/// window run as loops over `offsets`/`times`/property columns with the slice search of
-/// `EventWindow` per user and `AggregateState` per event (the definitions the scalar path
-/// uses too). Anything else (per-user windows, strings) falls back to the scalar
+/// window run as loops over the base's `offsets`/`times`/property columns with the slice
+/// search of `EventWindow` per user and `AggregateState` per event (the definitions the
+/// scalar path uses too); the few rows with delta events take the scalar path's merge. Anything else (per-user windows, strings) falls back to the scalar
 /// interpreter row by row (the differential tests compare both with a reference).
 extension Evaluator {
     /// `out[i]` = the value of `plan` for `rows[i]` (null for null), in `Number`; int-typed
@@ -78,18 +78,32 @@ extension Evaluator {
             out.update(repeating: empty)
             return
         }
-        let table = a.table
-        db.events.tables[table].offsets.withUnsafeBufferPointer { offsets in
-            db.events.tables[table].times.withUnsafeBufferPointer { times in
-                withPropertyColumn(a.property, table) { property in
+        let table = db.events.tables[a.table]
+        // The rows of this batch that have delta events, ascending like `rows`: they take
+        // the merged path, every other row one slice of the base.
+        var deltaRows = ContiguousArray<UInt32>()
+        if let firstRow = rows.first, let lastRow = rows.last, !table.deltaUsers.isEmpty {
+            let n = table.deltaUsers.count(in: firstRow..<(lastRow &+ 1))
+            if n > 0 { deltaRows = table.deltaUsers.values(from: firstRow, limit: n) }
+        }
+        var next = 0
+        table.offsets.withUnsafeBufferPointer { offsets in
+            table.times.withUnsafeBufferPointer { times in
+                withPropertyColumn(a.property, table.properties) { property in
                     for i in rows.indices {
-                        let r = Int(rows[i])
+                        let row = rows[i]
+                        while next < deltaRows.count, deltaRows[next] < row { next += 1 }
+                        if next < deltaRows.count, deltaRows[next] == row, let list = table.deltaList(of: row) {
+                            out[i] = merged(a, row, bounds, list)
+                            continue
+                        }
+                        let r = Int(row)
                         guard r + 1 < offsets.count else {
                             out[i] = empty
                             continue
                         }
                         let window = EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
-                        out[i] = value(a, rows[i], window, times, property)
+                        out[i] = value(a, row, window, times, property)
                     }
                 }
             }

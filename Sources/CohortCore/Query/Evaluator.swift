@@ -183,13 +183,12 @@ struct Evaluator: Sendable {
             return test(inner, row, nil)
         case .eventStringCodes(let slot, let codes):
             guard let e = event else { return false }
-            let code = db.events.tables[e.table].properties.strings[slot][e.position]
-            return codes.contains(code)
+            return codes.contains(db.events.tables[e.table].stringCode(slot, e.position))
         case .eventString(_, let slot, let test):
             // An ordering (equality was instantiated into codes): compare the string.
             guard let e = event else { return false }
             let table = db.events.tables[e.table]
-            let code = table.properties.strings[slot][e.position]
+            let code = table.stringCode(slot, e.position)
             return code != NullSentinel.stringCode && test.holds(table.dictionaries[slot].string(for: code))
         }
     }
@@ -231,13 +230,13 @@ struct Evaluator: Sendable {
         case .negate(let v): return (evaluate(v, row, event) as Number).negated
         case .eventInt(let s):
             guard let e = event else { return .null }
-            return Number(int: db.events.tables[e.table].properties.ints[s][e.position])
+            return Number(int: db.events.tables[e.table].intValue(s, e.position))
         case .eventFloat(let s):
             guard let e = event else { return .null }
-            return Number(double: db.events.tables[e.table].properties.floats[s][e.position])
+            return Number(double: db.events.tables[e.table].floatValue(s, e.position))
         case .eventBool(let s):
             guard let e = event else { return .null }
-            return Number(bool: db.events.tables[e.table].properties.bools[s][e.position])
+            return Number(bool: db.events.tables[e.table].boolValue(s, e.position))
         }
     }
 
@@ -248,7 +247,7 @@ struct Evaluator: Sendable {
         case .eventString(let s):
             guard let e = event else { return nil }
             let table = db.events.tables[e.table]
-            let code = table.properties.strings[s][e.position]
+            let code = table.stringCode(s, e.position)
             return code == NullSentinel.stringCode ? nil : table.dictionaries[s].string(for: code)
         case .aggregate(let a): return aggregateString(a, row)
         default: return nil

@@ -17,7 +17,7 @@ extension Database {
             guard table.properties.slots.count == event.properties.count else {
                 throw .err("event '\(event.name)': \(table.properties.slots.count) property columns for \(event.properties.count) properties")
             }
-            do { try table.checkInvariants(rowCount: users.rowCount) } catch { throw .err("event '\(event.name)': \(error.message)") }
+            do { try table.checkInvariants(users: users) } catch { throw .err("event '\(event.name)': \(error.message)") }
         }
         for row in 0..<UInt32(users.rowCount) where !users.isLive(row) {
             for attribute in schema.attributes where !attributes.value(attribute, row: row).isNull {
@@ -43,8 +43,10 @@ extension UserTable {
 }
 
 extension EventTable {
-    /// `rowCount`: the users table's row count (no event row may reach it).
-    public func checkInvariants(rowCount: Int) throws(CohortError) {
+    /// `users`: the users table (no event row may reach its row count; dead rows own no
+    /// delta list).
+    public func checkInvariants(users: UserTable) throws(CohortError) {
+        let rowCount = users.rowCount
         guard offsets.first == 0, Int(offsets.last!) == times.count else { throw .err("offsets do not span the \(times.count) times") }
         guard coveredRows <= rowCount else { throw .err("offsets cover \(coveredRows) rows, the users table has \(rowCount)") }
         for u in 0..<coveredRows {
@@ -52,7 +54,7 @@ extension EventTable {
             guard slice.lowerBound <= slice.upperBound else { throw .err("offsets decrease at row \(u)") }
             for p in slice.dropFirst() where times[p - 1] > times[p] { throw .err("row \(u)'s events are not sorted by time at \(p)") }
         }
-        for (columns, expected, part) in [(properties, times.count, "sorted"), (pending, pendingTimes.count, "pending")] {
+        for (columns, expected, part) in [(properties, times.count, "base"), (delta, deltaTimes.count, "delta")] {
             guard columns.count == expected else { throw .err("\(part) property columns hold \(columns.count) values, times \(expected)") }
             for (slot, codes) in columns.strings.enumerated() {
                 for code in codes where code != NullSentinel.stringCode && Int(code) >= dictionaries[slot].count {
@@ -60,11 +62,32 @@ extension EventTable {
                 }
             }
         }
-        guard pendingRows.count == pendingTimes.count else { throw .err("\(pendingRows.count) pending rows for \(pendingTimes.count) times") }
-        for row in pendingRows where Int(row) >= rowCount { throw .err("pending row \(row) past the users table") }
-        guard dictionaries.count == properties.strings.count else { throw .err("\(dictionaries.count) dictionaries for \(properties.strings.count) string properties") }
-        if !hasDeadEvents, liveCount != times.count + pendingRows.count {
-            throw .err("liveCount \(liveCount) with \(times.count) sorted and \(pendingRows.count) pending events and none dead")
+        guard deltaRows.count == deltaTimes.count else { throw .err("\(deltaRows.count) delta rows for \(deltaTimes.count) times") }
+        guard unindexed == 0, deltaNext.count == deltaRows.count else { throw .err("\(deltaRows.count) delta events, \(deltaNext.count) links, \(unindexed) unindexed") }
+        for row in deltaRows where Int(row) >= rowCount { throw .err("delta row \(row) past the users table") }
+        // Every live row's delta events are on its list exactly once, in storage order.
+        var linked = 0
+        for (row, list) in deltaLists {
+            guard users.isLive(row), deltaUsers.contains(row) else { throw .err("delta list of dead or unmarked row \(row)") }
+            var i = list.first
+            var n = 0
+            var previous: UInt32?
+            while i != DeltaList.end {
+                guard deltaRows[Int(i)] == row else { throw .err("row \(row)'s delta list holds event \(i) of row \(deltaRows[Int(i)])") }
+                if let p = previous, (deltaTimes[Int(p)], p) > (deltaTimes[Int(i)], i) { throw .err("row \(row)'s delta list is out of order at \(i)") }
+                previous = i
+                n += 1
+                i = deltaNext[Int(i)]
+            }
+            guard n == list.count, previous == list.last else { throw .err("row \(row)'s delta list has \(n) events, says \(list.count)") }
+            linked += n
         }
+        guard deltaUsers.count(in: 0..<UInt32.max) == deltaLists.count else { throw .err("deltaUsers does not match the delta lists") }
+        let liveDelta = deltaRows.reduce(0) { $0 + (users.isLive($1) ? 1 : 0) }
+        guard linked == liveDelta else { throw .err("\(linked) delta events linked, \(liveDelta) belong to live rows") }
+        guard dictionaries.count == properties.strings.count else { throw .err("\(dictionaries.count) dictionaries for \(properties.strings.count) string properties") }
+        var liveBase = 0
+        for u in 0..<coveredRows where users.isLive(UInt32(u)) { liveBase += range(of: UInt32(u)).count }
+        guard liveCount == liveBase + liveDelta else { throw .err("liveCount \(liveCount), live events are \(liveBase) in the base and \(liveDelta) in the delta") }
     }
 }

@@ -17,7 +17,7 @@ public struct EventStore: Sendable {
         guard !dirty.isEmpty else { return }
         tables.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let tables = buffer
-            DispatchQueue.concurrentPerform(iterations: dirty.count) { k in tables[dirty[k]].compact(users: users) }
+            DispatchQueue.concurrentPerform(iterations: dirty.count) { k in tables[dirty[k]].compact(live: users.live, rowCount: users.rowCount) }
         }
     }
 

@@ -1,15 +1,34 @@
-/// The events of one type, laid out for windowed per-user aggregation.
+/// The events of one type: an immutable sorted base and a small write-optimised delta.
 ///
-/// Layout (compressed sparse rows): the events of user row `u` are positions
+/// **Base** (compressed sparse rows): the events of user row `u` are positions
 /// `offsets[u] ..< offsets[u + 1]` of `times` and of every property column, sorted by
-/// time, ties in arrival order. Rows at or past `offsets.count - 1` have no compacted
-/// events. So a window over one user is two binary searches in a short contiguous
-/// slice, and a chunk of users is a contiguous stretch of memory.
+/// time, ties in arrival order. Rows at or past `offsets.count - 1` have no base events.
+/// A window over one user is two binary searches in a short contiguous slice, and a
+/// chunk of users a contiguous stretch of memory. Writes never touch the base: it is
+/// replaced whole by a merge (`merged(live:rowCount:)` computed off the write lock, installed by
+/// `install(_:)`), so copies of the table share it and readers never wait for it.
 ///
-/// New events go to an arrival-ordered pending run (`pendingRows`, `pendingTimes`,
-/// `pending`) and are merged in by `compact`, which readers call first (the engine
-/// does it under its write lock). Cost per event: 4 bytes of time in the sorted part,
-/// plus 4 bytes of offset per user row per event type; 8 bytes (row, time) while pending.
+/// **Delta**: events since the last merge, in arrival order (`deltaRows`, `deltaTimes`,
+/// `delta`), plus a per-user index: `deltaLists[row]` heads a linked list through
+/// `deltaNext` of that user's delta events in storage order (time, then arrival). So a
+/// point read finds a user's delta events in O(their number), and a scan walks the
+/// sorted `deltaUsers` beside its rows and treats the delta as a second, small source.
+///
+/// **Storage order** of a user's events, what every aggregate sees: base and delta
+/// merged by time, a base event before a delta event of equal time (it arrived first).
+/// That is exactly the order a full compaction produces, so answers never depend on
+/// when merges ran.
+///
+/// **Positions** name an event across both parts: `p < baseCount` is base position
+/// `p`, `p >= baseCount` is delta index `p - baseCount` (what `where` filters and
+/// string `first`/`last` read through `intValue(_:_:)` and its siblings).
+///
+/// Deletion (`deleteEvents(of:)`) unlinks a user's delta events at once and leaves its
+/// base events as garbage for the next merge: rows are never reused and readers only
+/// look at live rows, so they are invisible from then on.
+///
+/// Cost per event: 4 bytes of time in the base plus 4 bytes of offset per user row per
+/// event type; in the delta 12 bytes (row, time, link) plus the per-user list entry.
 /// Times are `UInt32` Unix seconds (1970 to 2106).
 public struct EventTable: Sendable {
     init() {}
@@ -18,16 +37,38 @@ public struct EventTable: Sendable {
     public private(set) var times = ContiguousArray<UInt32>()
     public private(set) var properties = PropertyColumns()
 
-    private(set) var pendingRows = ContiguousArray<UInt32>()
-    private(set) var pendingTimes = ContiguousArray<UInt32>()
-    private(set) var pending = PropertyColumns()
+    private(set) var deltaRows = ContiguousArray<UInt32>()
+    private(set) var deltaTimes = ContiguousArray<UInt32>()
+    private(set) var delta = PropertyColumns()
+    /// The next delta index of the same user in storage order, `DeltaList.end` at the end.
+    private(set) var deltaNext = ContiguousArray<UInt32>()
+    /// The delta events of each user that has any (unlinked on `USER.DEL`).
+    private(set) var deltaLists: [UInt32: DeltaList] = [:]
+    /// The rows of `deltaLists`, in a bitmap for scans (sorted iteration).
+    private(set) var deltaUsers = Bitmap()
+    /// Delta events appended by a bulk load without the per-user index: the load
+    /// compacts before anything reads. Zero whenever a reader can see the table.
+    private(set) var unindexed = 0
 
     /// Dictionaries of the string properties, indexed like `properties.strings`.
     public private(set) var dictionaries: [StringDictionary] = []
-    /// Events of live users, compacted or pending.
+    /// Events of live users, base or delta.
     public private(set) var liveCount = 0
-    /// True when deleted users' events still occupy the compacted part.
-    private(set) var hasDeadEvents = false
+    /// Events of deleted users still in the base or the delta arrays (purged by a merge).
+    private(set) var deadCount = 0
+    /// Rows whose events were deleted since the last merge or compaction, in order: what
+    /// `install` needs to count the garbage a merge taken before them carries.
+    private(set) var deletedRows = ContiguousArray<UInt32>()
+
+    /// One user's delta events: first and last index of its list, and their number.
+    struct DeltaList: Sendable {
+        static let end = UInt32.max
+        /// No events (what a user without delta events reads as).
+        static let empty = DeltaList(first: end, last: end, count: 0)
+        var first: UInt32
+        var last: UInt32
+        var count: Int
+    }
 
     /// A compacted table from a snapshot; `properties` has the slots of the event's
     /// declared properties and `times.count` elements per column.
@@ -36,21 +77,33 @@ public struct EventTable: Sendable {
         self.times = times
         self.properties = properties
         self.dictionaries = dictionaries
-        pending = properties.emptyCopy()
+        delta = properties.emptyCopy()
         liveCount = times.count
     }
 
-    public var needsCompaction: Bool { !pendingRows.isEmpty || hasDeadEvents }
+    /// Events in the base.
+    public var baseCount: Int { times.count }
+    /// Events in the delta arrays (live or not).
+    public var deltaCount: Int { deltaRows.count }
+    /// True when a merge would change the layout (delta events or garbage to purge).
+    public var needsCompaction: Bool { !deltaRows.isEmpty || deadCount > 0 }
     /// Users covered by `offsets`.
     public var coveredRows: Int { offsets.count - 1 }
 
+    /// Whether the delta has grown enough, against the base, to be merged in the
+    /// background: `minimum` events (64 Ki by default) or 1/256 of the base, whichever is
+    /// more, or garbage of an eighth of the table. Keeps scans' second source small and merges rare.
+    public func wantsMerge(minimum: Int = 65_536) -> Bool {
+        deltaCount >= Swift.max(minimum, baseCount / 256) || (deadCount > 0 && deadCount >= Swift.max(minimum, (baseCount + deltaCount) / 8))
+    }
+
     mutating func addProperty(_ type: PropertyType) {
         properties.addProperty(type)
-        pending.addProperty(type)
+        delta.addProperty(type)
         if type == .string { dictionaries.append(StringDictionary()) }
     }
 
-    func makeRawValues() -> RawPropertyValues { RawPropertyValues(shape: pending) }
+    func makeRawValues() -> RawPropertyValues { RawPropertyValues(shape: delta) }
 
     /// Converts a property value for storage (the caller has checked its type).
     mutating func encode(_ value: Value, property index: Int, into raw: inout RawPropertyValues) {
@@ -71,40 +124,65 @@ public struct EventTable: Sendable {
     mutating func encodeString(_ value: String, slot: Int) -> UInt32 { dictionaries[slot].encode(value) }
     mutating func encodeString(bytes: UnsafeRawBufferPointer, slot: Int) -> UInt32 { dictionaries[slot].encode(bytes: bytes) }
 
-    /// Appends one event to the pending run. O(1) amortized.
+    /// Appends one event to the delta and links it into its user's list. O(1) for an
+    /// event at or after the user's latest delta event (the usual case), else
+    /// O(the user's delta events).
     mutating func append(row: UInt32, time: UInt32, _ raw: RawPropertyValues) {
-        pendingRows.append(row)
-        pendingTimes.append(time)
-        pending.append(raw)
-        liveCount += 1
-    }
-
-    mutating func reservePending(_ n: Int) {
-        pendingRows.reserveCapacity(pendingRows.count + n)
-        pendingTimes.reserveCapacity(pendingTimes.count + n)
-        pending.reserveCapacity(pending.count + n)
-    }
-
-    /// Forgets `row`'s events: they stop counting now and are purged by the next compaction.
-    mutating func deleteEvents(of row: UInt32) {
-        let compacted = range(of: row).count
-        var pendingOfRow = 0
-        for r in pendingRows where r == row { pendingOfRow += 1 }
-        liveCount -= compacted + pendingOfRow
-        if compacted > 0 { hasDeadEvents = true }
-        if pendingOfRow > 0 {
-            // Drop them from the pending run right away so a dead row never reaches `compact`'s merge.
-            var keep = ContiguousArray<UInt32>()
-            keep.reserveCapacity(pendingRows.count - pendingOfRow)
-            for i in pendingRows.indices where pendingRows[i] != row { keep.append(UInt32(i)) }
-            let empty = pending.emptyCopy()
-            pendingTimes = gatherColumn(pendingTimes, [], keep)
-            pendingRows = gatherColumn(pendingRows, [], keep)
-            pending = PropertyColumns.gather(pending, empty, source: keep)
+        precondition(unindexed == 0, "indexed append after a bulk load's unindexed appends")
+        let index = UInt32(deltaRows.count)
+        appendUnindexed(row: row, time: time, raw)
+        unindexed = 0
+        deltaNext.append(DeltaList.end)
+        guard var list = deltaLists[row] else {
+            deltaLists[row] = DeltaList(first: index, last: index, count: 1)
+            deltaUsers.insert(row)
+            return
         }
+        list.count += 1
+        if deltaTimes[Int(list.last)] <= time {
+            deltaNext[Int(list.last)] = index
+            list.last = index
+        } else if time < deltaTimes[Int(list.first)] {
+            deltaNext[Int(index)] = list.first
+            list.first = index
+        } else {
+            // After the last event of time <= `time` (ties: arrival order).
+            var previous = list.first
+            while deltaNext[Int(previous)] != DeltaList.end, deltaTimes[Int(deltaNext[Int(previous)])] <= time { previous = deltaNext[Int(previous)] }
+            deltaNext[Int(index)] = deltaNext[Int(previous)]
+            deltaNext[Int(previous)] = index
+        }
+        deltaLists[row] = list
     }
 
-    /// The compacted positions of `row`'s events (empty when it has none).
+    /// Appends one event to the delta without indexing it: only for bulk loads, which
+    /// `compact` before the table is read.
+    mutating func appendUnindexed(row: UInt32, time: UInt32, _ raw: RawPropertyValues) {
+        deltaRows.append(row)
+        deltaTimes.append(time)
+        delta.append(raw)
+        liveCount += 1
+        unindexed += 1
+    }
+
+    mutating func reserveDelta(_ n: Int) {
+        deltaRows.reserveCapacity(deltaRows.count + n)
+        deltaTimes.reserveCapacity(deltaTimes.count + n)
+        delta.reserveCapacity(delta.count + n)
+    }
+
+    /// Forgets `row`'s events: they stop counting now (its delta list is unlinked, its
+    /// base events left for the next merge to purge). O(1) apart from the hash lookup.
+    mutating func deleteEvents(of row: UInt32) {
+        let dead = range(of: row).count + (deltaLists.removeValue(forKey: row)?.count ?? 0)
+        if dead == 0 { return }
+        deltaUsers.remove(row)
+        liveCount -= dead
+        deadCount += dead
+        deletedRows.append(row)
+    }
+
+    /// The base positions of `row`'s events (empty when it has none).
     @inline(__always)
     public func range(of row: UInt32) -> Range<Int> {
         let r = Int(row)
@@ -112,50 +190,122 @@ public struct EventTable: Sendable {
         return Int(offsets[r])..<Int(offsets[r + 1])
     }
 
-    /// Merges the pending run into the sorted part and drops events of dead rows.
+    /// `row`'s delta events, nil when it has none.
+    @inline(__always)
+    func deltaList(of row: UInt32) -> DeltaList? { deltaLists.isEmpty ? nil : deltaLists[row] }
+
+    // MARK: Values by position (base or delta)
+
+    @inline(__always) func intValue(_ slot: Int, _ p: Int) -> Int64 {
+        p < times.count ? properties.ints[slot][p] : delta.ints[slot][p - times.count]
+    }
+    @inline(__always) func floatValue(_ slot: Int, _ p: Int) -> Double {
+        p < times.count ? properties.floats[slot][p] : delta.floats[slot][p - times.count]
+    }
+    @inline(__always) func boolValue(_ slot: Int, _ p: Int) -> UInt8 {
+        p < times.count ? properties.bools[slot][p] : delta.bools[slot][p - times.count]
+    }
+    @inline(__always) func stringCode(_ slot: Int, _ p: Int) -> UInt32 {
+        p < times.count ? properties.strings[slot][p] : delta.strings[slot][p - times.count]
+    }
+
+    // MARK: Merging
+
+    /// The base that merging every delta event into this one gives, deleted users'
+    /// events dropped. Pure: runs on a copy off the write lock (O(events + rows)), and
+    /// `install` publishes it.
+    func merged(live: Bitmap, rowCount: Int) -> MergedBase {
+        var copy = self
+        copy.compact(live: live, rowCount: rowCount)
+        return MergedBase(
+            offsets: copy.offsets, times: copy.times, properties: copy.properties, mergedDelta: deltaCount, deletions: deletedRows.count,
+            slots: properties.slots.count)
+    }
+
+    /// A base computed by `merged(live:rowCount:)` from this table's first `mergedDelta` delta
+    /// events.
+    struct MergedBase: Sendable {
+        let offsets: ContiguousArray<UInt32>
+        let times: ContiguousArray<UInt32>
+        let properties: PropertyColumns
+        let mergedDelta: Int
+        /// `deletedRows.count` when it was taken: later deletions are not in it.
+        let deletions: Int
+        let slots: Int
+    }
+
+    /// Replaces the base with `merged` and keeps, as the new delta, the events that
+    /// arrived after it was taken. False (nothing changed) when a property was added
+    /// meanwhile. O(events appended since) under the caller's write lock: the swap
+    /// itself is O(1).
     ///
-    /// Stable: among equal times, events keep arrival order (compacted ones arrived
-    /// before pending ones; pending ones keep their order). O(events + rows) time,
-    /// one extra copy of the columns in memory while it runs.
-    mutating func compact(users: UserTable) {
+    /// Users deleted since are dead rows: their events in the new base are garbage
+    /// (counted in `deadCount`), invisible because readers only look at live rows.
+    mutating func install(_ merged: MergedBase, users: UserTable) -> Bool {
+        guard merged.slots == properties.slots.count, merged.mergedDelta <= deltaCount, merged.deletions <= deletedRows.count else { return false }
+        var rest = EventTable()
+        rest.delta = delta.emptyCopy()
+        rest.offsets = merged.offsets
+        rest.times = merged.times
+        rest.properties = merged.properties
+        for i in merged.mergedDelta..<deltaCount where users.isLive(deltaRows[i]) {
+            rest.append(row: deltaRows[i], time: deltaTimes[i], delta.raw(at: i))
+        }
+        // Rows deleted after the merge was taken still have events in its base.
+        for row in deletedRows[merged.deletions...] {
+            rest.deadCount += rest.range(of: row).count
+            rest.deletedRows.append(row)
+        }
+        rest.liveCount = rest.times.count - rest.deadCount + rest.deltaCount
+        rest.dictionaries = dictionaries
+        self = rest
+        return true
+    }
+
+    /// Merges the delta into the base and drops events of dead rows, in place.
+    ///
+    /// Stable: among equal times, events keep arrival order (base ones arrived before
+    /// delta ones; delta ones keep their order). O(events + rows) time, one extra copy
+    /// of the columns in memory while it runs. For loads and private copies: the
+    /// serving engine merges with `merged(live:rowCount:)` and `install` instead.
+    mutating func compact(live: Bitmap, rowCount: Int) {
         guard needsCompaction else { return }
-        let rowCount = users.rowCount
         let baseCount = times.count
 
-        // Pending events grouped by row, arrival order kept (counting sort).
-        var pendingStart = ContiguousArray<UInt32>(repeating: 0, count: rowCount + 1)
-        for r in pendingRows { pendingStart[Int(r) + 1] &+= 1 }
-        for u in 0..<rowCount { pendingStart[u + 1] &+= pendingStart[u] }
-        var byRow = ContiguousArray<UInt32>(repeating: 0, count: pendingRows.count)
-        var fill = pendingStart
-        for (i, r) in pendingRows.enumerated() {
+        // Delta events grouped by row, arrival order kept (counting sort).
+        var deltaStart = ContiguousArray<UInt32>(repeating: 0, count: rowCount + 1)
+        for r in deltaRows { deltaStart[Int(r) + 1] &+= 1 }
+        for u in 0..<rowCount { deltaStart[u + 1] &+= deltaStart[u] }
+        var byRow = ContiguousArray<UInt32>(repeating: 0, count: deltaRows.count)
+        var fill = deltaStart
+        for (i, r) in deltaRows.enumerated() {
             byRow[Int(fill[Int(r)])] = UInt32(i)
             fill[Int(r)] &+= 1
         }
 
-        // The new order as indices into `times ++ pendingTimes`.
+        // The new order as indices into `times ++ deltaTimes`.
         var newOffsets = ContiguousArray<UInt32>(repeating: 0, count: rowCount + 1)
         var source = ContiguousArray<UInt32>()
         source.reserveCapacity(liveCount)
         var scratch: [UInt32] = []
         for u in 0..<rowCount {
             defer { newOffsets[u + 1] = UInt32(source.count) }
-            guard users.isLive(UInt32(u)) else { continue }
+            guard live.contains(UInt32(u)) else { continue }
             let base = range(of: UInt32(u))
-            let p = Int(pendingStart[u])..<Int(pendingStart[u + 1])
+            let p = Int(deltaStart[u])..<Int(deltaStart[u + 1])
             if p.isEmpty {
                 for k in base { source.append(UInt32(k)) }
                 continue
             }
-            // Stable sort of this user's pending events by time (indices grow with arrival).
+            // Stable sort of this user's delta events by time (indices grow with arrival).
             scratch.removeAll(keepingCapacity: true)
             scratch.append(contentsOf: byRow[p])
-            scratch.sort { (pendingTimes[Int($0)], $0) < (pendingTimes[Int($1)], $1) }
+            scratch.sort { (deltaTimes[Int($0)], $0) < (deltaTimes[Int($1)], $1) }
             var b = base.lowerBound
             var k = 0
             while b < base.upperBound || k < scratch.count {
-                // On equal times the compacted event arrived first.
-                if k == scratch.count || (b < base.upperBound && times[b] <= pendingTimes[Int(scratch[k])]) {
+                // On equal times the base event arrived first.
+                if k == scratch.count || (b < base.upperBound && times[b] <= deltaTimes[Int(scratch[k])]) {
                     source.append(UInt32(b))
                     b += 1
                 } else {
@@ -165,22 +315,27 @@ public struct EventTable: Sendable {
             }
         }
 
-        times = gatherColumn(times, pendingTimes, source)
-        properties = PropertyColumns.gather(properties, pending, source: source)
+        times = gatherColumn(times, deltaTimes, source)
+        properties = PropertyColumns.gather(properties, delta, source: source)
         offsets = newOffsets
-        pendingRows = []
-        pendingTimes = []
-        pending = pending.emptyCopy()
-        hasDeadEvents = false
+        deltaRows = []
+        deltaTimes = []
+        delta = delta.emptyCopy()
+        deltaNext = []
+        deltaLists = [:]
+        deltaUsers = Bitmap()
+        unindexed = 0
+        deadCount = 0
+        deletedRows = []
         liveCount = times.count
     }
 
-    /// Heap bytes of the time, offset and property columns.
+    /// Heap bytes of the time, offset and property columns, base and delta.
     public var memoryBytes: Int {
-        offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes + pendingRows.capacity * 4 + pendingTimes.capacity * 4
-            + pending.memoryBytes
+        offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes + deltaRows.capacity * 4 + deltaTimes.capacity * 4
+            + deltaNext.capacity * 4 + deltaLists.capacity * 24 + delta.memoryBytes
     }
 
-    /// Heap bytes of the (user, time) part alone: offsets, times, pending rows and times.
-    public var userTimeBytes: Int { offsets.count * 4 + times.count * 4 + pendingRows.count * 8 }
+    /// Heap bytes of the (user, time) part alone: offsets, times, delta rows, times, links.
+    public var userTimeBytes: Int { offsets.count * 4 + times.count * 4 + deltaRows.count * 12 }
 }

@@ -64,6 +64,16 @@ public struct PropertyColumns: Sendable {
         count += 1
     }
 
+    /// Event `i`'s values as raw column values (what `append` takes).
+    func raw(at i: Int) -> RawPropertyValues {
+        var raw = RawPropertyValues(shape: self)
+        for s in ints.indices { raw.ints[s] = ints[s][i] }
+        for s in floats.indices { raw.floats[s] = floats[s][i] }
+        for s in bools.indices { raw.bools[s] = bools[s][i] }
+        for s in strings.indices { raw.strings[s] = strings[s][i] }
+        return raw
+    }
+
     mutating func reserveCapacity(_ n: Int) {
         for i in ints.indices { ints[i].reserveCapacity(n) }
         for i in floats.indices { floats[i].reserveCapacity(n) }
