@@ -1,0 +1,231 @@
+import CohortTestSupport
+import Dispatch
+import Foundation
+import Testing
+
+@testable import CohortCore
+
+/// The live event store (issue 13): base + delta + background merges must answer
+/// exactly as a fully compacted table built from the same writes, whatever the
+/// interleaving of writes, deletes, reads and merges.
+struct LiveEngineTests {
+    static let now: Int64 = 1_782_820_800
+    static let day: Int64 = 86_400
+
+    static let schema: [[String]] = [
+        ["ATTR.DEFINE", "plan", "string"], ["ATTR.DEFINE", "age", "int"],
+        ["EVENT.DEFINE", "ride", "cost:float", "car:string", "n:int", "ok:bool"], ["EVENT.DEFINE", "open"],
+    ]
+
+    /// Every aggregate function × property × window × where the binder accepts (the
+    /// cross product, filtered by binding each on the schema).
+    static let expressions: [String] = {
+        let engine = compactedEngine([])
+        return candidateExpressions.filter {
+            if case .array = engine.execute(["AGG.GET", "nobody", $0]) { true } else { false }
+        }
+    }()
+
+    static let candidateExpressions: [String] = {
+        let functions = ["count", "sum", "avg", "min", "max", "first", "last", "distinct", "avg_gap"]
+        let targets = ["ride", "ride.cost", "ride.car", "ride.n", "ride.ok", "open"]
+        let wheres = ["", " where cost > 10", #" where car = "b""#, " where not n >= 3", #" where car != "zz""#]
+        let windows = ["", ", last 5d", ", from \"2026-06-20\" to \"2026-06-30T12:00:00Z\""]
+        var result: [String] = []
+        for f in functions {
+            for t in targets {
+                for w in wheres where t.hasPrefix("ride") || w.isEmpty {
+                    for window in windows { result.append("\(f)(\(t)\(w)\(window))") }
+                }
+            }
+        }
+        return result
+    }()
+
+    /// Segment targets over the same aggregates, for the batch kernel (COUNT, MEMBERS).
+    static let predicates = [
+        "count(ride, last 5d) >= 2", "sum(ride.cost where car = \"b\") > 20", "first(ride.car) = \"a\"", "distinct(ride.car) >= 2",
+        "max(ride.n) = 4 or min(ride.cost, last 5d) < 8", "last(ride) > now - 3d and count(open) = 0", "avg_gap(ride) < 2d",
+        "sum(ride.n where ok = true) >= 5", "not count(ride where cost > 10) >= 1",
+    ]
+
+    /// A random write, over a small id space so users collide, are deleted and come back.
+    static func randomWrite(_ rng: inout SplitMix) -> [String] {
+        func pick<T>(_ options: [T]) -> T { options[Int(rng.next() % UInt64(options.count))] }
+        let user = "u\(rng.next() % 24)"
+        switch rng.next() % 100 {
+        case 0..<70:
+            // Times on a coarse grid around now, so ties are common; some in the future.
+            let time = now - Int64(rng.next() % 12) * day / 2 + (rng.next() % 8 == 0 ? 2 * day : 0)
+            var words = ["EVENT.ADD", user, "ride", String(time)]
+            if rng.next() % 4 != 0 { words += ["cost", String(Double(rng.next() % 40) / 2)] }
+            if rng.next() % 3 != 0 { words += ["car", pick(["a", "b", "c", "d\(rng.next() % 50)"])] }
+            if rng.next() % 3 != 0 { words += ["n", String(rng.next() % 6)] }
+            if rng.next() % 3 != 0 { words += ["ok", pick(["true", "false"])] }
+            return words
+        case 70..<82: return ["EVENT.ADD", user, "open", String(now - Int64(rng.next() % 10) * day)]
+        case 82..<92: return ["USER.SET", user, "plan", pick(["free", "pro"]), "age", String(rng.next() % 80)]
+        case 92..<96: return ["USER.UNSET", user, "plan"]
+        default: return ["USER.DEL", user]
+        }
+    }
+
+    /// The same writes applied to a fresh engine and compacted: the answer to match.
+    static func compactedEngine(_ writes: [[String]]) -> Engine {
+        let engine = Engine(fixedNow: now, clock: { now })
+        for words in schema + writes { _ = engine.execute(words) }
+        engine.withExclusiveAccess { $0.compact() }
+        return engine
+    }
+
+    static func users(_ engine: Engine) -> [String] {
+        engine.snapshotView().users.live.map { engine.snapshotView().users.id(of: $0) }
+    }
+
+    /// Compares every expression for every user, and every predicate, between the two.
+    static func expectSameAnswers(_ live: Engine, _ compacted: Engine, _ context: String) {
+        let ids = users(compacted)
+        #expect(Set(users(live)) == Set(ids), "\(context): users")
+        for user in ids + ["nobody"] {
+            let a = live.execute(["AGG.GET", user] + expressions)
+            let b = compacted.execute(["AGG.GET", user] + expressions)
+            guard case .array(let x) = a, case .array(let y) = b, x.count == y.count else {
+                Issue.record("\(context): AGG.GET failed: \(a) / \(b)")
+                return
+            }
+            for i in x.indices where x[i] != y[i] { Issue.record("\(context): \(expressions[i]) for \(user): live \(x[i]), compacted \(y[i])") }
+        }
+        for p in predicates {
+            #expect(live.execute(["SEGMENT.MEMBERS", p, "COUNT", "1000"]) == compacted.execute(["SEGMENT.MEMBERS", p, "COUNT", "1000"]), "\(context): \(p)")
+            #expect(live.execute(["SEGMENT.COUNT", p]) == compacted.execute(["SEGMENT.COUNT", p]), "\(context): \(p)")
+            for user in ids.prefix(6) {
+                #expect(live.execute(["SEGMENT.CHECK", p, user]) == compacted.execute(["SEGMENT.CHECK", p, user]), "\(context): CHECK \(p) \(user)")
+            }
+        }
+    }
+
+    /// The filtered cross product still has every function, property, where and window.
+    @Test func theExpressionListCoversEveryFunctionPropertyWhereAndWindow() {
+        for part in ["count(", "sum(", "avg(", "min(", "max(", "first(", "last(", "distinct(", "avg_gap(", "ride.cost", "ride.car", "ride.n", "ride.ok",
+            "open", "where cost", "where car", "where not", "last 5d", "from"]
+        {
+            #expect(Self.expressions.contains { $0.contains(part) }, "\(part)")
+        }
+        #expect(Self.expressions.count > 300)
+    }
+
+    /// Random interleavings of writes, deletes, reads and background merges (a merge
+    /// threshold of a few events, so merges run all the time, concurrently with the
+    /// writes and a reader thread), checked against a fully compacted engine at
+    /// checkpoints, some while merges are in flight.
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func liveEngineAnswersLikeAFullyCompactedOne(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let live = Engine(fixedNow: Self.now, clock: { Self.now })
+        live.mergeThreshold = 2 + Int(seed % 3) * 3
+        for words in Self.schema { #expect(live.execute(words) == .ok) }
+        // A concurrent reader, so merges and writes race with reads (TSan checks the locking).
+        let stop = ManagedAtomicFlag()
+        let reader = DispatchGroup()
+        DispatchQueue.global().async(group: reader) {
+            var i = 0
+            while !stop.isSet, i < 100_000 {
+                _ = live.execute(["AGG.GET", "u\(i % 24)", "sum(ride.cost, last 5d)", "first(ride.car)", "count(ride where car = \"b\")"])
+                _ = live.execute(["SEGMENT.COUNT", "count(ride) >= 2"])
+                i += 1
+            }
+        }
+        var writes: [[String]] = []
+        for step in 1...360 {
+            let words = Self.randomWrite(&rng)
+            if case .error(let e) = live.execute(words) { Issue.record("\(words): \(e.message)") }
+            writes.append(words)
+            if step % 60 == 0 {
+                if step % 120 == 0 { live.waitForMerges() }
+                Self.expectSameAnswers(live, Self.compactedEngine(writes), "seed \(seed) step \(step)")
+            }
+        }
+        stop.set()
+        reader.wait()
+        live.waitForMerges()
+        try live.snapshotView().checkInvariants()
+        #expect(live.mergeStatistics.merges > 0)
+        Self.expectSameAnswers(live, Self.compactedEngine(writes), "seed \(seed) at the end")
+    }
+
+    /// The delta's per-user lists keep storage order (time, then arrival) for events in
+    /// and out of order and on ties, and a merge taken before later writes and deletes
+    /// installs without losing or resurrecting any of them.
+    @Test func aMergeInstalledAfterLaterWritesAndDeletesKeepsExactlyTheLiveEvents() throws {
+        var db = Database()
+        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
+        var rng = SplitMix(seed: 5)
+        func add(_ count: Int) throws {
+            for _ in 0..<count {
+                let user = "u\(rng.next() % 9)"
+                try db.addEvent(user: user, event: "ride", time: Int64(rng.next() % 6), properties: [("cost", "\(rng.next() % 1000)"[...])])
+            }
+        }
+        try add(200)
+        try db.checkInvariants()
+        db.compact()
+        try add(150)
+        try db.checkInvariants()
+        let merge = db.events.tables[0].merged(live: db.users.live, rowCount: db.users.rowCount)
+        // Written and deleted after the merge was taken.
+        try add(80)
+        _ = db.deleteUser("u3")
+        try add(40)
+        var reference = db
+        reference.compact()
+        let users = db.users
+        let installed = db.events.tables[0].install(merge, users: users)
+        #expect(installed)
+        try db.checkInvariants()
+        #expect(db.events.tables[0].liveCount == reference.events.tables[0].liveCount)
+        db.compact()
+        #expect(db.events.tables[0].times == reference.events.tables[0].times)
+        #expect(db.events.tables[0].offsets == reference.events.tables[0].offsets)
+        #expect(db.events.tables[0].properties.floats[0].map(\.bitPattern) == reference.events.tables[0].properties.floats[0].map(\.bitPattern))
+    }
+
+    /// A merge taken before a property was added is refused, not installed with the
+    /// wrong columns.
+    @Test func aMergeTakenBeforeASchemaChangeIsDiscarded() throws {
+        var db = Database()
+        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
+        try db.addEvent(user: "a", event: "ride", time: 5, properties: [])
+        let merge = db.events.tables[0].merged(live: db.users.live, rowCount: db.users.rowCount)
+        try db.defineEvent("ride", properties: [.init(name: "car", type: .string)])
+        let users = db.users
+        let installed = db.events.tables[0].install(merge, users: users)
+        #expect(!installed)
+        try db.checkInvariants()
+        #expect(db.events.tables[0].deltaCount == 1)
+    }
+
+    /// USER.DEL hides a user's events at once, in the base and the delta, on every path.
+    @Test func deletingAUserHidesItsBaseAndDeltaEventsAtOnce() {
+        let engine = Engine(fixedNow: Self.now, clock: { Self.now })
+        engine.mergeThreshold = 1_000_000
+        for words in Self.schema { _ = engine.execute(words) }
+        _ = engine.execute(["EVENT.ADD", "a", "ride", String(Self.now - 10), "cost", "5"])
+        engine.withExclusiveAccess { $0.compact() }
+        _ = engine.execute(["EVENT.ADD", "a", "ride", String(Self.now - 5), "cost", "7"])
+        #expect(engine.execute(["AGG.GET", "a", "sum(ride.cost)"]) == .array([.double(12)]))
+        #expect(engine.execute(["USER.DEL", "a"]) == .integer(1))
+        #expect(engine.execute(["SEGMENT.COUNT", "count(ride) >= 1"]) == .integer(0))
+        // The same id later is a new user with none of the old events.
+        _ = engine.execute(["EVENT.ADD", "a", "ride", String(Self.now - 1), "cost", "1"])
+        #expect(engine.execute(["AGG.GET", "a", "sum(ride.cost)", "count(ride)"]) == .array([.double(1), .integer(1)]))
+        #expect(engine.execute(["SEGMENT.COUNT", "count(ride) >= 1"]) == .integer(1))
+    }
+}
+
+/// A flag set once by one thread and read by another.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
