@@ -14,7 +14,13 @@ struct Run: ParsableCommand {
     @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
     @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
     @Flag(help: "Print each command's execution time to standard error.") var timing = false
+    @Option(help: "Merge an event type's delta into its sorted base in the background once it holds this many events.")
+    var mergeThreshold = 65_536
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments.") var command: [String] = []
+
+    func validate() throws {
+        guard mergeThreshold > 0 else { throw ValidationError("--merge-threshold must be a positive number of events") }
+    }
 
     func run() throws {
         let directory: DataDirectory
@@ -26,6 +32,7 @@ struct Run: ParsableCommand {
             let opened = try openDemoDirectory(demo, now: now?.seconds)
             (directory, engine, temporary) = (opened.0, opened.1, opened.2)
         }
+        engine.mergeThreshold = mergeThreshold
         defer { if let temporary { removeTemporaryDirectory(temporary) } }
         var failed = false
         if command.isEmpty {

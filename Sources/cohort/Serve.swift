@@ -22,7 +22,13 @@ struct Serve: ParsableCommand {
     @Option(help: "Fix the evaluation time (Unix seconds or ISO-8601).") var now: TimeOption?
     @Option(help: "Seconds between periodic snapshots (taken when there were changes); 0 for none.") var snapshotInterval: Double = 300
     @Option(help: "Most simultaneous clients.") var maxClients = 10_000
+    @Option(help: "Merge an event type's delta into its sorted base in the background once it holds this many events.")
+    var mergeThreshold = 65_536
     @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
+
+    func validate() throws {
+        guard mergeThreshold > 0 else { throw ValidationError("--merge-threshold must be a positive number of events") }
+    }
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
@@ -37,6 +43,7 @@ struct Serve: ParsableCommand {
             let opened = try openDemoDirectory(demo, now: now?.seconds, appendfsync: appendfsync)
             (directory, engine, temporary) = (opened.0, opened.1, opened.2)
         }
+        engine.mergeThreshold = mergeThreshold
         var configuration = CohortServer.Configuration()
         configuration.host = host
         configuration.port = port

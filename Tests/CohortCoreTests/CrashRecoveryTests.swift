@@ -5,7 +5,9 @@ import Testing
 
 /// Kills a `cohort run --data-dir` child with SIGKILL at random moments while it
 /// applies mutations and takes snapshots, then checks that every mutation whose reply
-/// the child had printed (acknowledged) is in the recovered state.
+/// the child had printed (acknowledged) is in the recovered state, and nothing twice.
+/// The child merges event deltas every few dozen events, so kills land during
+/// background merges and snapshots with writes streaming.
 struct CrashRecoveryTests {
 
     @Test func acknowledgedMutationsSurviveSIGKILLAtRandomPoints() throws {
@@ -20,6 +22,8 @@ struct CrashRecoveryTests {
         }
         var rng = SplitMix(seed: 2026)
         var acknowledged: [(user: String, n: Int)] = []
+        var acknowledgedRides: [String: Int] = [:]
+        var sentRides: [String: Int] = [:]
         for round in 0..<5 {
             var commands: [String] = []
             var expectations: [(user: String, n: Int)?] = []
@@ -33,12 +37,13 @@ struct CrashRecoveryTests {
                     expectations.append((user, k))
                 } else {
                     commands.append("EVENT.ADD \(user) ride \(1_780_000_000 + k) cost 1")
-                    expectations.append(nil)
+                    expectations.append((user, -1))
+                    sentRides[user, default: 0] += 1
                 }
             }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["run", "--data-dir", directory.path]
+            process.arguments = ["run", "--data-dir", directory.path, "--merge-threshold", "40"]
             let input = Pipe()
             let output = Pipe()
             process.standardInput = input
@@ -67,7 +72,8 @@ struct CrashRecoveryTests {
             // Only complete lines count; every one must be OK, in command order.
             #expect(replies.allSatisfy { $0 == "OK" }, "\(replies.filter { $0 != "OK" }.prefix(3))")
             for k in 0..<min(replies.count, commands.count) {
-                if let expectation = expectations[k] { acknowledged.append(expectation) }
+                guard let expectation = expectations[k] else { continue }
+                if expectation.n < 0 { acknowledgedRides[expectation.user, default: 0] += 1 } else { acknowledged.append(expectation) }
             }
 
             // Recover in-process and check every acknowledged write (later ones overwrite earlier for a user).
@@ -84,8 +90,19 @@ struct CrashRecoveryTests {
                 // A later, unacknowledged write may have landed too, never an older value.
                 #expect(stored >= Int64(n), "round \(round): \(user) has n \(stored), acknowledged \(n)")
             }
+            // Every acknowledged event is there, none twice (each was sent once).
+            for (user, sent) in sentRides {
+                guard case .array(let values) = engine.run("AGG.GET \(user) count(ride)"), let value = values.first else {
+                    Issue.record("round \(round): AGG.GET \(user) failed")
+                    continue
+                }
+                // An unknown user (none of its writes arrived) answers null.
+                let count: Int64 = if case .integer(let n) = value { n } else { 0 }
+                #expect(count >= Int64(acknowledgedRides[user] ?? 0) && count <= Int64(sent), "round \(round): \(user) has \(count) rides, acknowledged \(acknowledgedRides[user] ?? 0), sent \(sent)")
+            }
             try dataDirectory.close()
         }
+        #expect(acknowledgedRides.values.reduce(0, +) > 0, "no event was acknowledged before a kill")
         #expect(acknowledged.count > 0, "the child acknowledged nothing before being killed")
     }
 }

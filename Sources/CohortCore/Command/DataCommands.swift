@@ -98,6 +98,10 @@ enum DataCommands {
             "# Plans",
             "plan_cache_hits:\(engine.planCacheStatistics.hits)",
             "plan_cache_misses:\(engine.planCacheStatistics.misses)",
+            "# Events",
+            "delta_events:\(engine.mergeStatistics.deltaEvents)",
+            "merges:\(engine.mergeStatistics.merges)",
+            "merge_threshold:\(engine.mergeThreshold)",
         ]
         if let now = engine.fixedNow { lines.append("fixed_now:\(TimeFormat.format(now))") }
         return .bulk(lines.joined(separator: "\r\n") + "\r\n")
