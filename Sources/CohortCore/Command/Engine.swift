@@ -216,10 +216,18 @@ public final class Engine: @unchecked Sendable {
         return result.reply
     }
 
-    /// Runs `body` with shared read access to the database (base and delta: nothing to
-    /// compact first).
+    /// Runs `body` on a consistent view of the database, without holding the lock while
+    /// it runs.
+    ///
+    /// The view is a copy-on-write copy taken under the read lock (O(columns)), so a long
+    /// scan never holds up a writer, and a writer never waits for it: the writes that
+    /// follow duplicate only the chunks of the event deltas they append to (`EventTable`)
+    /// while the view lives. (Attribute columns are still whole arrays: a `USER.SET`
+    /// during a scan copies the column it changes.) Fast commands on the event loop run
+    /// under the read lock instead (`dispatch` with `.ifFree`): they take microseconds.
     public func read<T, E: Error>(_ body: (borrowing Database) throws(E) -> T) throws(E) -> T {
-        try lock.withReadLock { () throws(E) -> T in try body(database) }
+        let view = lock.withReadLock { database }
+        return try body(view)
     }
 
     // MARK: Background merges

@@ -102,7 +102,6 @@ struct EventsLoad {
         let schema = db.schema
         var raws = db.events.tables.map { $0.makeRawValues() }
         let estimate = (driver.file.bytes.count - bodyStart) / 48
-        for t in db.events.tables.indices { db.events.tables[t].reserveDelta(estimate / max(1, schema.events.count)) }
         db.users.reserveCapacity(db.users.rowCount + estimate / 16)
         // Per event: the property slots its stream values fill, in column order.
         let assignments: [[PropertyColumns.Slot]] = schema.events.indices.map { e in

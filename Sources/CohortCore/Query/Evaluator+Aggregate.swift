@@ -59,33 +59,64 @@ extension Evaluator {
         let table = db.events.tables[a.table]
         let baseCount = table.baseCount
         table.times.withUnsafeBufferPointer { times in
-            table.deltaTimes.withUnsafeBufferPointer { deltaTimes in
-                table.deltaNext.withUnsafeBufferPointer { next in
-                    withPropertyColumn(a.property, table.properties) { property in
-                        withPropertyColumn(a.property, table.delta) { deltaProperty in
-                            let events = table.range(of: row)
-                            var b = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
-                            var d = list.first
-                            while d != EventTable.DeltaList.end, deltaTimes[Int(d)] < bounds.lowerBound { d = next[Int(d)] }
-                            if d != EventTable.DeltaList.end, deltaTimes[Int(d)] > bounds.upperBound { d = EventTable.DeltaList.end }
-                            while !b.isEmpty || d != EventTable.DeltaList.end {
-                                // On equal times the base event arrived first.
-                                if d == EventTable.DeltaList.end || (!b.isEmpty && times[b.lowerBound] <= deltaTimes[Int(d)]) {
-                                    let p = b.lowerBound
-                                    b = (p + 1)..<b.upperBound
-                                    if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
-                                    state.add(position: p, time: times[p], property: property, at: p)
-                                } else {
-                                    let i = Int(d)
-                                    d = next[i]
-                                    if d != EventTable.DeltaList.end, deltaTimes[Int(d)] > bounds.upperBound { d = EventTable.DeltaList.end }
-                                    if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: baseCount + i)) { continue }
-                                    state.add(position: baseCount + i, time: deltaTimes[i], property: deltaProperty, at: i)
-                                }
-                            }
+            withPropertyColumn(a.property, table.properties) { property in
+                withDeltaEvents(table, list, bounds, a.property) { deltaTimes, deltaIndices, deltaProperty in
+                    let events = table.range(of: row)
+                    var b = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
+                    var k = 0
+                    while !b.isEmpty || k < deltaTimes.count {
+                        // On equal times the base event arrived first.
+                        if k == deltaTimes.count || (!b.isEmpty && times[b.lowerBound] <= deltaTimes[k]) {
+                            let p = b.lowerBound
+                            b = (p + 1)..<b.upperBound
+                            if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                            state.add(position: p, time: times[p], property: property, at: p)
+                        } else {
+                            let p = baseCount + Int(deltaIndices[k])
+                            defer { k += 1 }
+                            if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                            state.add(position: p, time: deltaTimes[k], property: deltaProperty, at: k)
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// Runs `body` with the delta events of `list` inside `bounds`, gathered into
+    /// contiguous scratch buffers in storage order: their times, their delta indices and
+    /// (when `slot` names a property) their values. O(the user's delta events).
+    private func withDeltaEvents<T>(
+        _ table: EventTable, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>, _ slot: PropertyColumns.Slot?,
+        _ body: (UnsafeBufferPointer<UInt32>, UnsafeBufferPointer<UInt32>, PropertyBuffer?) -> T
+    ) -> T {
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: list.count * 2) { scratch in
+            var n = 0
+            var i = list.first
+            while i != EventTable.DeltaList.end {
+                let t = table.deltaTimes[Int(i)]
+                if t > bounds.upperBound { break }
+                if t >= bounds.lowerBound {
+                    scratch[n] = t
+                    scratch[list.count + n] = i
+                    n += 1
+                }
+                i = table.deltaNext[Int(i)]
+            }
+            let times = UnsafeBufferPointer(rebasing: scratch[0..<n])
+            let indices = UnsafeBufferPointer(rebasing: scratch[list.count..<(list.count + n)])
+            func gathered<V>(_ column: ChunkedArray<V>, _ wrap: (UnsafeBufferPointer<V>) -> PropertyBuffer) -> T {
+                withUnsafeTemporaryAllocation(of: V.self, capacity: n) { values in
+                    for k in 0..<n { values[k] = column[Int(indices[k])] }
+                    return body(times, indices, wrap(UnsafeBufferPointer(values)))
+                }
+            }
+            switch slot {
+            case nil: return body(times, indices, nil)
+            case .int(let s)?: return gathered(table.delta.ints[s], PropertyBuffer.int)
+            case .float(let s)?: return gathered(table.delta.floats[s], PropertyBuffer.float)
+            case .bool(let s)?: return gathered(table.delta.bools[s], PropertyBuffer.bool)
+            case .string(let s)?: return gathered(table.delta.strings[s], PropertyBuffer.string)
             }
         }
     }

@@ -54,7 +54,7 @@ extension EventTable {
             guard slice.lowerBound <= slice.upperBound else { throw .err("offsets decrease at row \(u)") }
             for p in slice.dropFirst() where times[p - 1] > times[p] { throw .err("row \(u)'s events are not sorted by time at \(p)") }
         }
-        for (columns, expected, part) in [(properties, times.count, "base"), (delta, deltaTimes.count, "delta")] {
+        for (columns, expected, part) in [(properties, times.count, "base"), (delta.flattened(shape: properties, count: deltaRows.count), deltaTimes.count, "delta")] {
             guard columns.count == expected else { throw .err("\(part) property columns hold \(columns.count) values, times \(expected)") }
             for (slot, codes) in columns.strings.enumerated() {
                 for code in codes where code != NullSentinel.stringCode && Int(code) >= dictionaries[slot].count {
@@ -63,12 +63,22 @@ extension EventTable {
             }
         }
         guard deltaRows.count == deltaTimes.count else { throw .err("\(deltaRows.count) delta rows for \(deltaTimes.count) times") }
-        guard unindexed == 0, deltaNext.count == deltaRows.count else { throw .err("\(deltaRows.count) delta events, \(deltaNext.count) links, \(unindexed) unindexed") }
-        for row in deltaRows where Int(row) >= rowCount { throw .err("delta row \(row) past the users table") }
-        // Every live row's delta events are on its list exactly once, in storage order.
+        guard unindexed == 0, deltaNext.count == deltaRows.count else {
+            throw .err("\(deltaRows.count) delta events, \(deltaNext.count) links, \(unindexed) unindexed")
+        }
+        var liveDelta = 0
+        for i in 0..<deltaRows.count {
+            guard Int(deltaRows[i]) < rowCount else { throw .err("delta row \(deltaRows[i]) past the users table") }
+            if users.isLive(deltaRows[i]) { liveDelta += 1 }
+        }
+        // Every live row's delta events are on its list exactly once, in storage order;
+        // `deltaUsers` holds exactly the rows with a list.
         var linked = 0
-        for (row, list) in deltaLists {
-            guard users.isLive(row), deltaUsers.contains(row) else { throw .err("delta list of dead or unmarked row \(row)") }
+        for row in 0..<UInt32(rowCount) {
+            let list = deltaLists[row]
+            guard (list.count > 0) == deltaUsers.contains(row) else { throw .err("deltaUsers and the delta lists disagree on row \(row)") }
+            guard list.count > 0 else { continue }
+            guard users.isLive(row) else { throw .err("dead row \(row) has a delta list") }
             var i = list.first
             var n = 0
             var previous: UInt32?
@@ -82,8 +92,6 @@ extension EventTable {
             guard n == list.count, previous == list.last else { throw .err("row \(row)'s delta list has \(n) events, says \(list.count)") }
             linked += n
         }
-        guard deltaUsers.count(in: 0..<UInt32.max) == deltaLists.count else { throw .err("deltaUsers does not match the delta lists") }
-        let liveDelta = deltaRows.reduce(0) { $0 + (users.isLive($1) ? 1 : 0) }
         guard linked == liveDelta else { throw .err("\(linked) delta events linked, \(liveDelta) belong to live rows") }
         guard dictionaries.count == properties.strings.count else { throw .err("\(dictionaries.count) dictionaries for \(properties.strings.count) string properties") }
         var liveBase = 0

@@ -13,6 +13,8 @@
 /// `deltaNext` of that user's delta events in storage order (time, then arrival). So a
 /// point read finds a user's delta events in O(their number), and a scan walks the
 /// sorted `deltaUsers` beside its rows and treats the delta as a second, small source.
+/// Every delta structure is chunked (`ChunkedArray`, `RowPages`): while a reader or a
+/// snapshot holds a copy of the table, a write duplicates one chunk, not the delta.
 ///
 /// **Storage order** of a user's events, what every aggregate sees: base and delta
 /// merged by time, a base event before a delta event of equal time (it arrived first).
@@ -37,13 +39,13 @@ public struct EventTable: Sendable {
     public private(set) var times = ContiguousArray<UInt32>()
     public private(set) var properties = PropertyColumns()
 
-    private(set) var deltaRows = ContiguousArray<UInt32>()
-    private(set) var deltaTimes = ContiguousArray<UInt32>()
-    private(set) var delta = PropertyColumns()
+    private(set) var deltaRows = ChunkedArray<UInt32>()
+    private(set) var deltaTimes = ChunkedArray<UInt32>()
+    private(set) var delta = DeltaColumns()
     /// The next delta index of the same user in storage order, `DeltaList.end` at the end.
-    private(set) var deltaNext = ContiguousArray<UInt32>()
-    /// The delta events of each user that has any (unlinked on `USER.DEL`).
-    private(set) var deltaLists: [UInt32: DeltaList] = [:]
+    private(set) var deltaNext = ChunkedArray<UInt32>()
+    /// The delta events of each user row (`DeltaList.empty` for none; emptied on `USER.DEL`).
+    private(set) var deltaLists = RowPages<DeltaList>(empty: .empty)
     /// The rows of `deltaLists`, in a bitmap for scans (sorted iteration).
     private(set) var deltaUsers = Bitmap()
     /// Delta events appended by a bulk load without the per-user index: the load
@@ -61,7 +63,7 @@ public struct EventTable: Sendable {
     private(set) var deletedRows = ContiguousArray<UInt32>()
 
     /// One user's delta events: first and last index of its list, and their number.
-    struct DeltaList: Sendable {
+    struct DeltaList: Sendable, BitwiseCopyable {
         static let end = UInt32.max
         /// No events (what a user without delta events reads as).
         static let empty = DeltaList(first: end, last: end, count: 0)
@@ -77,7 +79,7 @@ public struct EventTable: Sendable {
         self.times = times
         self.properties = properties
         self.dictionaries = dictionaries
-        delta = properties.emptyCopy()
+        delta = DeltaColumns(shape: properties)
         liveCount = times.count
     }
 
@@ -99,11 +101,11 @@ public struct EventTable: Sendable {
 
     mutating func addProperty(_ type: PropertyType) {
         properties.addProperty(type)
-        delta.addProperty(type)
+        delta.addProperty(type, count: deltaRows.count)
         if type == .string { dictionaries.append(StringDictionary()) }
     }
 
-    func makeRawValues() -> RawPropertyValues { RawPropertyValues(shape: delta) }
+    func makeRawValues() -> RawPropertyValues { RawPropertyValues(shape: properties) }
 
     /// Converts a property value for storage (the caller has checked its type).
     mutating func encode(_ value: Value, property index: Int, into raw: inout RawPropertyValues) {
@@ -133,7 +135,8 @@ public struct EventTable: Sendable {
         appendUnindexed(row: row, time: time, raw)
         unindexed = 0
         deltaNext.append(DeltaList.end)
-        guard var list = deltaLists[row] else {
+        var list = deltaLists[row]
+        if list.count == 0 {
             deltaLists[row] = DeltaList(first: index, last: index, count: 1)
             deltaUsers.insert(row)
             return
@@ -165,18 +168,16 @@ public struct EventTable: Sendable {
         unindexed += 1
     }
 
-    mutating func reserveDelta(_ n: Int) {
-        deltaRows.reserveCapacity(deltaRows.count + n)
-        deltaTimes.reserveCapacity(deltaTimes.count + n)
-        delta.reserveCapacity(delta.count + n)
-    }
-
     /// Forgets `row`'s events: they stop counting now (its delta list is unlinked, its
     /// base events left for the next merge to purge). O(1) apart from the hash lookup.
     mutating func deleteEvents(of row: UInt32) {
-        let dead = range(of: row).count + (deltaLists.removeValue(forKey: row)?.count ?? 0)
+        let inDelta = deltaLists[row].count
+        let dead = range(of: row).count + inDelta
         if dead == 0 { return }
-        deltaUsers.remove(row)
+        if inDelta > 0 {
+            deltaLists[row] = .empty
+            deltaUsers.remove(row)
+        }
         liveCount -= dead
         deadCount += dead
         deletedRows.append(row)
@@ -192,7 +193,11 @@ public struct EventTable: Sendable {
 
     /// `row`'s delta events, nil when it has none.
     @inline(__always)
-    func deltaList(of row: UInt32) -> DeltaList? { deltaLists.isEmpty ? nil : deltaLists[row] }
+    func deltaList(of row: UInt32) -> DeltaList? {
+        if deltaRows.isEmpty { return nil }
+        let list = deltaLists[row]
+        return list.count == 0 ? nil : list
+    }
 
     // MARK: Values by position (base or delta)
 
@@ -244,7 +249,7 @@ public struct EventTable: Sendable {
     mutating func install(_ merged: MergedBase, users: UserTable) -> Bool {
         guard merged.slots == properties.slots.count, merged.mergedDelta <= deltaCount, merged.deletions <= deletedRows.count else { return false }
         var rest = EventTable()
-        rest.delta = delta.emptyCopy()
+        rest.delta = DeltaColumns(shape: merged.properties)
         rest.offsets = merged.offsets
         rest.times = merged.times
         rest.properties = merged.properties
@@ -274,11 +279,12 @@ public struct EventTable: Sendable {
 
         // Delta events grouped by row, arrival order kept (counting sort).
         var deltaStart = ContiguousArray<UInt32>(repeating: 0, count: rowCount + 1)
-        for r in deltaRows { deltaStart[Int(r) + 1] &+= 1 }
+        for i in 0..<deltaRows.count { deltaStart[Int(deltaRows[i]) + 1] &+= 1 }
         for u in 0..<rowCount { deltaStart[u + 1] &+= deltaStart[u] }
         var byRow = ContiguousArray<UInt32>(repeating: 0, count: deltaRows.count)
         var fill = deltaStart
-        for (i, r) in deltaRows.enumerated() {
+        for i in 0..<deltaRows.count {
+            let r = deltaRows[i]
             byRow[Int(fill[Int(r)])] = UInt32(i)
             fill[Int(r)] &+= 1
         }
@@ -315,14 +321,14 @@ public struct EventTable: Sendable {
             }
         }
 
-        times = gatherColumn(times, deltaTimes, source)
-        properties = PropertyColumns.gather(properties, delta, source: source)
+        times = gatherColumn(times, deltaTimes.flattened(), source)
+        properties = PropertyColumns.gather(properties, delta.flattened(shape: properties, count: deltaRows.count), source: source)
         offsets = newOffsets
-        deltaRows = []
-        deltaTimes = []
-        delta = delta.emptyCopy()
-        deltaNext = []
-        deltaLists = [:]
+        deltaRows = ChunkedArray()
+        deltaTimes = ChunkedArray()
+        delta = DeltaColumns(shape: properties)
+        deltaNext = ChunkedArray()
+        deltaLists = RowPages(empty: .empty)
         deltaUsers = Bitmap()
         unindexed = 0
         deadCount = 0
@@ -332,8 +338,8 @@ public struct EventTable: Sendable {
 
     /// Heap bytes of the time, offset and property columns, base and delta.
     public var memoryBytes: Int {
-        offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes + deltaRows.capacity * 4 + deltaTimes.capacity * 4
-            + deltaNext.capacity * 4 + deltaLists.capacity * 24 + delta.memoryBytes
+        offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes + deltaRows.memoryBytes + deltaTimes.memoryBytes
+            + deltaNext.memoryBytes + deltaLists.memoryBytes + delta.memoryBytes
     }
 
     /// Heap bytes of the (user, time) part alone: offsets, times, delta rows, times, links.

@@ -64,16 +64,6 @@ public struct PropertyColumns: Sendable {
         count += 1
     }
 
-    /// Event `i`'s values as raw column values (what `append` takes).
-    func raw(at i: Int) -> RawPropertyValues {
-        var raw = RawPropertyValues(shape: self)
-        for s in ints.indices { raw.ints[s] = ints[s][i] }
-        for s in floats.indices { raw.floats[s] = floats[s][i] }
-        for s in bools.indices { raw.bools[s] = bools[s][i] }
-        for s in strings.indices { raw.strings[s] = strings[s][i] }
-        return raw
-    }
-
     mutating func reserveCapacity(_ n: Int) {
         for i in ints.indices { ints[i].reserveCapacity(n) }
         for i in floats.indices { floats[i].reserveCapacity(n) }
@@ -111,6 +101,70 @@ public struct PropertyColumns: Sendable {
     }
 }
 
+/// The property columns of an event table's delta: `PropertyColumns`' slots, each column
+/// a `ChunkedArray`, so a write after a copy duplicates one chunk per column.
+struct DeltaColumns: Sendable {
+    var ints: [ChunkedArray<Int64>] = []
+    var floats: [ChunkedArray<Double>] = []
+    var bools: [ChunkedArray<UInt8>] = []
+    var strings: [ChunkedArray<UInt32>] = []
+
+    init() {}
+
+    /// Empty columns with the slots of `shape`.
+    init(shape: PropertyColumns) {
+        ints = shape.ints.map { _ in ChunkedArray() }
+        floats = shape.floats.map { _ in ChunkedArray() }
+        bools = shape.bools.map { _ in ChunkedArray() }
+        strings = shape.strings.map { _ in ChunkedArray() }
+    }
+
+    /// A column for a newly declared property, null for the `count` events already held.
+    mutating func addProperty(_ type: PropertyType, count: Int) {
+        func nulls<T>(_ value: T) -> ChunkedArray<T> {
+            var column = ChunkedArray<T>()
+            for _ in 0..<count { column.append(value) }
+            return column
+        }
+        switch type {
+        case .int: ints.append(nulls(NullSentinel.int))
+        case .float: floats.append(nulls(NullSentinel.float))
+        case .bool: bools.append(nulls(NullSentinel.bool))
+        case .string: strings.append(nulls(NullSentinel.stringCode))
+        }
+    }
+
+    mutating func append(_ raw: RawPropertyValues) {
+        for i in ints.indices { ints[i].append(raw.ints[i]) }
+        for i in floats.indices { floats[i].append(raw.floats[i]) }
+        for i in bools.indices { bools[i].append(raw.bools[i]) }
+        for i in strings.indices { strings[i].append(raw.strings[i]) }
+    }
+
+    /// Event `i`'s values as raw column values (what `append` takes).
+    func raw(at i: Int) -> RawPropertyValues {
+        var raw = RawPropertyValues()
+        raw.ints = ints.map { $0[i] }
+        raw.floats = floats.map { $0[i] }
+        raw.bools = bools.map { $0[i] }
+        raw.strings = strings.map { $0[i] }
+        return raw
+    }
+
+    /// The `count` events' columns as contiguous `PropertyColumns` with `shape`'s slots.
+    /// O(events).
+    func flattened(shape: PropertyColumns, count: Int) -> PropertyColumns {
+        PropertyColumns(
+            shape: shape, ints: ints.map { $0.flattened() }, floats: floats.map { $0.flattened() }, bools: bools.map { $0.flattened() },
+            strings: strings.map { $0.flattened() }, count: count)
+    }
+
+    var memoryBytes: Int {
+        ints.reduce(0) { $0 + $1.memoryBytes } + floats.reduce(0) { $0 + $1.memoryBytes } + bools.reduce(0) { $0 + $1.memoryBytes }
+            + strings.reduce(0) { $0 + $1.memoryBytes }
+    }
+}
+
 /// One event's property values in column form, reused across appends to avoid
 /// allocating per event.
 struct RawPropertyValues {
@@ -118,6 +172,8 @@ struct RawPropertyValues {
     var floats: [Double] = []
     var bools: [UInt8] = []
     var strings: [UInt32] = []
+
+    init() {}
 
     init(shape: PropertyColumns) {
         reset(shape: shape)

@@ -1,0 +1,80 @@
+/// An array stored as fixed chunks of 4,096 elements, each its own copy-on-write buffer.
+///
+/// What it is for: structures a write mutates while a reader may hold a copy (a scan
+/// evaluating on its own copy of the database, a snapshot being written). Copying the
+/// array shares every chunk; a later write duplicates only the chunk it touches
+/// (32 KiB for 8-byte elements) and the small list of chunk references, never the
+/// whole array. So a write's cost stays O(1) amortised whatever readers hold.
+///
+/// Cost: a read is two indexed loads; `append` is O(1) amortised; `flattened()` is
+/// O(count) (for background work only).
+struct ChunkedArray<Element: BitwiseCopyable & Sendable>: Sendable {
+    static var chunkShift: Int { 12 }
+    static var chunkSize: Int { 1 << chunkShift }
+    private var chunks: [ContiguousArray<Element>] = []
+    private(set) var count = 0
+
+    init() {}
+
+    var isEmpty: Bool { count == 0 }
+
+    @inline(__always)
+    subscript(i: Int) -> Element {
+        get { chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)] }
+        set { chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)] = newValue }
+    }
+
+    mutating func append(_ element: Element) {
+        if count & (Self.chunkSize - 1) == 0 {
+            var chunk = ContiguousArray<Element>()
+            chunk.reserveCapacity(Self.chunkSize)
+            chunks.append(chunk)
+        }
+        chunks[chunks.count - 1].append(element)
+        count += 1
+    }
+
+    /// The elements as one contiguous array. O(count).
+    func flattened() -> ContiguousArray<Element> {
+        var result = ContiguousArray<Element>()
+        result.reserveCapacity(count)
+        for chunk in chunks { result.append(contentsOf: chunk) }
+        return result
+    }
+
+    var memoryBytes: Int { chunks.count * Self.chunkSize * MemoryLayout<Element>.stride }
+}
+
+/// A value per user row, stored in pages of 4,096 rows allocated on first write, each
+/// its own copy-on-write buffer (see `ChunkedArray`): a write after a copy duplicates
+/// one page. Rows never written read as `empty`. Memory: one page per 4,096-row range
+/// that holds a non-empty value.
+struct RowPages<Value: BitwiseCopyable & Sendable>: Sendable {
+    static var pageShift: Int { 12 }
+    static var pageSize: Int { 1 << pageShift }
+    private var pages: [ContiguousArray<Value>?] = []
+    let empty: Value
+    private(set) var pageCount = 0
+
+    init(empty: Value) { self.empty = empty }
+
+    @inline(__always)
+    subscript(row: UInt32) -> Value {
+        get {
+            let p = Int(row) >> Self.pageShift
+            guard p < pages.count, let page = pages[p] else { return empty }
+            return page[Int(row) & (Self.pageSize - 1)]
+        }
+        set {
+            let p = Int(row) >> Self.pageShift
+            if p >= pages.count { pages.append(contentsOf: repeatElement(nil, count: p + 1 - pages.count)) }
+            if pages[p] == nil {
+                pages[p] = ContiguousArray(repeating: empty, count: Self.pageSize)
+                pageCount += 1
+            }
+            pages[p]![Int(row) & (Self.pageSize - 1)] = newValue
+        }
+    }
+
+    var memoryBytes: Int { pageCount * Self.pageSize * MemoryLayout<Value>.stride + pages.count * 8 }
+}
