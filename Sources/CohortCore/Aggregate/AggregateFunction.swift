@@ -40,7 +40,13 @@ struct AggregateState<Number: EvaluationNumber> {
     /// come in storage order (time, then arrival).
     @inline(__always)
     mutating func add(position: Int, time: UInt32, property: PropertyBuffer?, at index: Int) {
-        let value: Number = property?.value(index) ?? .null
+        add(position: position, time: time, value: property?.value(index) ?? .null, key: function == .distinct ? property?.key(index) : nil)
+    }
+
+    /// Adds an event given its property value and, for `distinct`, the value's stored
+    /// bits (nil for null or when the call names no property).
+    @inline(__always)
+    mutating func add(position: Int, time: UInt32, value: Number, key: UInt64?) {
         if events == 0 {
             firstPosition = position
             firstTime = time
@@ -51,7 +57,7 @@ struct AggregateState<Number: EvaluationNumber> {
         lastTime = time
         lastValue = value
         values.add(value)
-        if function == .distinct, let property, let key = property.key(index) { seen.insert(key) }
+        if let key { seen.insert(key) }
     }
 
     /// The aggregate, null when it has none. String-valued `first`/`last` read the

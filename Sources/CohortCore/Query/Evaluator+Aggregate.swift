@@ -15,11 +15,13 @@ extension Evaluator {
             return AggregateState<Number>(a.function, hasProperty: a.property != nil).result
         }
         let table = db.events.tables[a.table]
-        if let list = table.deltaList(of: row) { return merged(a, row, bounds, list) }
         return table.times.withUnsafeBufferPointer { times in
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
-            return withPropertyColumn(a.property, table.properties) { property in value(a, row, window, times, property) }
+            return withPropertyColumn(a.property, table.properties) { property in
+                guard let list = table.deltaList(of: row) else { return value(a, row, window, times, property) }
+                return merged(a, row, window, times, property, DeltaReader(table, a.property), list, bounds)
+            }
         }
     }
 
@@ -44,79 +46,46 @@ extension Evaluator {
         return state.result
     }
 
-    /// The aggregate of a user with delta events (`list`): base and delta merged.
-    func merged<Number: EvaluationNumber>(_ a: AggregatePlan, _ row: UInt32, _ bounds: ClosedRange<UInt32>, _ list: EventTable.DeltaList) -> Number {
+    /// The aggregate of a user with delta events (`list`): its base `window` (already
+    /// inside `bounds`) and its delta events merged. What the scalar path and the batch
+    /// kernel both call for such users.
+    @inline(__always)
+    func merged<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
+        _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
+    ) -> Number {
         var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
-        accumulateMerged(&state, a, row, bounds, list)
+        accumulateMerged(&state, a, row, window, times, property, delta, list, bounds)
         return state.result
     }
 
-    /// Adds `row`'s events inside `bounds` that pass `a`'s filter to `state`, its base
-    /// slice and its delta list (`list`) merged in storage order.
+    /// Adds `row`'s events that pass `a`'s filter to `state` in storage order: its base
+    /// `window` and the delta events of `list` inside `bounds`, merged by time (on equal
+    /// times the base event arrived first). No allocation, no copy of the table.
+    @inline(__always)
     func accumulateMerged<Number: EvaluationNumber>(
-        _ state: inout AggregateState<Number>, _ a: AggregatePlan, _ row: UInt32, _ bounds: ClosedRange<UInt32>, _ list: EventTable.DeltaList
+        _ state: inout AggregateState<Number>, _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>,
+        _ property: PropertyBuffer?, _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
     ) {
-        let table = db.events.tables[a.table]
-        let baseCount = table.baseCount
-        table.times.withUnsafeBufferPointer { times in
-            withPropertyColumn(a.property, table.properties) { property in
-                withDeltaEvents(table, list, bounds, a.property) { deltaTimes, deltaIndices, deltaProperty in
-                    let events = table.range(of: row)
-                    var b = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
-                    var k = 0
-                    while !b.isEmpty || k < deltaTimes.count {
-                        // On equal times the base event arrived first.
-                        if k == deltaTimes.count || (!b.isEmpty && times[b.lowerBound] <= deltaTimes[k]) {
-                            let p = b.lowerBound
-                            b = (p + 1)..<b.upperBound
-                            if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
-                            state.add(position: p, time: times[p], property: property, at: p)
-                        } else {
-                            let p = baseCount + Int(deltaIndices[k])
-                            defer { k += 1 }
-                            if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
-                            state.add(position: p, time: deltaTimes[k], property: deltaProperty, at: k)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Runs `body` with the delta events of `list` inside `bounds`, gathered into
-    /// contiguous scratch buffers in storage order: their times, their delta indices and
-    /// (when `slot` names a property) their values. O(the user's delta events).
-    private func withDeltaEvents<T>(
-        _ table: EventTable, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>, _ slot: PropertyColumns.Slot?,
-        _ body: (UnsafeBufferPointer<UInt32>, UnsafeBufferPointer<UInt32>, PropertyBuffer?) -> T
-    ) -> T {
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: list.count * 2) { scratch in
-            var n = 0
-            var i = list.first
-            while i != EventTable.DeltaList.end {
-                let t = table.deltaTimes[Int(i)]
-                if t > bounds.upperBound { break }
-                if t >= bounds.lowerBound {
-                    scratch[n] = t
-                    scratch[list.count + n] = i
-                    n += 1
-                }
-                i = table.deltaNext[Int(i)]
-            }
-            let times = UnsafeBufferPointer(rebasing: scratch[0..<n])
-            let indices = UnsafeBufferPointer(rebasing: scratch[list.count..<(list.count + n)])
-            func gathered<V>(_ column: ChunkedArray<V>, _ wrap: (UnsafeBufferPointer<V>) -> PropertyBuffer) -> T {
-                withUnsafeTemporaryAllocation(of: V.self, capacity: n) { values in
-                    for k in 0..<n { values[k] = column[Int(indices[k])] }
-                    return body(times, indices, wrap(UnsafeBufferPointer(values)))
-                }
-            }
-            switch slot {
-            case nil: return body(times, indices, nil)
-            case .int(let s)?: return gathered(table.delta.ints[s], PropertyBuffer.int)
-            case .float(let s)?: return gathered(table.delta.floats[s], PropertyBuffer.float)
-            case .bool(let s)?: return gathered(table.delta.bools[s], PropertyBuffer.bool)
-            case .string(let s)?: return gathered(table.delta.strings[s], PropertyBuffer.string)
+        let end = EventTable.DeltaList.end
+        let distinct = a.function == .distinct
+        var b = window.lowerBound
+        var d = list.first
+        while d != end, delta.times[Int(d)] < bounds.lowerBound { d = delta.next[Int(d)] }
+        if d != end, delta.times[Int(d)] > bounds.upperBound { d = end }
+        while b < window.upperBound || d != end {
+            if d == end || (b < window.upperBound && times[b] <= delta.times[Int(d)]) {
+                let p = b
+                b += 1
+                if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                state.add(position: p, time: times[p], property: property, at: p)
+            } else {
+                let i = Int(d)
+                d = delta.next[i]
+                if d != end, delta.times[Int(d)] > bounds.upperBound { d = end }
+                let p = delta.baseCount + i
+                if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                state.add(position: p, time: delta.times[i], value: delta.value(i), key: distinct ? delta.key(i) : nil)
             }
         }
     }
@@ -134,7 +103,15 @@ extension Evaluator {
     private func edgePosition(_ a: AggregatePlan, _ row: UInt32) -> Int? {
         guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return nil }
         var state = AggregateState<Double>(a.function, hasProperty: a.property != nil)
-        accumulateMerged(&state, a, row, bounds, db.events.tables[a.table].deltaList(of: row) ?? EventTable.DeltaList.empty)
+        let table = db.events.tables[a.table]
+        table.times.withUnsafeBufferPointer { times in
+            let events = table.range(of: row)
+            let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
+            withPropertyColumn(a.property, table.properties) { property in
+                let list = table.deltaList(of: row) ?? .empty
+                accumulateMerged(&state, a, row, window, times, property, DeltaReader(table, a.property), list, bounds)
+            }
+        }
         return state.edgePosition
     }
 
@@ -147,6 +124,73 @@ extension Evaluator {
         case .float(let s): return columns.floats[s].withUnsafeBufferPointer { body(.float($0)) }
         case .bool(let s): return columns.bools[s].withUnsafeBufferPointer { body(.bool($0)) }
         case .string(let s): return columns.strings[s].withUnsafeBufferPointer { body(.string($0)) }
+        }
+    }
+}
+
+/// What the merged path reads of one table's delta, copied out once per evaluation
+/// (a handful of references) so the per-user loop never copies the table: times,
+/// links, per-user lists and the aggregated property's column.
+struct DeltaReader {
+    let baseCount: Int
+    let times: ChunkedArray<UInt32>
+    let next: ChunkedArray<UInt32>
+    let lists: RowPages<EventTable.DeltaList>
+    let isEmpty: Bool
+    let column: Column?
+
+    enum Column {
+        case int(ChunkedArray<Int64>)
+        case float(ChunkedArray<Double>)
+        case bool(ChunkedArray<UInt8>)
+        case string(ChunkedArray<UInt32>)
+    }
+
+    init(_ table: EventTable, _ slot: PropertyColumns.Slot?) {
+        baseCount = table.baseCount
+        times = table.deltaTimes
+        next = table.deltaNext
+        lists = table.deltaLists
+        isEmpty = table.deltaCount == 0
+        switch slot {
+        case nil: column = nil
+        case .int(let s)?: column = .int(table.delta.ints[s])
+        case .float(let s)?: column = .float(table.delta.floats[s])
+        case .bool(let s)?: column = .bool(table.delta.bools[s])
+        case .string(let s)?: column = .string(table.delta.strings[s])
+        }
+    }
+
+    /// `row`'s delta events, nil when it has none.
+    @inline(__always)
+    func list(of row: UInt32) -> EventTable.DeltaList? {
+        if isEmpty { return nil }
+        let list = lists[row]
+        return list.count == 0 ? nil : list
+    }
+
+    /// Delta event `i`'s property value (null when the call names none); as
+    /// `PropertyBuffer.value`.
+    @inline(__always)
+    func value<Number: EvaluationNumber>(_ i: Int) -> Number {
+        switch column {
+        case nil: .null
+        case .int(let c)?: Number(int: c[i])
+        case .float(let c)?: Number(double: c[i])
+        case .bool(let c)?: Number(bool: c[i])
+        case .string(let c)?: Number(code: c[i])
+        }
+    }
+
+    /// The stored bits of delta event `i`'s value, nil for null; as `PropertyBuffer.key`.
+    @inline(__always)
+    func key(_ i: Int) -> UInt64? {
+        switch column {
+        case nil: nil
+        case .int(let c)?: c[i] == NullSentinel.int ? nil : UInt64(bitPattern: c[i])
+        case .float(let c)?: c[i].isNaN ? nil : c[i].bitPattern
+        case .bool(let c)?: c[i] == NullSentinel.bool ? nil : UInt64(c[i])
+        case .string(let c)?: c[i] == NullSentinel.stringCode ? nil : UInt64(c[i])
         }
     }
 }

@@ -79,6 +79,7 @@ extension Evaluator {
             return
         }
         let table = db.events.tables[a.table]
+        let delta = DeltaReader(table, a.property)
         // The rows of this batch that have delta events, ascending like `rows`: they take
         // the merged path, every other row one slice of the base.
         var deltaRows = ContiguousArray<UInt32>()
@@ -92,18 +93,14 @@ extension Evaluator {
                 withPropertyColumn(a.property, table.properties) { property in
                     for i in rows.indices {
                         let row = rows[i]
-                        while next < deltaRows.count, deltaRows[next] < row { next += 1 }
-                        if next < deltaRows.count, deltaRows[next] == row, let list = table.deltaList(of: row) {
-                            out[i] = merged(a, row, bounds, list)
-                            continue
-                        }
                         let r = Int(row)
-                        guard r + 1 < offsets.count else {
-                            out[i] = empty
-                            continue
+                        let window = r + 1 < offsets.count ? EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds) : 0..<0
+                        while next < deltaRows.count, deltaRows[next] < row { next += 1 }
+                        if next < deltaRows.count, deltaRows[next] == row, let list = delta.list(of: row) {
+                            out[i] = merged(a, row, window, times, property, delta, list, bounds)
+                        } else {
+                            out[i] = r + 1 < offsets.count ? value(a, row, window, times, property) : empty
                         }
-                        let window = EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
-                        out[i] = value(a, row, window, times, property)
                     }
                 }
             }
