@@ -141,14 +141,23 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             // Read before the view is taken: a mutation in between makes the next
             // periodic check snapshot once more, never skip a change.
             let mutations = engine.mutationCount
-            // Under the write lock only the O(columns) copy and the journal rotation: the
-            // view shares every array with the engine, later writes copy just the small
-            // delta they append to, and the writer compacts the view off the lock.
-            let (view, next) = try engine.withExclusiveAccess { (db) throws(CohortError) -> (Database, UInt64) in
-                let next = journal.generation + 1
-                try journal.rotate(to: next)
-                return (db, next)
+            // Under the write lock only the O(columns) copy and the journal's descriptor
+            // swap (its new file is prepared before, the old one synced after): the view
+            // shares every array with the engine, later writes copy just the delta chunks
+            // they append to, and the writer compacts the view off the lock.
+            let next = journal.generation + 1
+            let prepared = try journal.prepare(next)
+            let view: Database
+            let old: (fd: Int32, path: String)
+            do throws(CohortError) {
+                (view, old) = try engine.withExclusiveAccess { (db) throws(CohortError) -> (Database, (fd: Int32, path: String)) in
+                    (db, try journal.switchTo(prepared))
+                }
+            } catch {
+                journal.discard(prepared)
+                throw error
             }
+            try journal.retire(old)
             let now = clock()
             let report = try SnapshotWriter.write(view, meta: SnapshotMeta(createdAt: now, journalGeneration: next), to: snapshotPath)
             for g in try FileIO.list(path).compactMap(JournalFormat.generation(ofFile:)) where g < next {

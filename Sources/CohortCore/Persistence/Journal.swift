@@ -165,22 +165,56 @@ public final class Journal: MutationSink, @unchecked Sendable {
         }
     }
 
-    /// Makes everything written so far durable, then starts generation `next` (its file
-    /// created and its directory entry fsynced before any record goes to it).
-    func rotate(to next: UInt64) throws(CohortError) {
-        try syncLock.withLock { () throws(CohortError) in
-            try state.withLock { () throws(CohortError) in
-                if !buffer.isEmpty { try writePending() }
-                try FileIO.sync(fd, path: path)
-                let nextPath = directory + "/" + JournalFormat.fileName(next)
-                let nextFD = try Journal.openFile(nextPath, generation: next, validLength: nil, directory: directory)
-                close(fd)
-                fd = nextFD
-                path = nextPath
-                generation = next
-                dirty = false
+    /// The file of a generation made ready by `prepare`, not yet written to.
+    struct PreparedGeneration {
+        let fd: Int32
+        let path: String
+        let generation: UInt64
+    }
+
+    /// A rotation in three steps, so that the engine's lock is held only for the cheap
+    /// middle one (a snapshot's stall is what readers see):
+    /// 1. `prepare(next)`, no lock held: creates generation `next`'s file, writes its
+    ///    header and fsyncs it and its directory entry (all the slow disk work of a new
+    ///    file, done before any record can go to it);
+    /// 2. `switchTo(_:)`, under the engine's write lock: writes the pending records to
+    ///    the old file and swaps the descriptor (no fsync, except for pending records
+    ///    under `always`, which must be on disk before their commit returns);
+    /// 3. `retire(_:)`, no engine lock: fsyncs and closes the old file, under `syncLock`
+    ///    so no background fsync races it.
+    func prepare(_ next: UInt64) throws(CohortError) -> PreparedGeneration {
+        let nextPath = directory + "/" + JournalFormat.fileName(next)
+        return PreparedGeneration(fd: try Journal.openFile(nextPath, generation: next, validLength: nil, directory: directory), path: nextPath, generation: next)
+    }
+
+    /// Step 2 of a rotation (see `prepare`); returns the old file to `retire`.
+    func switchTo(_ next: PreparedGeneration) throws(CohortError) -> (fd: Int32, path: String) {
+        try state.withLock { () throws(CohortError) -> (fd: Int32, path: String) in
+            if !buffer.isEmpty {
+                try writePending()
+                if policy == .always { guard fdatasync(fd) == 0 else { throw .err("cannot fsync \(path): \(FileIO.reason())") } }
             }
+            let old = (fd, path)
+            fd = next.fd
+            path = next.path
+            generation = next.generation
+            dirty = false
+            return old
         }
+    }
+
+    /// Step 3 of a rotation: makes the old file durable and closes it.
+    func retire(_ old: (fd: Int32, path: String)) throws(CohortError) {
+        try syncLock.withLock { () throws(CohortError) in
+            defer { close(old.fd) }
+            try FileIO.sync(old.fd, path: old.path)
+        }
+    }
+
+    /// Abandons a prepared generation that was never switched to.
+    func discard(_ prepared: PreparedGeneration) {
+        close(prepared.fd)
+        FileIO.remove(prepared.path)
     }
 
     /// Stops the timer, fsyncs and closes the file.

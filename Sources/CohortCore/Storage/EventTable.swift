@@ -93,10 +93,12 @@ public struct EventTable: Sendable {
     public var coveredRows: Int { offsets.count - 1 }
 
     /// Whether the delta has grown enough, against the base, to be merged in the
-    /// background: `minimum` events (64 Ki by default) or 1/256 of the base, whichever is
-    /// more, or garbage of an eighth of the table. Keeps scans' second source small and merges rare.
+    /// background: `minimum` events (64 Ki by default) or 1/32 of the base, whichever is
+    /// more, or garbage of an eighth of the table. A merge costs O(table) of background
+    /// CPU and a delta user costs a scan little more than a base user, so the delta may
+    /// grow with the base: merges stay rare under heavy writes.
     public func wantsMerge(minimum: Int = 65_536) -> Bool {
-        deltaCount >= Swift.max(minimum, baseCount / 256) || (deadCount > 0 && deadCount >= Swift.max(minimum, (baseCount + deltaCount) / 8))
+        deltaCount >= Swift.max(minimum, baseCount / 32) || (deadCount > 0 && deadCount >= Swift.max(minimum, (baseCount + deltaCount) / 8))
     }
 
     mutating func addProperty(_ type: PropertyType) {
