@@ -44,6 +44,8 @@ struct Serve: ParsableCommand {
             (directory, engine, temporary) = (opened.0, opened.1, opened.2)
         }
         engine.mergeThreshold = mergeThreshold
+        // Snapshots while serving leave a core to the requests.
+        directory.snapshotWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
         var configuration = CohortServer.Configuration()
         configuration.host = host
         configuration.port = port

@@ -12,15 +12,18 @@ import Dispatch
 /// Opening it recovers the engine's state (snapshot, then journal replay) and attaches
 /// the journal, so every acknowledged mutation is appended before its reply.
 /// Concurrency: `snapshot` may be called from any thread; `snapshotLock` lets one run
-/// at a time. The engine's write lock is held only for the instant that compacts the
-/// database, takes its copy-on-write view and rotates the journal; compression and the
-/// file write run without it.
+/// at a time. The engine's write lock is held only for the instant that takes the
+/// database's copy-on-write view and swaps the journal's file; compaction of the view,
+/// compression and the file write run without it, on at most `snapshotWorkers` threads.
 public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
     public let path: String
     public let journal: Journal
     private let lockFD: Int32
     private let snapshotLock = Lock()
     private let clock: @Sendable () -> Int64
+    /// Threads a snapshot's compaction and compression may use: all cores by default; a
+    /// server sets one fewer than the cores before serving, so requests keep a core.
+    public nonisolated(unsafe) var snapshotWorkers = Int.max
     /// `Engine.mutationCount` when the last snapshot began. Guarded by `snapshotLock`.
     private var snapshotted: UInt64 = 0
 
@@ -159,7 +162,7 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             }
             try journal.retire(old)
             let now = clock()
-            let report = try SnapshotWriter.write(view, meta: SnapshotMeta(createdAt: now, journalGeneration: next), to: snapshotPath)
+            let report = try SnapshotWriter.write(view, meta: SnapshotMeta(createdAt: now, journalGeneration: next), to: snapshotPath, workers: snapshotWorkers)
             for g in try FileIO.list(path).compactMap(JournalFormat.generation(ofFile:)) where g < next {
                 FileIO.remove(path + "/" + JournalFormat.fileName(g))
             }

@@ -2,7 +2,7 @@
 extension SnapshotCodec {
     /// The sections of `db`, which must be compacted (no pending events). Structured
     /// sections are encoded in parallel; raw column sections cost nothing here.
-    static func sections(of db: Database, meta: SnapshotMeta) -> [Section] {
+    static func sections(of db: Database, meta: SnapshotMeta, workers: Int = .max) -> [Section] {
         precondition(!db.needsCompaction, "snapshot of an uncompacted database")
         var builders: [(String, @Sendable () -> [UInt8])] = [
             ("meta", { encodeMeta(db, meta) }),
@@ -41,7 +41,7 @@ extension SnapshotCodec {
         builders.append(("memberships", { encodeMemberships(db.memberships) }))
 
         let work = builders
-        let payloads = parallelMap(work.count) { work[$0].1() }
+        let payloads = parallelMap(work.count, workers: workers) { work[$0].1() }
         return builders.indices.map { Section.encoded(builders[$0].0, payloads[$0]) } + raw
     }
 

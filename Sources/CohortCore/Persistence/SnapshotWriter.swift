@@ -30,11 +30,12 @@ public struct SnapshotReport: Sendable {
 /// Memory while writing: the small structured payloads plus the compressed blocks.
 public enum SnapshotWriter {
     @discardableResult
-    public static func write(_ db: Database, meta: SnapshotMeta, to path: String) throws(CohortError) -> SnapshotReport {
+    /// `workers` bounds the threads compaction and compression use (all cores by default).
+    public static func write(_ db: Database, meta: SnapshotMeta, to path: String, workers: Int = .max) throws(CohortError) -> SnapshotReport {
         let start = DispatchTime.now().uptimeNanoseconds
         var db = db
-        db.compact()
-        let sections = SnapshotCodec.sections(of: db, meta: meta)
+        db.compact(workers: workers)
+        let sections = SnapshotCodec.sections(of: db, meta: meta, workers: workers)
 
         // Every block of every section, compressed in parallel.
         var jobs: [(section: Int, range: Range<Int>)] = []
@@ -47,7 +48,7 @@ public enum SnapshotWriter {
             } while offset < section.byteCount
         }
         let work = jobs
-        let compressed = parallelMap(work.count) { j -> (SnapshotFormat.Block, [UInt8]) in
+        let compressed = parallelMap(work.count, workers: workers) { j -> (SnapshotFormat.Block, [UInt8]) in
             let (s, range) = work[j]
             var result = (SnapshotFormat.Block(compressedLength: 0, uncompressedLength: 0, checksum: 0), [UInt8]())
             sections[s].withBytes { payload in

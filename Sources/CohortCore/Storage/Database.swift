@@ -128,7 +128,8 @@ public struct Database: Sendable {
     public var needsCompaction: Bool { events.needsCompaction }
 
     /// Merges pending events into the sorted layout and purges deleted users' events.
-    public mutating func compact() { events.compact(users: users) }
+    /// `workers` bounds the threads used (tables compact in parallel; all cores by default).
+    public mutating func compact(workers: Int = .max) { events.compact(users: users, workers: workers) }
 
     /// Approximate heap bytes held by users, columns and event tables.
     public var memoryBytes: Int {
