@@ -222,6 +222,39 @@ struct LiveEngineTests {
     }
 }
 
+/// While a reader or a snapshot holds a copy of the database, a write duplicates one
+/// chunk of what it changes, never a whole column or delta (issue 13: no O(users) or
+/// O(delta) work per write). Checked by buffer identity, not by time.
+struct CopyOnWriteTests {
+    @Test func aWriteAfterACopyDuplicatesOneChunkOfTheColumnOrDelta() throws {
+        var db = Database()
+        try db.defineAttribute("age", type: .int)
+        try db.defineAttribute("plan", type: .string)
+        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
+        for u in 0..<20_000 {
+            try db.setAttributes(user: "u\(u)", [("age", "\(u % 90)"[...]), ("plan", "free"[...])])
+            try db.addEvent(user: "u\(u)", event: "ride", time: Int64(u), properties: [("cost", "1.5"[...])])
+        }
+        let view = db  // what a scan or a snapshot holds
+        try db.setAttributes(user: "u12345", [("age", "7"), ("plan", "pro")])
+        try db.addEvent(user: "u777", event: "ride", time: 5, properties: [("cost", "2")])
+        let ages = (db.attributes.int64s[0].values, view.attributes.int64s[0].values)
+        #expect(ages.0.chunkCount == 5 && ages.0.sharedChunks(with: ages.1) == 4)
+        let plans = (db.attributes.strings[0].codes, view.attributes.strings[0].codes)
+        #expect(plans.0.sharedChunks(with: plans.1) == plans.0.chunkCount - 1)
+        let (live, old) = (db.events.tables[0], view.events.tables[0])
+        // The append went to the last chunk; linking it touched at most one more.
+        #expect(live.deltaTimes.sharedChunks(with: old.deltaTimes) == old.deltaTimes.chunkCount - 1)
+        #expect(live.deltaNext.sharedChunks(with: old.deltaNext) >= old.deltaNext.chunkCount - 2)
+        #expect(live.delta.floats[0].sharedChunks(with: old.delta.floats[0]) == old.delta.floats[0].chunkCount - 1)
+        // The view still answers as before the writes.
+        let row = try #require(view.users.row(of: "u12345"))
+        #expect(view.attributes.int64s[0].value(row) == Int64(15))
+        #expect(db.attributes.int64s[0].value(row) == Int64(7))
+        #expect(view.events.tables[0].deltaCount == 20_000 && db.events.tables[0].deltaCount == 20_001)
+    }
+}
+
 /// A flag set once by one thread and read by another.
 final class ManagedAtomicFlag: @unchecked Sendable {
     private let lock = NSLock()

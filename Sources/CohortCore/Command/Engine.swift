@@ -221,10 +221,11 @@ public final class Engine: @unchecked Sendable {
     ///
     /// The view is a copy-on-write copy taken under the read lock (O(columns)), so a long
     /// scan never holds up a writer, and a writer never waits for it: the writes that
-    /// follow duplicate only the chunks of the event deltas they append to (`EventTable`)
-    /// while the view lives. (Attribute columns are still whole arrays: a `USER.SET`
-    /// during a scan copies the column it changes.) Fast commands on the event loop run
-    /// under the read lock instead (`dispatch` with `.ifFree`): they take microseconds.
+    /// follow duplicate only the chunks they touch while the view lives (event deltas and
+    /// attribute columns are `ChunkedArray`s; bitmaps are copied whole, O(rows / 8) bytes
+    /// at most; a new user id copies the id table, see the README's known limits). Fast
+    /// commands on the event loop run under the read lock instead (`dispatch` with
+    /// `.ifFree`): they take microseconds.
     public func read<T, E: Error>(_ body: (borrowing Database) throws(E) -> T) throws(E) -> T {
         let view = lock.withReadLock { database }
         return try body(view)

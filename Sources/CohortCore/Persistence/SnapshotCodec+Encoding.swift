@@ -17,9 +17,9 @@ extension SnapshotCodec {
             let name = "attribute \(attribute.name)"
             builders.append((name, { encodeAttribute(db.attributes, attribute) }))
             switch db.attributes.slots[attribute.id] {
-            case .int64(let i): raw.append(.raw(name + "/values", db.attributes.int64s[i].values))
-            case .double(let i): raw.append(.raw(name + "/values", db.attributes.doubles[i].values))
-            case .string(let i): raw.append(.raw(name + "/codes", db.attributes.strings[i].codes))
+            case .int64(let i): raw.append(.raw(name + "/values", db.attributes.int64s[i].values.flattened()))
+            case .double(let i): raw.append(.raw(name + "/values", db.attributes.doubles[i].values.flattened()))
+            case .string(let i): raw.append(.raw(name + "/codes", db.attributes.strings[i].codes.flattened()))
             case .bool, .tags: break
             }
         }

@@ -19,18 +19,16 @@ extension Evaluator {
         case .now:
             out.update(repeating: Number(int: now))
         case .int64Column(let c):
-            db.attributes.int64s[c].values.withUnsafeBufferPointer { column in
-                for i in rows.indices {
-                    let r = Int(rows[i])
-                    out[i] = r < column.count ? Number(int: column[r]) : .null
-                }
+            let column = db.attributes.int64s[c].values
+            for i in rows.indices {
+                let r = Int(rows[i])
+                out[i] = r < column.count ? Number(int: column[r]) : .null
             }
         case .doubleColumn(let c):
-            db.attributes.doubles[c].values.withUnsafeBufferPointer { column in
-                for i in rows.indices {
-                    let r = Int(rows[i])
-                    out[i] = r < column.count ? Number(double: column[r]) : .null
-                }
+            let column = db.attributes.doubles[c].values
+            for i in rows.indices {
+                let r = Int(rows[i])
+                out[i] = r < column.count ? Number(double: column[r]) : .null
             }
         case .binary(_, _, _, let type) where type == .int && Number.self != Int64.self:
             withUnsafeTemporaryAllocation(of: Int64.self, capacity: rows.count) { exact in

@@ -1,12 +1,13 @@
 /// A column of `Int64` per user row: the storage of `int` and `time` attributes.
 ///
 /// Invariant: rows at or past `values.count` are null, and so is `NullSentinel.int`.
-/// Contiguous so predicates scan it without allocation. O(1) read and write; writing
-/// past the end grows the array with nulls.
+/// Chunked (`ChunkedArray`), so a write while a scan or a snapshot holds a copy
+/// duplicates one 4,096-row chunk, not the column. O(1) read and write; writing past
+/// the end grows the column with nulls.
 public struct Int64Column: Sendable {
-    public private(set) var values = ContiguousArray<Int64>()
+    private(set) var values = ChunkedArray<Int64>()
 
-    init(values: ContiguousArray<Int64> = []) { self.values = values }
+    init(values: ContiguousArray<Int64> = []) { self.values = ChunkedArray(values) }
 
     @inline(__always)
     public func value(_ row: UInt32) -> Int64? {
@@ -20,7 +21,7 @@ public struct Int64Column: Sendable {
         let r = Int(row)
         if r >= values.count {
             guard value != nil else { return }
-            values.append(contentsOf: repeatElement(NullSentinel.int, count: r + 1 - values.count))
+            values.grow(to: r + 1, with: NullSentinel.int)
         }
         values[r] = value ?? NullSentinel.int
     }
@@ -29,11 +30,11 @@ public struct Int64Column: Sendable {
 /// A column of `Double` per user row: the storage of `float` attributes.
 ///
 /// Invariant: rows at or past `values.count` are null, and so is NaN (non-finite
-/// floats are rejected on input).
+/// floats are rejected on input). Chunked like `Int64Column`.
 public struct DoubleColumn: Sendable {
-    public private(set) var values = ContiguousArray<Double>()
+    private(set) var values = ChunkedArray<Double>()
 
-    init(values: ContiguousArray<Double> = []) { self.values = values }
+    init(values: ContiguousArray<Double> = []) { self.values = ChunkedArray(values) }
 
     @inline(__always)
     public func value(_ row: UInt32) -> Double? {
@@ -47,7 +48,7 @@ public struct DoubleColumn: Sendable {
         let r = Int(row)
         if r >= values.count {
             guard value != nil else { return }
-            values.append(contentsOf: repeatElement(NullSentinel.float, count: r + 1 - values.count))
+            values.grow(to: r + 1, with: NullSentinel.float)
         }
         values[r] = value ?? NullSentinel.float
     }
@@ -88,15 +89,17 @@ public struct BoolColumn: Sendable {
 ///
 /// Invariants: `codes[row]` is the row's code or `NullSentinel.stringCode` (rows past
 /// the end are null); `postings[code]` holds exactly the rows whose code is `code`.
-/// Equality and `in` tests are bitmap lookups; the codes serve per-row reads.
+/// Equality and `in` tests are bitmap lookups; the codes serve per-row reads. The codes
+/// are chunked like `Int64Column`'s values; a posting is a Roaring bitmap, copied on a
+/// write after a copy (O(rows / 8) bytes at most).
 public struct StringColumn: Sendable {
     public private(set) var dictionary = StringDictionary()
-    public private(set) var codes = ContiguousArray<UInt32>()
+    private(set) var codes = ChunkedArray<UInt32>()
     public private(set) var postings: [Bitmap] = []
 
     init(dictionary: StringDictionary = StringDictionary(), codes: ContiguousArray<UInt32> = [], postings: [Bitmap] = []) {
         self.dictionary = dictionary
-        self.codes = codes
+        self.codes = ChunkedArray(codes)
         self.postings = postings
     }
 
@@ -131,7 +134,7 @@ public struct StringColumn: Sendable {
         let code = dictionary.encode(bytes: bytes)
         if Int(code) == postings.count { postings.append(Bitmap()) }
         postings[Int(code)].insert(row)
-        if r >= codes.count { codes.append(contentsOf: repeatElement(NullSentinel.stringCode, count: r + 1 - codes.count)) }
+        if r >= codes.count { codes.grow(to: r + 1, with: NullSentinel.stringCode) }
         codes[r] = code
     }
 }

@@ -86,10 +86,10 @@ public struct AttributeStore: Sendable {
     /// Approximate heap bytes held by the columns and their indexes.
     public var memoryBytes: Int {
         var total = 0
-        for c in int64s { total += c.values.capacity * 8 }
-        for c in doubles { total += c.values.capacity * 8 }
+        for c in int64s { total += c.values.memoryBytes }
+        for c in doubles { total += c.values.memoryBytes }
         for c in bools { total += c.trues.memoryBytes + c.falses.memoryBytes }
-        for c in strings { total += c.codes.capacity * 4 + c.postings.reduce(0) { $0 + $1.memoryBytes } + c.dictionary.count * 32 }
+        for c in strings { total += c.codes.memoryBytes + c.postings.reduce(0) { $0 + $1.memoryBytes } + c.dictionary.count * 32 }
         for c in tags { total += c.postings.reduce(0) { $0 + $1.memoryBytes } + c.dictionary.count * 32 }
         return total
     }

@@ -16,7 +16,27 @@ struct ChunkedArray<Element: BitwiseCopyable & Sendable>: Sendable {
 
     init() {}
 
+    /// The elements of `contiguous`, copied into chunks. O(count).
+    init(_ contiguous: ContiguousArray<Element>) {
+        chunks.reserveCapacity((contiguous.count + Self.chunkSize - 1) / Self.chunkSize)
+        var start = 0
+        while start < contiguous.count {
+            let end = Swift.min(contiguous.count, start + Self.chunkSize)
+            var chunk = ContiguousArray<Element>()
+            chunk.reserveCapacity(Self.chunkSize)
+            chunk.append(contentsOf: contiguous[start..<end])
+            chunks.append(chunk)
+            start = end
+        }
+        count = contiguous.count
+    }
+
     var isEmpty: Bool { count == 0 }
+
+    /// Appends `element` until the array holds `newCount` elements.
+    mutating func grow(to newCount: Int, with element: Element) {
+        while count < newCount { append(element) }
+    }
 
     @inline(__always)
     subscript(i: Int) -> Element {
@@ -43,6 +63,18 @@ struct ChunkedArray<Element: BitwiseCopyable & Sendable>: Sendable {
     }
 
     var memoryBytes: Int { chunks.count * Self.chunkSize * MemoryLayout<Element>.stride }
+
+    /// How many chunks this array and `other` share (the same buffer, not equal
+    /// contents): what a copy-on-write test checks.
+    func sharedChunks(with other: ChunkedArray) -> Int {
+        zip(chunks, other.chunks).reduce(0) { n, pair in
+            let same = pair.0.withUnsafeBufferPointer { a in pair.1.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+            return n + (same ? 1 : 0)
+        }
+    }
+
+    /// Chunks allocated.
+    var chunkCount: Int { chunks.count }
 }
 
 /// A value per user row, stored in pages of 4,096 rows allocated on first write, each
