@@ -99,6 +99,8 @@ struct AggregateState<Number: EvaluationNumber> {
     /// `first`/`last`/`avg_gap` read the slice's ends, and the value statistics are one
     /// tight loop over the property column feeding `result`.
     @inline(__always)
+    @_specialize(where Number == Double)
+    @_specialize(where Number == Int64)
     static func shortcut(
         _ function: AggregateCall.Function, _ start: Int, _ end: Int, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
     ) -> Number? {

@@ -28,6 +28,8 @@ extension Evaluator {
     /// The aggregate over `window` of the base (one user's events inside the window
     /// bounds): the unfiltered shortcut when there is one, else every passing event fed
     /// to the state. What the scalar path and the batch kernel both call.
+    @_specialize(where Number == Double)
+    @_specialize(where Number == Int64)
     @inline(__always)
     func value<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
@@ -35,6 +37,17 @@ extension Evaluator {
         if a.filter == nil, let x = AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
             return x
         }
+        return reduce(a, row, window, times, property)
+    }
+
+    /// `value` without the shortcut: every passing event fed to the state. Out of line,
+    /// so `value` stays small enough to inline into the batch kernel's loop.
+    @_specialize(where Number == Double)
+    @_specialize(where Number == Int64)
+    @inline(never)
+    func reduce<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
+    ) -> Number {
         var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
         if let filter = a.filter {
             for p in window where test(filter, row, EventRef(table: a.table, position: p)) {
@@ -48,8 +61,10 @@ extension Evaluator {
 
     /// The aggregate of a user with delta events (`list`): its base `window` (already
     /// inside `bounds`) and its delta events merged. What the scalar path and the batch
-    /// kernel both call for such users.
-    @inline(__always)
+    /// kernel both call for such users. Kept out of line: it is the rare path of a scan.
+    @_specialize(where Number == Double)
+    @_specialize(where Number == Int64)
+    @inline(never)
     func merged<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
         _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>

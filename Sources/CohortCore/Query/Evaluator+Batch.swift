@@ -89,6 +89,8 @@ extension Evaluator {
         table.offsets.withUnsafeBufferPointer { offsets in
             table.times.withUnsafeBufferPointer { times in
                 withPropertyColumn(a.property, table.properties) { property in
+                    // No delta rows in this batch (the usual case): the base-only loop.
+                    if deltaRows.isEmpty { return baseOnly(a, rows, offsets, times, property, bounds, empty, out) }
                     for i in rows.indices {
                         let row = rows[i]
                         let r = Int(row)
@@ -102,6 +104,25 @@ extension Evaluator {
                     }
                 }
             }
+        }
+    }
+
+    /// The kernel's loop for a batch without delta rows: one base slice per row, then
+    /// `value`. Its own small function so the optimizer inlines `value` and the
+    /// shortcut into the loop (as a branch of the kernel it did not).
+    @inline(never)
+    private func baseOnly<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ offsets: UnsafeBufferPointer<UInt32>, _ times: UnsafeBufferPointer<UInt32>,
+        _ property: PropertyBuffer?, _ bounds: ClosedRange<UInt32>, _ empty: Number, _ out: UnsafeMutableBufferPointer<Number>
+    ) {
+        for i in rows.indices {
+            let r = Int(rows[i])
+            guard r + 1 < offsets.count else {
+                out[i] = empty
+                continue
+            }
+            let window = EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
+            out[i] = value(a, rows[i], window, times, property)
         }
     }
 }
