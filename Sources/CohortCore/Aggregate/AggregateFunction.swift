@@ -214,10 +214,19 @@ enum PropertyBuffer {
     @inline(__always)
     func key(_ p: Int) -> UInt64? {
         switch self {
-        case .int(let b): b[p] == NullSentinel.int ? nil : UInt64(bitPattern: b[p])
-        case .float(let b): b[p].isNaN ? nil : b[p].bitPattern
-        case .bool(let b): b[p] == NullSentinel.bool ? nil : UInt64(b[p])
-        case .string(let b): b[p] == NullSentinel.stringCode ? nil : UInt64(b[p])
+        case .int(let b): DistinctKey.of(b[p])
+        case .float(let b): DistinctKey.of(b[p])
+        case .bool(let b): DistinctKey.of(b[p])
+        case .string(let b): DistinctKey.of(code: b[p])
         }
     }
+}
+
+/// The stored bits `distinct` tells values apart by, nil for null: the one rule for
+/// base buffers (`PropertyBuffer`) and delta chunks (`DeltaReader`).
+enum DistinctKey {
+    @inline(__always) static func of(_ v: Int64) -> UInt64? { v == NullSentinel.int ? nil : UInt64(bitPattern: v) }
+    @inline(__always) static func of(_ v: Double) -> UInt64? { v.isNaN ? nil : v.bitPattern }
+    @inline(__always) static func of(_ v: UInt8) -> UInt64? { v == NullSentinel.bool ? nil : UInt64(v) }
+    @inline(__always) static func of(code v: UInt32) -> UInt64? { v == NullSentinel.stringCode ? nil : UInt64(v) }
 }

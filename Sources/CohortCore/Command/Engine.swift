@@ -33,7 +33,7 @@ public protocol SnapshotTaker: AnyObject, Sendable {
 ///
 /// Reads never compact: event tables answer from their base and delta together
 /// (`EventTable`). When a write leaves a table's delta past its merge threshold, a
-/// background merge (`mergeQueue`, one at a time) copies the table under the read lock
+/// background merge (`MergeWorker`, one at a time, at nice 10) copies the table under the read lock
 /// (O(columns): the arrays are shared), builds the new base with no lock held, and
 /// installs it under the write lock in O(events written meanwhile).
 public final class Engine: @unchecked Sendable {
@@ -75,8 +75,9 @@ public final class Engine: @unchecked Sendable {
     private var merging: Set<Int> = []
     /// Merges installed since start-up. Protected by `lock`.
     private var merges = 0
-    /// Runs background merges, one at a time (so at most one extra copy of a table).
-    private let mergeQueue = DispatchQueue(label: "cohort.merge", qos: .utility)
+    /// Runs background merges, one at a time (so at most one extra copy of a table), at
+    /// a lower CPU priority than requests.
+    private let mergeWorker = MergeWorker()
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -238,7 +239,7 @@ public final class Engine: @unchecked Sendable {
     private func scheduleMerges() {
         for t in database.events.tables.indices where !merging.contains(t) && database.events.tables[t].wantsMerge(minimum: mergeThreshold) {
             merging.insert(t)
-            mergeQueue.async { [self] in merge(table: t) }
+            mergeWorker.submit { [self] in merge(table: t) }
         }
     }
 
@@ -255,12 +256,7 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Blocks until every merge queued so far has been installed (for tests and tools).
-    public func waitForMerges() {
-        while true {
-            mergeQueue.sync {}
-            if lock.withReadLock({ merging.isEmpty }) { return }
-        }
-    }
+    public func waitForMerges() { mergeWorker.waitUntilIdle() }
 
     /// Merges installed since start-up, and events now in the tables' deltas.
     public var mergeStatistics: (merges: Int, deltaEvents: Int) {

@@ -202,10 +202,10 @@ struct DeltaReader {
     func key(_ i: Int) -> UInt64? {
         switch column {
         case nil: nil
-        case .int(let c)?: c[i] == NullSentinel.int ? nil : UInt64(bitPattern: c[i])
-        case .float(let c)?: c[i].isNaN ? nil : c[i].bitPattern
-        case .bool(let c)?: c[i] == NullSentinel.bool ? nil : UInt64(c[i])
-        case .string(let c)?: c[i] == NullSentinel.stringCode ? nil : UInt64(c[i])
+        case .int(let c)?: DistinctKey.of(c[i])
+        case .float(let c)?: DistinctKey.of(c[i])
+        case .bool(let c)?: DistinctKey.of(c[i])
+        case .string(let c)?: DistinctKey.of(code: c[i])
         }
     }
 }
