@@ -244,14 +244,20 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Merges table `t`'s delta into a new base: copied under the read lock, merged
-    /// with no lock held, installed under the write lock.
+    /// with no lock held (on the low-priority merge thread), installed under the write
+    /// lock. The two locked steps run at normal priority (`MergeWorker.atNormalPriority`):
+    /// a low-priority thread preempted while holding the lock would stall every request.
     private func merge(table t: Int) {
-        let (table, live, rowCount) = lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
+        let (table, live, rowCount) = MergeWorker.atNormalPriority {
+            lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
+        }
         let merged = table.merged(live: live, rowCount: rowCount)
-        lock.withWriteLock {
-            merging.remove(t)
-            if database.events.tables[t].install(merged, users: database.users) { merges += 1 }
-            scheduleMerges()
+        MergeWorker.atNormalPriority {
+            lock.withWriteLock {
+                merging.remove(t)
+                if database.events.tables[t].install(merged, users: database.users) { merges += 1 }
+                scheduleMerges()
+            }
         }
     }
 

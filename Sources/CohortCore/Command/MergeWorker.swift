@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -9,7 +10,8 @@ import Foundation
 /// cores to requests on a busy machine and uses them when they are idle.
 ///
 /// The thread starts with the first job and ends when the queue is empty, so an idle
-/// engine holds none. Concurrency: `jobs` and `threadAlive` are protected by
+/// engine holds none. A job's steps under a lock that requests need run through
+/// `atNormalPriority`. Concurrency: `jobs` and `threadAlive` are protected by
 /// `condition`; jobs run outside it.
 final class MergeWorker: @unchecked Sendable {
     private let condition = NSCondition()
@@ -25,6 +27,22 @@ final class MergeWorker: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "cohort.merge"
         thread.start()
+    }
+
+    /// Runs `body` on a normal-priority thread and waits for it: for a job's steps that
+    /// hold locks requests need (priority inversion otherwise).
+    static func atNormalPriority<T>(_ body: @Sendable () -> T) -> T {
+        nonisolated(unsafe) var result: T?
+        withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            let done = DispatchSemaphore(value: 0)
+            DispatchQueue.global(qos: .userInitiated).async {
+                result = body()
+                done.signal()
+            }
+            done.wait()
+        }
+        return result!
     }
 
     /// Blocks until every job submitted so far (and any they submit) has run.
