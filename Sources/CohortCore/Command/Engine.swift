@@ -248,11 +248,11 @@ public final class Engine: @unchecked Sendable {
     /// lock. The two locked steps run at normal priority (`MergeWorker.atNormalPriority`):
     /// a low-priority thread preempted while holding the lock would stall every request.
     private func merge(table t: Int) {
-        let (table, live, rowCount) = MergeWorker.atNormalPriority {
+        let (table, live, rowCount) = MergeWorker.atNormalPriority { [self] in
             lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
         }
         let merged = table.merged(live: live, rowCount: rowCount)
-        MergeWorker.atNormalPriority {
+        MergeWorker.atNormalPriority { [self] in
             lock.withWriteLock {
                 merging.remove(t)
                 if database.events.tables[t].install(merged, users: database.users) { merges += 1 }

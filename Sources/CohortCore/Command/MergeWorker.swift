@@ -31,17 +31,15 @@ final class MergeWorker: @unchecked Sendable {
 
     /// Runs `body` on a normal-priority thread and waits for it: for a job's steps that
     /// hold locks requests need (priority inversion otherwise).
-    static func atNormalPriority<T>(_ body: @Sendable () -> T) -> T {
+    static func atNormalPriority<T>(_ body: @escaping @Sendable () -> T) -> T {
+        // `result` is written before `signal` and read after `wait`: the semaphore orders them.
         nonisolated(unsafe) var result: T?
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            let done = DispatchSemaphore(value: 0)
-            DispatchQueue.global(qos: .userInitiated).async {
-                result = body()
-                done.signal()
-            }
-            done.wait()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global(qos: .userInitiated).async {
+            result = body()
+            done.signal()
         }
+        done.wait()
         return result!
     }
 
