@@ -189,6 +189,42 @@ struct LiveEngineTests {
         #expect(db.events.tables[0].properties.floats[0].map(\.bitPattern) == reference.events.tables[0].properties.floats[0].map(\.bitPattern))
     }
 
+    /// The two-step install: the table around the new base prepared from a copy, then
+    /// adopted with the writes and deletes made after that copy caught up.
+    @Test func aPreparedInstallCatchesUpWritesAndDeletesMadeAfterItsCopy() throws {
+        var db = Database()
+        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
+        var rng = SplitMix(seed: 8)
+        func add(_ count: Int) throws {
+            for _ in 0..<count {
+                try db.addEvent(user: "u\(rng.next() % 11)", event: "ride", time: Int64(rng.next() % 6), properties: [("cost", "\(rng.next() % 1000)"[...])])
+            }
+        }
+        try add(300)
+        db.compact()
+        try add(120)
+        let merge = db.events.tables[0].merged(live: db.users.live, rowCount: db.users.rowCount)
+        try add(60)
+        _ = db.deleteUser("u2")
+        let copy = db.events.tables[0]
+        let prepared = try #require(copy.installing(merge, live: db.users.live))
+        // After the copy: more events, a deletion, and a user created.
+        try add(50)
+        _ = db.deleteUser("u7")
+        try db.addEvent(user: "newcomer", event: "ride", time: 3, properties: [])
+        var reference = db
+        reference.compact()
+        let live = db.users.live
+        let adopted = db.events.tables[0].adopt(prepared, builtFrom: (copy.deltaCount, copy.deletedRows.count), live: live)
+        #expect(adopted)
+        try db.checkInvariants()
+        #expect(db.events.tables[0].liveCount == reference.events.tables[0].liveCount)
+        db.compact()
+        #expect(db.events.tables[0].times == reference.events.tables[0].times)
+        #expect(db.events.tables[0].offsets == reference.events.tables[0].offsets)
+        #expect(db.events.tables[0].properties.floats[0].map(\.bitPattern) == reference.events.tables[0].properties.floats[0].map(\.bitPattern))
+    }
+
     /// A merge taken before a property was added is refused, not installed with the
     /// wrong columns.
     @Test func aMergeTakenBeforeASchemaChangeIsDiscarded() throws {

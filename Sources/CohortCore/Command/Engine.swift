@@ -244,18 +244,25 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Merges table `t`'s delta into a new base: copied under the read lock, merged
-    /// with no lock held (on the low-priority merge thread), installed under the write
-    /// lock. The two locked steps run at normal priority (`MergeWorker.atNormalPriority`):
-    /// a low-priority thread preempted while holding the lock would stall every request.
+    /// with no lock held (on the low-priority merge thread), the table around the new
+    /// base prepared from a second copy with no lock held, and adopted under the write
+    /// lock with only the writes since that copy to catch up (`EventTable.installing`).
+    /// The locked steps run at normal priority (`MergeWorker.atNormalPriority`): a
+    /// low-priority thread preempted while holding the lock would stall every request.
     private func merge(table t: Int) {
         let (table, live, rowCount) = MergeWorker.atNormalPriority { [self] in
             lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
         }
         let merged = table.merged(live: live, rowCount: rowCount)
+        let (current, liveNow) = MergeWorker.atNormalPriority { [self] in
+            lock.withReadLock { (database.events.tables[t], database.users.live) }
+        }
+        let prepared = current.installing(merged, live: liveNow)
+        let basis = (deltaCount: current.deltaCount, deletions: current.deletedRows.count)
         MergeWorker.atNormalPriority { [self] in
             lock.withWriteLock {
                 merging.remove(t)
-                if database.events.tables[t].install(merged, users: database.users) { merges += 1 }
+                if let prepared, database.events.tables[t].adopt(prepared, builtFrom: basis, live: database.users.live) { merges += 1 }
                 scheduleMerges()
             }
         }

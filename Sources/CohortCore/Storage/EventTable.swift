@@ -241,21 +241,26 @@ public struct EventTable: Sendable {
         let slots: Int
     }
 
-    /// Replaces the base with `merged` and keeps, as the new delta, the events that
-    /// arrived after it was taken. False (nothing changed) when a property was added
-    /// meanwhile. O(events appended since) under the caller's write lock: the swap
-    /// itself is O(1).
+    /// Installing a merge, in two steps so the write lock is held only briefly:
     ///
-    /// Users deleted since are dead rows: their events in the new base are garbage
-    /// (counted in `deadCount`), invisible because readers only look at live rows.
-    mutating func install(_ merged: MergedBase, users: UserTable) -> Bool {
-        guard merged.slots == properties.slots.count, merged.mergedDelta <= deltaCount, merged.deletions <= deletedRows.count else { return false }
+    /// 1. `installing(_:live:)`, no lock held, on a copy of the table taken after the
+    ///    merge finished: the table with `merged` as its base and, as its delta, the
+    ///    copy's events that arrived after the merge was taken (O(those events));
+    /// 2. `adopt(_:builtFrom:live:)`, under the write lock: that table made current,
+    ///    catching up the events appended and the users deleted since the copy (O(those),
+    ///    a short interval), then an O(1) swap.
+    ///
+    /// Users deleted after the merge was taken are dead rows: their events in the new
+    /// base are garbage (counted in `deadCount`), invisible because readers only look at
+    /// live rows. Nil / false, changing nothing, when a property was added meanwhile.
+    func installing(_ merged: MergedBase, live: Bitmap) -> EventTable? {
+        guard merged.slots == properties.slots.count, merged.mergedDelta <= deltaCount, merged.deletions <= deletedRows.count else { return nil }
         var rest = EventTable()
         rest.delta = DeltaColumns(shape: merged.properties)
         rest.offsets = merged.offsets
         rest.times = merged.times
         rest.properties = merged.properties
-        for i in merged.mergedDelta..<deltaCount where users.isLive(deltaRows[i]) {
+        for i in merged.mergedDelta..<deltaCount where live.contains(deltaRows[i]) {
             rest.append(row: deltaRows[i], time: deltaTimes[i], delta.raw(at: i))
         }
         // Rows deleted after the merge was taken still have events in its base.
@@ -265,8 +270,29 @@ public struct EventTable: Sendable {
         }
         rest.liveCount = rest.times.count - rest.deadCount + rest.deltaCount
         rest.dictionaries = dictionaries
-        self = rest
+        return rest
+    }
+
+    /// Step 2 of installing a merge (see `installing`): `basis` is the copy's
+    /// `deltaCount` and `deletedRows.count`.
+    mutating func adopt(_ prepared: EventTable, builtFrom basis: (deltaCount: Int, deletions: Int), live: Bitmap) -> Bool {
+        guard prepared.properties.slots.count == properties.slots.count, basis.deltaCount <= deltaCount, basis.deletions <= deletedRows.count else {
+            return false
+        }
+        var next = prepared
+        for i in basis.deltaCount..<deltaCount where live.contains(deltaRows[i]) {
+            next.append(row: deltaRows[i], time: deltaTimes[i], delta.raw(at: i))
+        }
+        for row in deletedRows[basis.deletions...] { next.deleteEvents(of: row) }
+        next.dictionaries = dictionaries
+        self = next
         return true
+    }
+
+    /// Both steps at once (for a caller holding the table exclusively).
+    mutating func install(_ merged: MergedBase, users: UserTable) -> Bool {
+        guard let prepared = installing(merged, live: users.live) else { return false }
+        return adopt(prepared, builtFrom: (deltaCount, deletedRows.count), live: users.live)
     }
 
     /// Merges the delta into the base and drops events of dead rows, in place.
