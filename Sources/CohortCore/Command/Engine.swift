@@ -33,9 +33,10 @@ public protocol SnapshotTaker: AnyObject, Sendable {
 ///
 /// Reads never compact: event tables answer from their base and delta together
 /// (`EventTable`). When a write leaves a table's delta past its merge threshold, a
-/// background merge (`MergeWorker`, one at a time, at nice 10) copies the table under the read lock
+/// background merge (`MergeWorker`, one at a time) copies the table under the read lock
 /// (O(columns): the arrays are shared), builds the new base with no lock held, and
-/// installs it under the write lock in O(events written meanwhile).
+/// prepares the table around it from a second copy, and adopts that under the write lock
+/// in O(writes since the second copy).
 public final class Engine: @unchecked Sendable {
     private let lock = ReadWriteLock()
     /// Protected by `lock`.
@@ -75,8 +76,7 @@ public final class Engine: @unchecked Sendable {
     private var merging: Set<Int> = []
     /// Merges installed since start-up. Protected by `lock`.
     private var merges = 0
-    /// Runs background merges, one at a time (so at most one extra copy of a table), at
-    /// a lower CPU priority than requests.
+    /// Runs background merges, one at a time (so at most one extra copy of a table).
     private let mergeWorker = MergeWorker()
 
     public init(
@@ -244,27 +244,19 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// Merges table `t`'s delta into a new base: copied under the read lock, merged
-    /// with no lock held (on the low-priority merge thread), the table around the new
+    /// with no lock held (on the merge thread), the table around the new
     /// base prepared from a second copy with no lock held, and adopted under the write
     /// lock with only the writes since that copy to catch up (`EventTable.installing`).
-    /// The locked steps run at normal priority (`MergeWorker.atNormalPriority`): a
-    /// low-priority thread preempted while holding the lock would stall every request.
     private func merge(table t: Int) {
-        let (table, live, rowCount) = MergeWorker.atNormalPriority { [self] in
-            lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
-        }
+        let (table, live, rowCount) = lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
         let merged = table.merged(live: live, rowCount: rowCount)
-        let (current, liveNow) = MergeWorker.atNormalPriority { [self] in
-            lock.withReadLock { (database.events.tables[t], database.users.live) }
-        }
+        let (current, liveNow) = lock.withReadLock { (database.events.tables[t], database.users.live) }
         let prepared = current.installing(merged, live: liveNow)
         let basis = (deltaCount: current.deltaCount, deletions: current.deletedRows.count)
-        MergeWorker.atNormalPriority { [self] in
-            lock.withWriteLock {
-                merging.remove(t)
-                if let prepared, database.events.tables[t].adopt(prepared, builtFrom: basis, live: database.users.live) { merges += 1 }
-                scheduleMerges()
-            }
+        lock.withWriteLock {
+            merging.remove(t)
+            if let prepared, database.events.tables[t].adopt(prepared, builtFrom: basis, live: database.users.live) { merges += 1 }
+            scheduleMerges()
         }
     }
 

@@ -1,18 +1,12 @@
-import Dispatch
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
-/// Runs background jobs (event-table merges) one at a time on a thread of its own at a
-/// lower CPU priority than request threads (nice 10), so an O(table) merge yields the
-/// cores to requests on a busy machine and uses them when they are idle.
+/// Runs background jobs (event-table merges) one at a time on a thread of its own.
 ///
-/// The thread starts with the first job and ends when the queue is empty, so an idle
-/// engine holds none. A job's steps under a lock that requests need run through
-/// `atNormalPriority`. Concurrency: `jobs` and `threadAlive` are protected by
-/// `condition`; jobs run outside it.
+/// Not at a lower CPU priority: measured on a saturated 2-core machine, a nice-10 merge
+/// hardly ran, the delta grew to millions of events and scans slowed 20x; merges must
+/// keep up with the writes. The thread starts with the first job and ends when the
+/// queue is empty, so an idle engine holds none. Concurrency: `jobs` and `threadAlive`
+/// are protected by `condition`; jobs run outside it.
 final class MergeWorker: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
@@ -29,20 +23,6 @@ final class MergeWorker: @unchecked Sendable {
         thread.start()
     }
 
-    /// Runs `body` on a normal-priority thread and waits for it: for a job's steps that
-    /// hold locks requests need (priority inversion otherwise).
-    static func atNormalPriority<T>(_ body: @escaping @Sendable () -> T) -> T {
-        // `result` is written before `signal` and read after `wait`: the semaphore orders them.
-        nonisolated(unsafe) var result: T?
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global(qos: .userInitiated).async {
-            result = body()
-            done.signal()
-        }
-        done.wait()
-        return result!
-    }
-
     /// Blocks until every job submitted so far (and any they submit) has run.
     func waitUntilIdle() {
         condition.lock()
@@ -51,10 +31,6 @@ final class MergeWorker: @unchecked Sendable {
     }
 
     private func run() {
-        // On Linux the nice value is per thread: this lowers this thread only.
-        #if canImport(Glibc)
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
-        #endif
         while true {
             condition.lock()
             guard !jobs.isEmpty else {
