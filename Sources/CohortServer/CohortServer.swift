@@ -48,17 +48,15 @@ public final class CohortServer: Sendable {
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         registry = ConnectionRegistry(limit: configuration.limits.clients)
-        let registry = self.registry
-        engine.clientCount = { registry.count }
     }
 
     /// Binds and starts serving; returns the bound address (port 0 picks a free port).
     @discardableResult
     public func start() throws -> SocketAddress {
-        let processor = SessionProcessor(
-            engine: engine, password: configuration.password, immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
-        let limits = configuration.limits
         let registry = self.registry
+        let processor = SessionProcessor(
+            engine: engine, clients: { registry.count }, password: configuration.password, immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
+        let limits = configuration.limits
         let workQueue = self.workQueue
         let nextID = self.nextID
         let needsAuth = configuration.password != nil

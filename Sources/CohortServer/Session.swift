@@ -25,6 +25,8 @@ final class Session: @unchecked Sendable {
 /// switches the protocol for the replies after it.
 struct SessionProcessor: Sendable {
     let engine: Engine
+    /// Connected clients, for the server's own section of INFO.
+    let clients: @Sendable () -> Int
     let password: String?
 
     /// Whether this session's writes may run on the event loop: not with
@@ -80,7 +82,14 @@ struct SessionProcessor: Sendable {
         guard session.authenticated || command.flags.contains(.noAuth) else {
             return (.error(CohortError(.noAuth, "Authentication required.")), false)
         }
-        guard case .session = command.handler else { return engine.dispatch(command, arguments, waiting) }
+        guard case .session = command.handler else {
+            let result = engine.dispatch(command, arguments, waiting)
+            // INFO: the engine's sections, then the server's own (it alone knows its clients).
+            if command.name == "INFO", case (.bulk(let text), let wrote)? = result {
+                return (.bulk(text + "# Clients\r\nconnected_clients:\(clients())\r\n"), wrote)
+            }
+            return result
+        }
         switch command.name {
         case "QUIT":
             quit = true

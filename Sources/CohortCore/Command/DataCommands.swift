@@ -83,8 +83,6 @@ enum DataCommands {
             "# Server",
             "cohort_version:\(Cohort.version)",
             "uptime_in_seconds:\(max(0, now - engine.startedAt))",
-            "# Clients",
-            "connected_clients:\(engine.clientCount())",
             "# Memory",
             "used_memory:\(memory)",
             "used_memory_rss:\(ProcessMemory.residentBytes())",

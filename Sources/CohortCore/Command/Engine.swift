@@ -58,8 +58,6 @@ public final class Engine: @unchecked Sendable {
     public let fixedNow: Int64?
     private let clock: @Sendable () -> Int64
     public let startedAt: Int64
-    /// Reports connected clients for INFO; the server sets it before serving.
-    public nonisolated(unsafe) var clientCount: @Sendable () -> Int = { 0 }
     /// Time of the last snapshot, for INFO. Protected by `lock`.
     private var lastSnapshot: Int64?
     /// Journaled mutations applied since start-up. Protected by `lock`.
