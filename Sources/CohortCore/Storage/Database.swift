@@ -124,10 +124,13 @@ public struct Database: Sendable {
     public var segmentCount: Int { catalog.segments.count }
     public var aggregateCount: Int { catalog.aggregates.count }
 
-    /// True when `compact()` must run before events are read through `EventTable.range`.
+    /// True when some event table has a delta or garbage (`compact()` would change the
+    /// layout). Readers do not need it: they read base and delta together.
     public var needsCompaction: Bool { events.needsCompaction }
 
-    /// Merges pending events into the sorted layout and purges deleted users' events.
+    /// Merges every delta into its sorted base and purges deleted users' events, in
+    /// place: for loads, recovery and a snapshot's private view (O(events + rows)); the
+    /// serving engine merges in the background instead (`Engine`).
     /// `workers` bounds the threads used (tables compact in parallel; all cores by default).
     public mutating func compact(workers: Int = .max) { events.compact(users: users, workers: workers) }
 

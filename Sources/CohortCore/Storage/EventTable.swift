@@ -5,8 +5,9 @@
 /// time, ties in arrival order. Rows at or past `offsets.count - 1` have no base events.
 /// A window over one user is two binary searches in a short contiguous slice, and a
 /// chunk of users a contiguous stretch of memory. Writes never touch the base: it is
-/// replaced whole by a merge (`merged(live:rowCount:)` computed off the write lock, installed by
-/// `install(_:)`), so copies of the table share it and readers never wait for it.
+/// replaced whole by a merge (`merged(live:rowCount:)` and `installing(_:live:)` off the
+/// write lock, `adopt(_:builtFrom:live:)` under it), so copies of the table share it and
+/// readers never wait for it.
 ///
 /// **Delta**: events since the last merge, in arrival order (`deltaRows`, `deltaTimes`,
 /// `delta`), plus a per-user index: `deltaLists[row]` heads a linked list through
