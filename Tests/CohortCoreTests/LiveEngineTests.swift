@@ -153,76 +153,85 @@ struct LiveEngineTests {
         Self.expectSameAnswers(live, Self.compactedEngine(writes), "seed \(seed) at the end")
     }
 
+    /// A database with one event type, `ride(cost:float)`, filled by `add`.
+    struct RideLog {
+        var db = Database()
+        var rng: SplitMix
+        let users: UInt64
+
+        init(seed: UInt64, users: UInt64) throws {
+            rng = SplitMix(seed: seed)
+            self.users = users
+            try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
+        }
+
+        /// `count` random rides, times on a grid of six seconds so ties are common.
+        mutating func add(_ count: Int) throws {
+            for _ in 0..<count {
+                let user = "u\(rng.next() % users)"
+                try db.addEvent(user: user, event: "ride", time: Int64(rng.next() % 6), properties: [("cost", "\(rng.next() % 1000)"[...])])
+            }
+        }
+    }
+
+    /// `db`'s rides, once compacted, are exactly `reference`'s (compacted).
+    static func expectSameRides(_ db: Database, _ reference: Database) {
+        var (db, reference) = (db, reference)
+        db.compact()
+        reference.compact()
+        let (a, b) = (db.events.tables[0], reference.events.tables[0])
+        #expect(a.times == b.times)
+        #expect(a.offsets == b.offsets)
+        #expect(a.properties.floats[0].map(\.bitPattern) == b.properties.floats[0].map(\.bitPattern))
+    }
+
     /// The delta's per-user lists keep storage order (time, then arrival) for events in
     /// and out of order and on ties, and a merge taken before later writes and deletes
     /// installs without losing or resurrecting any of them.
     @Test func aMergeInstalledAfterLaterWritesAndDeletesKeepsExactlyTheLiveEvents() throws {
-        var db = Database()
-        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
-        var rng = SplitMix(seed: 5)
-        func add(_ count: Int) throws {
-            for _ in 0..<count {
-                let user = "u\(rng.next() % 9)"
-                try db.addEvent(user: user, event: "ride", time: Int64(rng.next() % 6), properties: [("cost", "\(rng.next() % 1000)"[...])])
-            }
-        }
-        try add(200)
-        try db.checkInvariants()
-        db.compact()
-        try add(150)
-        try db.checkInvariants()
-        let merge = db.events.tables[0].merged(live: db.users.live, rowCount: db.users.rowCount)
+        var log = try RideLog(seed: 5, users: 9)
+        try log.add(200)
+        try log.db.checkInvariants()
+        log.db.compact()
+        try log.add(150)
+        try log.db.checkInvariants()
+        let merge = log.db.events.tables[0].merged(live: log.db.users.live, rowCount: log.db.users.rowCount)
         // Written and deleted after the merge was taken.
-        try add(80)
-        _ = db.deleteUser("u3")
-        try add(40)
-        var reference = db
-        reference.compact()
-        let users = db.users
-        let installed = db.events.tables[0].install(merge, users: users)
+        try log.add(80)
+        _ = log.db.deleteUser("u3")
+        try log.add(40)
+        let reference = log.db
+        let users = log.db.users
+        let installed = log.db.events.tables[0].install(merge, users: users)
         #expect(installed)
-        try db.checkInvariants()
-        #expect(db.events.tables[0].liveCount == reference.events.tables[0].liveCount)
-        db.compact()
-        #expect(db.events.tables[0].times == reference.events.tables[0].times)
-        #expect(db.events.tables[0].offsets == reference.events.tables[0].offsets)
-        #expect(db.events.tables[0].properties.floats[0].map(\.bitPattern) == reference.events.tables[0].properties.floats[0].map(\.bitPattern))
+        try log.db.checkInvariants()
+        #expect(log.db.events.tables[0].liveCount == reference.events.tables[0].liveCount)
+        Self.expectSameRides(log.db, reference)
     }
 
     /// The two-step install: the table around the new base prepared from a copy, then
     /// adopted with the writes and deletes made after that copy caught up.
     @Test func aPreparedInstallCatchesUpWritesAndDeletesMadeAfterItsCopy() throws {
-        var db = Database()
-        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
-        var rng = SplitMix(seed: 8)
-        func add(_ count: Int) throws {
-            for _ in 0..<count {
-                try db.addEvent(user: "u\(rng.next() % 11)", event: "ride", time: Int64(rng.next() % 6), properties: [("cost", "\(rng.next() % 1000)"[...])])
-            }
-        }
-        try add(300)
-        db.compact()
-        try add(120)
-        let merge = db.events.tables[0].merged(live: db.users.live, rowCount: db.users.rowCount)
-        try add(60)
-        _ = db.deleteUser("u2")
-        let copy = db.events.tables[0]
-        let prepared = try #require(copy.installing(merge, live: db.users.live))
+        var log = try RideLog(seed: 8, users: 11)
+        try log.add(300)
+        log.db.compact()
+        try log.add(120)
+        let merge = log.db.events.tables[0].merged(live: log.db.users.live, rowCount: log.db.users.rowCount)
+        try log.add(60)
+        _ = log.db.deleteUser("u2")
+        let copy = log.db.events.tables[0]
+        let prepared = try #require(copy.installing(merge, live: log.db.users.live))
         // After the copy: more events, a deletion, and a user created.
-        try add(50)
-        _ = db.deleteUser("u7")
-        try db.addEvent(user: "newcomer", event: "ride", time: 3, properties: [])
-        var reference = db
-        reference.compact()
-        let live = db.users.live
-        let adopted = db.events.tables[0].adopt(prepared, builtFrom: (copy.deltaCount, copy.deletedRows.count), live: live)
+        try log.add(50)
+        _ = log.db.deleteUser("u7")
+        try log.db.addEvent(user: "newcomer", event: "ride", time: 3, properties: [])
+        let reference = log.db
+        let live = log.db.users.live
+        let adopted = log.db.events.tables[0].adopt(prepared, builtFrom: (copy.deltaCount, copy.deletedRows.count), live: live)
         #expect(adopted)
-        try db.checkInvariants()
-        #expect(db.events.tables[0].liveCount == reference.events.tables[0].liveCount)
-        db.compact()
-        #expect(db.events.tables[0].times == reference.events.tables[0].times)
-        #expect(db.events.tables[0].offsets == reference.events.tables[0].offsets)
-        #expect(db.events.tables[0].properties.floats[0].map(\.bitPattern) == reference.events.tables[0].properties.floats[0].map(\.bitPattern))
+        try log.db.checkInvariants()
+        #expect(log.db.events.tables[0].liveCount == reference.events.tables[0].liveCount)
+        Self.expectSameRides(log.db, reference)
     }
 
     /// A merge taken before a property was added is refused, not installed with the
@@ -288,6 +297,14 @@ struct CopyOnWriteTests {
         #expect(view.attributes.int64s[0].value(row) == Int64(15))
         #expect(db.attributes.int64s[0].value(row) == Int64(7))
         #expect(view.events.tables[0].deltaCount == 20_000 && db.events.tables[0].deltaCount == 20_001)
+    }
+}
+
+extension EventTable {
+    /// Both install steps at once, for a caller that holds the table exclusively.
+    mutating func install(_ merged: MergedBase, users: UserTable) -> Bool {
+        guard let prepared = installing(merged, live: users.live) else { return false }
+        return adopt(prepared, builtFrom: (deltaCount, deletedRows.count), live: users.live)
     }
 }
 

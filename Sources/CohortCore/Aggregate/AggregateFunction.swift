@@ -119,21 +119,6 @@ struct AggregateState<Number: EvaluationNumber> {
     }
 }
 
-extension AggregatePlan {
-    /// Whether the aggregate is `int`-typed (so evaluated in Int64, exactly): `count`,
-    /// `distinct`, and `sum`/`min`/`max`/`first`/`last` of an int property. The binder's
-    /// type rule for aggregates, restated from the plan.
-    var isInteger: Bool {
-        switch function {
-        case .count, .distinct: return true
-        case .sum, .min, .max, .first, .last:
-            if case .int? = property { return true }
-            return false
-        case .avg, .avg_gap: return false
-        }
-    }
-}
-
 /// The events a window selects, as an inclusive interval of stored (UInt32) seconds
 /// (DESIGN §3): `last D` is `[now - D, now]`, `from A to B` is `[A, B - 1]` capped at now
 /// (times are whole seconds), no window is `[0, now]`. Nil when the window is empty or

@@ -79,6 +79,7 @@ enum DataCommands {
             (db.users.liveCount, db.events.liveCount, db.memoryBytes, db.segmentCount, db.aggregateCount)
         }
         let now = engine.environment.wallClock
+        let merging = engine.mergeStatistics
         var lines = [
             "# Server",
             "cohort_version:\(Cohort.version)",
@@ -97,8 +98,8 @@ enum DataCommands {
             "plan_cache_hits:\(engine.planCacheStatistics.hits)",
             "plan_cache_misses:\(engine.planCacheStatistics.misses)",
             "# Events",
-            "delta_events:\(engine.mergeStatistics.deltaEvents)",
-            "merges:\(engine.mergeStatistics.merges)",
+            "delta_events:\(merging.deltaEvents)",
+            "merges:\(merging.merges)",
             "merge_threshold:\(engine.mergeThreshold)",
         ]
         if let now = engine.fixedNow { lines.append("fixed_now:\(TimeFormat.format(now))") }

@@ -318,7 +318,7 @@ struct Binder {
             }
             window = .range(bounds[0], bounds[1])
         }
-        return (.aggregate(AggregatePlan(function: call.function, table: event.id, property: slot, filter: filter, window: window)), result)
+        return (.aggregate(AggregatePlan(function: call.function, table: event.id, property: slot, filter: filter, window: window, type: result)), result)
     }
 }
 

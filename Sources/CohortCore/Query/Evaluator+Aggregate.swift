@@ -19,8 +19,9 @@ extension Evaluator {
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
             return withPropertyColumn(a.property, table.properties) { property in
-                guard let list = table.deltaList(of: row) else { return value(a, row, window, times, property) }
-                return merged(a, row, window, times, property, DeltaReader(table, a.property), list, bounds)
+                let delta = DeltaReader(table, a.property)
+                guard let list = delta.list(of: row) else { return value(a, row, window, times, property) }
+                return merged(a, row, window, times, property, delta, list, bounds)
             }
         }
     }
@@ -123,8 +124,8 @@ extension Evaluator {
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
             withPropertyColumn(a.property, table.properties) { property in
-                let list = table.deltaList(of: row) ?? .empty
-                accumulateMerged(&state, a, row, window, times, property, DeltaReader(table, a.property), list, bounds)
+                let delta = DeltaReader(table, a.property)
+                accumulateMerged(&state, a, row, window, times, property, delta, delta.list(of: row) ?? .empty, bounds)
             }
         }
         return state.edgePosition

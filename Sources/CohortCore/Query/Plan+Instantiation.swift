@@ -56,7 +56,7 @@ extension ValuePlan {
         switch self {
         case .aggregate(let a):
             guard let concrete = a.filter?.instantiate(db) else { return nil }
-            return .aggregate(AggregatePlan(function: a.function, table: a.table, property: a.property, filter: concrete, window: a.window))
+            return .aggregate(AggregatePlan(function: a.function, table: a.table, property: a.property, filter: concrete, window: a.window, type: a.type))
         case .binary(let op, let l, let r, let type):
             let (a, b) = (l.instantiate(db), r.instantiate(db))
             return a == nil && b == nil ? nil : .binary(op, a ?? l, b ?? r, resultType: type)

@@ -109,6 +109,11 @@ struct AggregatePlan: Sendable {
     let property: PropertyColumns.Slot?
     let filter: BoolPlan?
     let window: WindowPlan
+    /// The aggregate's type as bound (`Binder`'s rule): `.int` means it is evaluated in
+    /// Int64, exactly (`isInteger`).
+    let type: ValueType
+
+    var isInteger: Bool { type == .int }
 }
 
 /// Which events a window selects, relative to the evaluation's now (DESIGN §3).

@@ -194,14 +194,6 @@ public struct EventTable: Sendable {
         return Int(offsets[r])..<Int(offsets[r + 1])
     }
 
-    /// `row`'s delta events, nil when it has none.
-    @inline(__always)
-    func deltaList(of row: UInt32) -> DeltaList? {
-        if deltaRows.isEmpty { return nil }
-        let list = deltaLists[row]
-        return list.count == 0 ? nil : list
-    }
-
     // MARK: Values by position (base or delta)
 
     @inline(__always) func intValue(_ slot: Int, _ p: Int) -> Int64 {
@@ -288,12 +280,6 @@ public struct EventTable: Sendable {
         next.dictionaries = dictionaries
         self = next
         return true
-    }
-
-    /// Both steps at once (for a caller holding the table exclusively).
-    mutating func install(_ merged: MergedBase, users: UserTable) -> Bool {
-        guard let prepared = installing(merged, live: users.live) else { return false }
-        return adopt(prepared, builtFrom: (deltaCount, deletedRows.count), live: users.live)
     }
 
     /// Merges the delta into the base and drops events of dead rows, in place.
