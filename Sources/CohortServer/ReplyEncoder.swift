@@ -26,7 +26,10 @@ enum ReplyEncoder {
         case .array(let items):
             line("*", String(items.count), &out)
             for item in items { write(item, protocol: version, into: &out) }
-        case .map(let entries):
+        case .pairs(let entries) where version < 3:
+            line("*", String(entries.count), &out)
+            for entry in entries { write(.array([entry.key, entry.value]), protocol: version, into: &out) }
+        case .map(let entries), .pairs(let entries):
             line(version >= 3 ? "%" : "*", String(version >= 3 ? entries.count : entries.count * 2), &out)
             for entry in entries {
                 write(entry.key, protocol: version, into: &out)

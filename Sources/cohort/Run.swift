@@ -110,7 +110,7 @@ enum ReplyPrinter {
         case .bool(let v): lines.append(v ? "1" : "0")
         case .array(let items):
             for item in items { _ = render(item, into: &lines) }
-        case .map(let entries):
+        case .map(let entries), .pairs(let entries):
             for entry in entries {
                 _ = render(entry.key, into: &lines)
                 _ = render(entry.value, into: &lines)

@@ -190,7 +190,7 @@ struct DataDirectoryTests {
     }
 
     final class FailingSink: MutationSink, @unchecked Sendable {
-        func append(_ words: [String]) throws(CohortError) {}
+        func append(_ words: [String], at time: Int64) throws(CohortError) {}
         func commit() throws(CohortError) { throw .err("disk full") }
     }
 

@@ -252,7 +252,7 @@ struct ServerTests {
         var appended = 0
         var commits = 0
         var failCommits = false
-        func append(_ words: [String]) throws(CohortError) { appended += 1 }
+        func append(_ words: [String], at time: Int64) throws(CohortError) { appended += 1 }
         func commit() throws(CohortError) {
             commits += 1
             if failCommits { throw .err("disk full") }

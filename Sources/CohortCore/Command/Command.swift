@@ -6,12 +6,29 @@ public struct CommandEnvironment: Sendable {
     public let wallClock: Int64
     /// Bound plans of ad-hoc texts, keyed by catalog version (valid for reads and writes).
     let plans: PlanCache
+    /// The engine runs on a fixed clock (`--now`): `CLOCK.SET` may move it.
+    public let clockIsFixed: Bool
+    /// Journal replay: a recorded `CLOCK.SET` applies whatever the clock mode now.
+    public let replaying: Bool
 
-    init(now: Int64, wallClock: Int64, plans: PlanCache) {
+    init(now: Int64, wallClock: Int64, plans: PlanCache, clockIsFixed: Bool = false, replaying: Bool = false) {
         self.now = now
         self.wallClock = wallClock
         self.plans = plans
+        self.clockIsFixed = clockIsFixed
+        self.replaying = replaying
     }
+}
+
+/// What a write did that the change feed must follow (FEATURES §1.5.2, §1.5.5).
+public enum FeedEffect: Sendable {
+    case none
+    /// Data of this user row changed (USER.SET/UNSET, EVENT.ADD).
+    case user(UInt32)
+    /// This user row was deleted.
+    case deletedUser(UInt32)
+    /// The fixed clock moved to this time (`CLOCK.SET`).
+    case clock(Int64)
 }
 
 /// The result of a write: the reply, and the words to append to the journal so that
@@ -20,10 +37,12 @@ public struct CommandEnvironment: Sendable {
 public struct WriteResult: Sendable {
     public let reply: Reply
     public let journal: [String]?
+    public let effect: FeedEffect
 
-    public init(_ reply: Reply, journal: [String]?) {
+    public init(_ reply: Reply, journal: [String]?, effect: FeedEffect = .none) {
         self.reply = reply
         self.journal = journal
+        self.effect = effect
     }
 }
 
@@ -43,6 +62,9 @@ public struct Command: Sendable {
         public static let fast = Flags(rawValue: 1)
         /// Allowed before `AUTH` on a server with a password.
         public static let noAuth = Flags(rawValue: 2)
+        /// Changes definitions: the engine re-checks watched segments after it and undoes
+        /// it whole if the change feed refuses (`Database.feedAfterDefinitions`).
+        public static let definition = Flags(rawValue: 4)
     }
 
     public enum Handler: Sendable {
@@ -103,5 +125,5 @@ public struct CommandTable: Sendable {
     }
 
     /// Every command: what `cohort run` and the server dispatch through.
-    public static let standard = CommandTable(ConnectionCommands.all + DataCommands.all + SegmentCommands.all)
+    public static let standard = CommandTable(ConnectionCommands.all + DataCommands.all + SegmentCommands.all + FeedCommands.all)
 }

@@ -1,8 +1,8 @@
 /// The data commands of DESIGN §4: schema, users, events, INFO and SNAPSHOT.
 enum DataCommands {
     static let all: [Command] = [
-        Command("ATTR.DEFINE", arity: 3, .write(attrDefine)),
-        Command("EVENT.DEFINE", arity: -2, .write(eventDefine)),
+        Command("ATTR.DEFINE", arity: 3, flags: .definition, .write(attrDefine)),
+        Command("EVENT.DEFINE", arity: -2, flags: .definition, .write(eventDefine)),
         Command("USER.SET", arity: -4, flags: .fast, .write(userSet)),
         Command("USER.UNSET", arity: -3, flags: .fast, .write(userUnset)),
         Command("USER.GET", arity: 2, flags: .fast, .read(userGet)),
@@ -28,14 +28,14 @@ enum DataCommands {
     }
 
     static func userSet(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        try db.setAttributes(user: args[0], try args.pairs(from: 1))
-        return WriteResult(.ok, journal: args.journal)
+        let row = try db.setAttributes(user: args[0], try args.pairs(from: 1))
+        return WriteResult(.ok, journal: args.journal, effect: .user(row))
     }
 
     static func userUnset(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        let existed = db.users.row(of: args[0]) != nil
+        let row = db.users.row(of: args[0])
         try db.unsetAttributes(user: args[0], Array(args.dropFirst()))
-        return WriteResult(.ok, journal: existed ? args.journal : nil)
+        return WriteResult(.ok, journal: row != nil ? args.journal : nil, effect: row.map(FeedEffect.user) ?? .none)
     }
 
     static func userGet(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
@@ -44,8 +44,9 @@ enum DataCommands {
     }
 
     static func userDel(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        let deleted = db.deleteUser(args[0])
-        return WriteResult(.integer(deleted ? 1 : 0), journal: deleted ? args.journal : nil)
+        guard let row = db.users.row(of: args[0]) else { return WriteResult(.integer(0), journal: nil) }
+        db.deleteUser(args[0])
+        return WriteResult(.integer(1), journal: args.journal, effect: .deletedUser(row))
     }
 
     static func eventAdd(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
@@ -58,10 +59,10 @@ enum DataCommands {
             }
             time = parsed
         }
-        try db.addEvent(user: args[0], event: args[1], time: time, properties: try args.pairs(from: 3))
+        let row = try db.addEvent(user: args[0], event: args[1], time: time, properties: try args.pairs(from: 3))
         var journal = args.journal
         journal[3] = String(time)
-        return WriteResult(.ok, journal: journal)
+        return WriteResult(.ok, journal: journal, effect: .user(row))
     }
 
     /// `SNAPSHOT`: `+OK` once the snapshot is durably on disk.

@@ -9,8 +9,8 @@ import Dispatch
 /// Receives every applied mutation, in order, before the command is acknowledged
 /// (the journal). Called with the engine's write lock held, so calls never overlap.
 public protocol MutationSink: AnyObject, Sendable {
-    /// Records a mutation (it may stay buffered until `commit`).
-    func append(_ words: [String]) throws(CohortError)
+    /// Records a mutation committed at engine time `time` (it may stay buffered until `commit`).
+    func append(_ words: [String], at time: Int64) throws(CohortError)
     /// Makes every appended mutation durable per policy; called before acknowledging.
     func commit() throws(CohortError)
 }
@@ -54,8 +54,13 @@ public final class Engine: @unchecked Sendable {
     public private(set) nonisolated(unsafe) var snapshotTaker: SnapshotTaker?
 
     public let commands: CommandTable
-    /// The fixed "now" (`--now`), or nil for the wall clock.
-    public let fixedNow: Int64?
+    /// The engine runs on a fixed clock (`--now`) that only `CLOCK.SET` moves.
+    public let clockIsFixed: Bool
+    /// The engine time `E` (FEATURES §0): the fixed clock, or the latest wall-clock second
+    /// seen; never decreases. Protected by `clockLock`, a mutex held only to read or
+    /// raise it (never across waiting).
+    private var time: Int64
+    private let clockLock = Lock()
     private let clock: @Sendable () -> Int64
     public let startedAt: Int64
     /// Time of the last snapshot, for INFO. Protected by `lock`.
@@ -76,6 +81,8 @@ public final class Engine: @unchecked Sendable {
     private var merges = 0
     /// Runs background merges, one at a time (so at most one extra copy of a table).
     private let mergeWorker = MergeWorker()
+    /// `SEGMENT.SYNC`'s pinned cursors.
+    let syncCursors = SyncCursors()
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -83,12 +90,28 @@ public final class Engine: @unchecked Sendable {
     ) {
         self.database = database
         self.commands = commands
-        self.fixedNow = fixedNow
+        self.clockIsFixed = fixedNow != nil
         self.clock = clock
         self.startedAt = clock()
+        // Never behind the time the feed of a restored state reached.
+        self.time = max(fixedNow ?? clock(), database.feed.time)
     }
 
-    public static let wallClock: @Sendable () -> Int64 = { Int64(time(nil)) }
+    /// The engine time `E`: on the wall clock, `max(E, clock)`.
+    public var now: Int64 {
+        clockLock.withLock {
+            if !clockIsFixed { time = max(time, clock()) }
+            return time
+        }
+    }
+
+    /// The fixed clock's time (`--now`, moved by `CLOCK.SET`), or nil on the wall clock.
+    public var fixedNow: Int64? { clockIsFixed ? now : nil }
+
+    /// Raises `E` to `t` (a replayed `CLOCK.SET`, or one just applied).
+    private func raiseTime(to t: Int64) { clockLock.withLock { time = max(time, t) } }
+
+    public static let wallClock: @Sendable () -> Int64 = { Int64(Glibc.time(nil)) }
 
     /// Installs the journal. Call before the engine is shared.
     public func attach(sink: MutationSink?) { sinkLock.withLock { self.sink = sink } }
@@ -106,9 +129,14 @@ public final class Engine: @unchecked Sendable {
     /// Installs what `SNAPSHOT` calls. Call before the engine is shared.
     public func attach(snapshotTaker: SnapshotTaker?) { self.snapshotTaker = snapshotTaker }
 
-    public var environment: CommandEnvironment {
+    public var environment: CommandEnvironment { environment(at: nil) }
+
+    /// The environment of one command; `at` (a journal record's commit time) makes it a
+    /// replay at that time.
+    private func environment(at replayTime: Int64?) -> CommandEnvironment {
         let wall = clock()
-        return CommandEnvironment(now: fixedNow ?? wall, wallClock: wall, plans: plans)
+        return CommandEnvironment(
+            now: replayTime ?? now, wallClock: wall, plans: plans, clockIsFixed: clockIsFixed, replaying: replayTime != nil)
     }
 
     /// Runs one command given as words (name first) and returns its reply, its journal
@@ -143,6 +171,16 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
+    /// Replays one journal record (recovery): the write runs as it ran at its commit time
+    /// `time` (nil for records written before commit times were journaled), so the change
+    /// feed appends the same entries with the same IDs. Not journaled again.
+    public func replay(_ words: [String], at time: Int64?) -> Reply {
+        switch commands.resolve(words) {
+        case .failure(let error): return .error(error)
+        case .success(let (command, arguments)): return dispatch(command, arguments, .wait, replayingAt: time ?? now)!.reply
+        }
+    }
+
     /// Whether `dispatch` may wait for the engine's lock.
     public enum Waiting: Sendable {
         /// Wait as long as needed (a worker thread).
@@ -157,7 +195,9 @@ public final class Engine: @unchecked Sendable {
     /// caller. Nil only with `.ifFree` when the command would have to wait: then run it
     /// with `.wait` off the caller's thread. Writes leave their journal record buffered
     /// (`commit()` before replying); errors come back as `.error` replies.
-    public func dispatch(_ command: Command, _ arguments: Arguments, _ waiting: Waiting) -> (reply: Reply, wrote: Bool)? {
+    public func dispatch(
+        _ command: Command, _ arguments: Arguments, _ waiting: Waiting, replayingAt replayTime: Int64? = nil
+    ) -> (reply: Reply, wrote: Bool)? {
         var allowWrites = true
         if case .ifFree(let writes) = waiting {
             guard command.flags.contains(.fast) else { return nil }
@@ -174,9 +214,11 @@ public final class Engine: @unchecked Sendable {
                 }
             case .write(let handler):
                 guard allowWrites else { return nil }
-                let environment = self.environment
                 var wrote = false
-                let apply = { () throws(CohortError) -> Reply in try self.applyWrite(handler, arguments, environment, wrote: &wrote) }
+                let apply = { () throws(CohortError) -> Reply in
+                    // The environment is taken under the write lock: commit times follow commit order.
+                    try self.applyWrite(command, handler, arguments, self.environment(at: replayTime), wrote: &wrote)
+                }
                 if mayWait { return (try lock.withWriteLock(apply), wrote) }
                 guard let reply = try lock.withWriteLockIfFree(apply) else { return nil }
                 return (reply, wrote)
@@ -192,21 +234,43 @@ public final class Engine: @unchecked Sendable {
         }
     }
 
-    /// Applies a write under the write lock (held by the caller) and appends its journal record.
+    /// Applies a write under the write lock (held by the caller), lets the change feed
+    /// follow it, and appends its journal record with its commit time.
+    ///
+    /// The feed first moves to the write's time `tW` (time-driven changes before it), then
+    /// follows what the write did (`FeedEffect`). A definition the feed refuses (a watched
+    /// segment dropped or no longer time-analyzable) is undone whole.
     private func applyWrite(
-        _ handler: @Sendable (inout Database, Arguments, CommandEnvironment) throws(CohortError) -> WriteResult, _ arguments: Arguments,
-        _ environment: CommandEnvironment, wrote: inout Bool
+        _ command: Command, _ handler: @Sendable (inout Database, Arguments, CommandEnvironment) throws(CohortError) -> WriteResult,
+        _ arguments: Arguments, _ environment: CommandEnvironment, wrote: inout Bool
     ) throws(CohortError) -> Reply {
         if let failure = sinkLock.withLock({ journalFailure }) { throw failure }
+        let tW = environment.now
+        database.advanceFeed(to: tW)
         // Handlers validate everything before mutating (Database's all-or-nothing
         // rule), so a throw leaves `database` untouched and nothing is journaled.
+        let before = command.flags.contains(.definition) && !database.feed.isEmpty ? database : nil
         let result = try handler(&database, arguments, environment)
+        switch result.effect {
+        case .none: break
+        case .user(let row): database.feedAfterWrite(row: row, at: tW)
+        case .deletedUser(let row): database.feedAfterDelete(row: row, at: tW)
+        case .clock(let t): raiseTime(to: t)
+        }
+        if let before {
+            do throws(CohortError) {
+                try database.feedAfterDefinitions(at: tW)
+            } catch {
+                database = before
+                throw error
+            }
+        }
         scheduleMerges()
         if result.journal != nil { mutations &+= 1 }
         wrote = result.journal != nil
         if let words = result.journal, let sink = currentSink {
             do throws(CohortError) {
-                try sink.append(words)
+                try sink.append(words, at: tW)
             } catch {
                 refuseWrites(after: error)
                 throw CohortError.err("not acknowledged: \(error.message); writes are refused until a restart")
@@ -229,6 +293,24 @@ public final class Engine: @unchecked Sendable {
         let view = lock.withReadLock { database }
         return try body(view)
     }
+
+    // MARK: Time
+
+    /// Applies the time-driven changes due before the engine time (FEATURES §1.5.2):
+    /// what the server runs every second on the wall clock, and start-up once (changes
+    /// that fell due while the server was down). Takes the write lock only when a
+    /// change is due. Not journaled: replay derives the same entries from the data.
+    /// Returns the entries appended.
+    @discardableResult
+    public func advanceClock() -> Int {
+        let t = now
+        guard lock.withReadLock({ database.feed.earliestDue.map { $0 < t } ?? false }) else { return 0 }
+        return lock.withWriteLock { database.advanceFeed(to: t) }
+    }
+
+    /// Engine time minus the last second whose time-driven changes are applied (INFO's
+    /// `feed_lag_seconds`).
+    public var feedLag: Int64 { max(0, now - lock.withReadLock { database.feed.time }) }
 
     // MARK: Background merges
 

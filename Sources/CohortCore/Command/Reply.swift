@@ -12,6 +12,9 @@ public indirect enum Reply: Equatable, Sendable {
     case bool(Bool)
     case array([Reply])
     case map([MapEntry])
+    /// Keyed values that RESP3 sends as a map and RESP2 as an array of `[key, value]`
+    /// arrays (XREAD's reply shape in Redis).
+    case pairs([MapEntry])
 
     public struct MapEntry: Equatable, Sendable {
         public let key: Reply

@@ -4,15 +4,15 @@
 /// expression. Evaluations take an optional trailing `AT time`, else the engine's now.
 enum SegmentCommands {
     static let all: [Command] = [
-        Command("SEGMENT.DEFINE", arity: 3, .write(define)),
-        Command("SEGMENT.DROP", arity: 2, .write(drop)),
+        Command("SEGMENT.DEFINE", arity: 3, flags: .definition, .write(define)),
+        Command("SEGMENT.DROP", arity: 2, flags: .definition, .write(drop)),
         Command("SEGMENT.LIST", arity: 1, .read(list)),
         Command("SEGMENT.COUNT", arity: -2, .read(count)),
         Command("SEGMENT.MEMBERS", arity: -2, .read(members)),
         Command("SEGMENT.CHECK", arity: -3, flags: .fast, .read(check)),
         Command("SEGMENT.REFRESH", arity: -2, .write(refresh)),
         Command("SEGMENT.OVERLAP", arity: -3, .read(overlap)),
-        Command("AGG.DEFINE", arity: 3, .write(aggregateDefine)),
+        Command("AGG.DEFINE", arity: 3, flags: .definition, .write(aggregateDefine)),
         Command("AGG.GET", arity: -3, flags: .fast, .read(aggregateGet)),
         Command("AGG.STATS", arity: -2, .read(aggregateStats)),
     ]

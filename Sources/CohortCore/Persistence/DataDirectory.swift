@@ -88,8 +88,8 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             var validLength: Int?
             for g in generations where g >= generation {
                 let file = path + "/" + JournalFormat.fileName(g)
-                let outcome = try JournalReader.read(path: file, generation: g) { (words, offset) throws(CohortError) in
-                    if case .error(let error) = engine.execute(words) {
+                let outcome = try JournalReader.read(path: file, generation: g) { (words, time, offset) throws(CohortError) in
+                    if case .error(let error) = engine.replay(words, at: time) {
                         throw .err("journal \(file) record at byte \(offset) (\(words.first ?? "")) does not replay: \(error.message)")
                     }
                 }
@@ -99,6 +99,8 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
                 current = g
                 validLength = outcome.validLength
             }
+            // Changes that fell due while the server was down, with their exact times.
+            engine.advanceClock()
             let journal = try Journal(directory: path, generation: current, policy: appendfsync, validLength: validLength)
             let directory = DataDirectory(path: path, journal: journal, lockFD: lockFD, clock: clock)
             engine.attach(sink: journal)

@@ -40,11 +40,16 @@ enum JournalFormat {
         return w.bytes
     }
 
-    /// Appends one record (length, checksum, payload) for `words` to `buffer`.
-    static func encode(_ words: [String], into buffer: inout [UInt8]) {
+    /// Set in a record's word count when the commit time (i64) follows the count.
+    static let timedFlag: UInt32 = 1 << 31
+
+    /// Appends one record (length, checksum, payload) for `words` committed at engine
+    /// time `time` to `buffer`.
+    static func encode(_ words: [String], at time: Int64, into buffer: inout [UInt8]) {
         let start = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: recordHeaderSize))
-        withUnsafeBytes(of: UInt32(words.count).littleEndian) { buffer.append(contentsOf: $0) }
+        withUnsafeBytes(of: (UInt32(words.count) | timedFlag).littleEndian) { buffer.append(contentsOf: $0) }
+        withUnsafeBytes(of: time.littleEndian) { buffer.append(contentsOf: $0) }
         for word in words {
             withUnsafeBytes(of: UInt32(word.utf8.count).littleEndian) { buffer.append(contentsOf: $0) }
             buffer.append(contentsOf: word.utf8)
@@ -125,9 +130,9 @@ public final class Journal: MutationSink, @unchecked Sendable {
     /// Encodes one record into the pending buffer. It reaches the file at the next
     /// `commit` (or here, once the buffer passes 1 MiB); callers commit before they
     /// acknowledge, so a pipelined batch costs one write (and with `always` one fsync).
-    public func append(_ words: [String]) throws(CohortError) {
+    public func append(_ words: [String], at time: Int64) throws(CohortError) {
         try state.withLock { () throws(CohortError) in
-            JournalFormat.encode(words, into: &buffer)
+            JournalFormat.encode(words, at: time, into: &buffer)
             if buffer.count >= 1 << 20 { try writePending() }
         }
     }

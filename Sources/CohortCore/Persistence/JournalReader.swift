@@ -14,9 +14,10 @@ enum JournalReader {
         var warning: String?
     }
 
-    /// Calls `apply` with each record's words, in order.
+    /// Calls `apply` with each record's words and commit time (nil in records written
+    /// before commit times were journaled), in order.
     static func read(
-        path: String, generation: UInt64, _ apply: (_ words: [String], _ offset: Int) throws(CohortError) -> Void
+        path: String, generation: UInt64, _ apply: (_ words: [String], _ time: Int64?, _ offset: Int) throws(CohortError) -> Void
     ) throws(CohortError) -> Outcome {
         let file = try MappedFile(path: path)
         let bytes = file.bytes
@@ -53,10 +54,10 @@ enum JournalReader {
                     "journal \(path) is corrupted at byte \(offset) (bad checksum) with records after it; refusing to start rather than lose them. Restore the file, or truncate it at byte \(offset) to keep what precedes"
                 )
             }
-            guard let words = decode(payload) else {
+            guard let (words, time) = decode(payload) else {
                 throw .err("journal \(path) has a malformed record at byte \(offset) (its checksum is right: written by an incompatible build?)")
             }
-            try apply(words, offset)
+            try apply(words, time, offset)
             outcome.records += 1
             offset += end
         }
@@ -64,15 +65,22 @@ enum JournalReader {
         return outcome
     }
 
-    private static func decode(_ payload: UnsafeRawBufferPointer) -> [String]? {
+    private static func decode(_ payload: UnsafeRawBufferPointer) -> (words: [String], time: Int64?)? {
         var r = ByteReader(payload)
-        guard let count = try? r.read(UInt32.self, "word count"), Int(count) <= payload.count / 4 else { return nil }
+        guard let header = try? r.read(UInt32.self, "word count") else { return nil }
+        let count = header & ~JournalFormat.timedFlag
+        var time: Int64?
+        if header & JournalFormat.timedFlag != 0 {
+            guard let t = try? r.read(Int64.self, "commit time") else { return nil }
+            time = t
+        }
+        guard Int(count) <= payload.count / 4 else { return nil }
         var words: [String] = []
         words.reserveCapacity(Int(count))
         for _ in 0..<count {
             guard let word = try? r.readString("word") else { return nil }
             words.append(word)
         }
-        return r.isAtEnd ? words : nil
+        return r.isAtEnd ? (words, time) : nil
     }
 }

@@ -24,7 +24,10 @@ struct EventRef {
 /// many threads; the segment memo is touched only by the calling thread.
 struct Evaluator: Sendable {
     let db: Database
-    let now: Int64
+    /// The evaluation time. The change feed moves it between one-user tests
+    /// (`NextChange`); the segment memo of `rows` is only valid for one `now`, so a
+    /// scan never runs on an evaluator whose `now` was moved.
+    var now: Int64
     private let memo = SegmentMemo()
 
     init(db: Database, now: Int64) {

@@ -54,6 +54,14 @@ struct ChunkedArray<Element: BitwiseCopyable & Sendable>: Sendable {
         count += 1
     }
 
+    /// Removes the last element. O(1).
+    mutating func removeLast() {
+        precondition(count > 0, "removeLast on an empty ChunkedArray")
+        chunks[chunks.count - 1].removeLast()
+        if chunks[chunks.count - 1].isEmpty { chunks.removeLast() }
+        count -= 1
+    }
+
     /// The elements as one contiguous array. O(count).
     func flattened() -> ContiguousArray<Element> {
         var result = ContiguousArray<Element>()

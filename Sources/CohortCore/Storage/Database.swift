@@ -21,6 +21,8 @@ public struct Database: Sendable {
     public internal(set) var events = EventStore()
     /// Membership at the last `SEGMENT.REFRESH` of each refreshed segment.
     public internal(set) var memberships: [String: Bitmap] = [:]
+    /// Watched segments, their recorded memberships and streams (`Database+Feed.swift`).
+    public internal(set) var feed = ChangeFeed()
 
     public init() {}
 
@@ -38,14 +40,16 @@ public struct Database: Sendable {
         }
     }
 
-    /// `USER.SET`: all pairs are parsed and checked before any is applied.
-    public mutating func setAttributes(user: String, _ pairs: [(name: String, value: Substring)]) throws(CohortError) {
+    /// `USER.SET`: all pairs are parsed and checked before any is applied. Returns the user's row.
+    @discardableResult
+    public mutating func setAttributes(user: String, _ pairs: [(name: String, value: Substring)]) throws(CohortError) -> UInt32 {
         try UserTable.validate(user)
         var parsed: [(AttributeDefinition, Value)] = []
         parsed.reserveCapacity(pairs.count)
         for pair in pairs { parsed.append(try parseAttribute(pair.name, pair.value)) }
         let row = users.rowCreating(user).row
         for (definition, value) in parsed { attributes.set(definition, row: row, value) }
+        return row
     }
 
     /// Stores already-parsed values for an existing row (the bulk loader's path).
@@ -92,9 +96,11 @@ public struct Database: Sendable {
     // MARK: Events
 
     /// `EVENT.ADD`: checks the event, its time and every property before storing it.
+    /// Returns the user's row.
+    @discardableResult
     public mutating func addEvent(
         user: String, event name: String, time: Int64, properties pairs: [(name: String, value: Substring)]
-    ) throws(CohortError) {
+    ) throws(CohortError) -> UInt32 {
         try UserTable.validate(user)
         guard let definition = schema.event(named: name) else {
             throw .err("unknown event '\(name)' (declare it with EVENT.DEFINE)")
@@ -117,6 +123,7 @@ public struct Database: Sendable {
         var raw = events.tables[definition.id].makeRawValues()
         for (index, value) in values { events.tables[definition.id].encode(value, property: index, into: &raw) }
         events.tables[definition.id].append(row: row, time: stored, raw)
+        return row
     }
 
     // MARK: Reading
@@ -136,6 +143,6 @@ public struct Database: Sendable {
 
     /// Approximate heap bytes held by users, columns and event tables.
     public var memoryBytes: Int {
-        users.memoryBytes + attributes.memoryBytes + events.memoryBytes
+        users.memoryBytes + attributes.memoryBytes + events.memoryBytes + feed.memoryBytes
     }
 }

@@ -194,6 +194,17 @@ public struct EventTable: Sendable {
         return Int(offsets[r])..<Int(offsets[r + 1])
     }
 
+    /// Calls `body` with the time of each of `row`'s events, base then delta (each part
+    /// in time order). O(its events); for the change feed's breakpoints.
+    func forEachTime(of row: UInt32, _ body: (UInt32) -> Void) {
+        for p in range(of: row) { body(times[p]) }
+        var d = deltaLists[row].first
+        while d != DeltaList.end {
+            body(deltaTimes[Int(d)])
+            d = deltaNext[Int(d)]
+        }
+    }
+
     // MARK: Values by position (base or delta)
 
     @inline(__always) func intValue(_ slot: Int, _ p: Int) -> Int64 {

@@ -1,0 +1,187 @@
+/// The change feed's transitions (FEATURES §1.5): how writes, deletions, definitions,
+/// watches and the clock change recorded memberships and streams. All run under the
+/// engine's write lock (`Engine.applyWrite`), each all or nothing.
+///
+/// Each takes the feed out of the database while it evaluates (`updatingFeed`), so the
+/// evaluation's view of the database shares no storage with the streams being appended
+/// to: an append never copies a chunk because the evaluator holds it.
+extension Database {
+    /// The most segments watched at once unless `--max-watches` says otherwise.
+    public static let defaultMaxWatches = 64
+
+    private mutating func updatingFeed<T, E: Error>(_ body: (inout ChangeFeed, Database) throws(E) -> T) throws(E) -> T {
+        var feed = ChangeFeed()
+        swap(&feed, &self.feed)
+        defer { swap(&feed, &self.feed) }
+        return try body(&feed, self)
+    }
+
+    // MARK: Watches
+
+    /// `SEGMENT.WATCH`: starts recording `name`'s membership at `now` (FEATURES §1.5.1),
+    /// or, on a watched segment, changes its retention only. Returns the recorded size
+    /// and the stream's last ID. O(users) evaluation, in parallel.
+    public mutating func watch(
+        _ name: String, maxLength: Int?, maxAge: Int64?, backfill: Bool, now: Int64, maxWatches: Int = Database.defaultMaxWatches
+    ) throws(CohortError) -> (members: Int, lastID: StreamID) {
+        if feed.watches[name] != nil {
+            feed.watches[name]!.stream.maxLength = maxLength ?? feed.watches[name]!.stream.maxLength
+            if let maxAge { feed.watches[name]!.stream.maxAge = maxAge }
+            feed.watches[name]!.stream.trim(now: now)
+            let watch = feed.watches[name]!
+            return (watch.members.count, watch.stream.lastID)
+        }
+        guard let definition = catalog.segments[name] else {
+            throw .err("unknown segment '\(name)' (SEGMENT.WATCH takes a defined segment)")
+        }
+        guard feed.watches.count < maxWatches else {
+            throw .err("cannot watch '\(name)': \(maxWatches) segments are watched already (--max-watches)")
+        }
+        try TimeAnalysis.check(segment: name, in: catalog)
+        advanceFeed(to: now)
+        return updatingFeed { feed, db in
+            var watch = Watch(
+                name: name, plan: definition.plan,
+                stream: SegmentStream(maxLength: maxLength ?? SegmentStream.defaultMaxLength, maxAge: maxAge))
+            db.evaluateEveryone(&watch, at: now, cause: backfill ? .watch : nil)
+            feed.watches[name] = watch
+            feed.time = max(feed.time, now)
+            return (watch.members.count, watch.stream.lastID)
+        }
+    }
+
+    /// `SEGMENT.UNWATCH`: drops the recorded membership and the stream.
+    public mutating func unwatch(_ name: String) -> Bool { feed.watches.removeValue(forKey: name) != nil }
+
+    // MARK: Writes
+
+    /// After a write naming `row` at engine time `at`: re-evaluates that user in every
+    /// watched segment (FEATURES §1.5.2, step 1). O(watches × the user's data).
+    mutating func feedAfterWrite(row: UInt32, at: Int64) {
+        guard !feed.isEmpty, users.isLive(row) else { return }
+        updatingFeed { feed, db in
+            for name in feed.names { db.evaluate(&feed.watches[name]!, row, at: at, cause: .write) }
+        }
+    }
+
+    /// After `USER.DEL` of `row` at `at`: a final `exited` entry where it was a member,
+    /// then every earlier entry of the user removed from every stream (FEATURES §1.5.5).
+    mutating func feedAfterDelete(row: UInt32, at: Int64) {
+        for name in feed.names {
+            let wasMember = feed.watches[name]!.members.contains(row)
+            if wasMember {
+                feed.watches[name]!.members.remove(row)
+                feed.watches[name]!.stream.append(row: row, change: .exited, cause: .delete, at: at, now: at)
+            }
+            feed.watches[name]!.stream.removeEntries(of: row, keepingNewest: wasMember)
+            feed.watches[name]!.timers.set(row, nil)
+        }
+    }
+
+    /// After a definition changed (SEGMENT.DEFINE/DROP, AGG.DEFINE, ATTR/EVENT.DEFINE):
+    /// every watched segment whose meaning changed re-evaluates everyone at `at`, entries
+    /// `cause define` in bytewise user order. Throws, changing nothing, when a watched
+    /// segment was dropped or is no longer time-analyzable: the caller then undoes the
+    /// definition.
+    mutating func feedAfterDefinitions(at: Int64) throws(CohortError) {
+        guard !feed.isEmpty else { return }
+        var changed: [(String, BoolPlan)] = []
+        for name in feed.names {
+            guard let definition = catalog.segments[name] else {
+                throw .err("segment '\(name)' is watched; SEGMENT.UNWATCH it first")
+            }
+            guard Watch.fingerprint(definition.plan) != feed.watches[name]!.fingerprint else { continue }
+            try TimeAnalysis.check(segment: name, in: catalog)
+            changed.append((name, definition.plan))
+        }
+        guard !changed.isEmpty else { return }
+        advanceFeed(to: at)
+        updatingFeed { feed, db in
+            for (name, plan) in changed {
+                feed.watches[name]!.plan = plan
+                feed.watches[name]!.fingerprint = Watch.fingerprint(plan)
+                db.evaluateEveryone(&feed.watches[name]!, at: at, cause: .define)
+            }
+        }
+    }
+
+    // MARK: Time
+
+    /// Moves the feed to engine time `now`: applies every time-driven change with
+    /// `at < now`, second by second, segments in bytewise name order and users in
+    /// bytewise id order within one (FEATURES §1.5.2, step 2). Returns the entries appended.
+    @discardableResult
+    public mutating func advanceFeed(to now: Int64) -> Int {
+        guard let due = feed.earliestDue, due < now else {
+            feed.time = max(feed.time, now)
+            return 0
+        }
+        return updatingFeed { feed, db in
+            var appended = 0
+            while let t = feed.earliestDue, t < now {
+                for name in feed.names {
+                    guard let (_, rows) = feed.watches[name]!.timers.popEarliest(before: t + 1) else { continue }
+                    for row in db.bytewise(rows) where db.evaluate(&feed.watches[name]!, row, at: t, cause: .time) { appended += 1 }
+                }
+            }
+            feed.time = max(feed.time, now)
+            return appended
+        }
+    }
+
+    // MARK: Evaluation
+
+    /// Evaluates `row` in `watch` at `t`: appends an entry when `M` changes, and
+    /// reschedules its next time-driven change. Returns whether an entry was appended.
+    @discardableResult
+    private func evaluate(_ watch: inout Watch, _ row: UInt32, at t: Int64, cause: Cause) -> Bool {
+        var evaluator = Evaluator(db: self, now: t)
+        let plan = watch.plan.instantiated(in: self)
+        let member = evaluator.test(plan, row, nil)
+        var appended = false
+        if member != watch.members.contains(row) {
+            if member { watch.members.insert(row) } else { watch.members.remove(row) }
+            watch.stream.append(row: row, change: member ? .entered : .exited, cause: cause, at: t, now: t)
+            appended = true
+        }
+        watch.timers.set(row, NextChange(plan).after(t, row: row, member: member, &evaluator))
+        return appended
+    }
+
+    /// Evaluates every live user at `t`: the new membership by a scan, an entry per
+    /// changed user in bytewise order when `cause` is given (none for a plain watch
+    /// start), and every user's next change computed in parallel.
+    private func evaluateEveryone(_ watch: inout Watch, at t: Int64, cause: Cause?) {
+        let plan = watch.plan.instantiated(in: self)
+        let members = Evaluator(db: self, now: t).rows(plan, within: users.live)
+        if let cause {
+            let changed = members.symmetricDifference(watch.members)
+            for row in bytewise(Array(changed.toArray())) {
+                let entered = members.contains(row)
+                watch.stream.append(row: row, change: entered ? .entered : .exited, cause: cause, at: t, now: t)
+            }
+        }
+        watch.members = members
+        watch.timers = TimerHeap()
+        let finder = NextChange(plan)
+        guard finder.dependsOnTime else { return }
+        let rows = users.live.toArray()
+        let chunk = 4096
+        let db = self
+        let scheduled = parallelMap((rows.count + chunk - 1) / chunk) { k -> [(UInt32, Int64)] in
+            var evaluator = Evaluator(db: db, now: t)
+            var out: [(UInt32, Int64)] = []
+            for row in rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)] {
+                if let next = finder.after(t, row: row, member: members.contains(row), &evaluator) { out.append((row, next)) }
+            }
+            return out
+        }
+        for part in scheduled { for (row, next) in part { watch.timers.set(row, next) } }
+    }
+
+    /// `rows` ordered by their users' ids, bytewise (FEATURES' "bytewise user order").
+    func bytewise(_ rows: [UInt32]) -> [UInt32] {
+        if rows.count < 2 { return rows }
+        return rows.map { ($0, users.id(of: $0)) }.sorted { $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) }.map(\.0)
+    }
+}

@@ -1,0 +1,60 @@
+/// One watched segment: its recorded membership `M`, the next time-driven change of each
+/// user, and its stream (FEATURES §1.5.1).
+///
+/// Invariants: `members` holds exactly the live rows with `M = 1`; `timers` holds, for
+/// each live row whose membership can change with time alone, `next(s, u, T)` from the
+/// last evaluation of that row (a write, a fired change, a definition); `plan` is the
+/// segment's bound plan those evaluations used, and `fingerprint` its text form, which
+/// a definition change compares to tell whether the meaning changed.
+struct Watch: Sendable {
+    let name: String
+    var plan: BoolPlan
+    var fingerprint: String
+    var members = Bitmap()
+    var timers = TimerHeap()
+    var stream: SegmentStream
+
+    init(name: String, plan: BoolPlan, stream: SegmentStream) {
+        self.name = name
+        self.plan = plan
+        self.fingerprint = Watch.fingerprint(plan)
+        self.stream = stream
+    }
+
+    /// The plan's full structure as text: equal texts mean equal meaning.
+    static func fingerprint(_ plan: BoolPlan) -> String { String(reflecting: plan) }
+
+    var memoryBytes: Int { members.memoryBytes + timers.memoryBytes + stream.memoryBytes }
+}
+
+/// Every watched segment and the engine time the feed has reached (FEATURES §1).
+///
+/// Invariant: every time-driven change with `at < time` is in the streams, and none with
+/// `at >= time` is. `time` never decreases; it is the engine time `E` of the last
+/// write, `CLOCK.SET` or clock advance. The feed is part of `Database` (so a view or a
+/// snapshot sees streams consistent with the data) and changes only under the engine's
+/// write lock, through `Database+Feed.swift`.
+public struct ChangeFeed: Sendable {
+    var watches: [String: Watch] = [:]
+    public internal(set) var time: Int64 = 0
+
+    public init() {}
+
+    /// Watch names in bytewise order: the order time-driven changes are applied in.
+    var names: [String] { watches.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+
+    public var watchCount: Int { watches.count }
+    public var entryCount: Int { watches.values.reduce(0) { $0 + $1.stream.length } }
+    public var isEmpty: Bool { watches.isEmpty }
+    public func isWatched(_ name: String) -> Bool { watches[name] != nil }
+    var memoryBytes: Int { watches.values.reduce(0) { $0 + $1.memoryBytes } }
+
+    /// The earliest scheduled time-driven change of any watch.
+    var earliestDue: Int64? { watches.values.compactMap { $0.timers.earliest }.min() }
+
+    /// The stream of `key` (`segment:<name>`), if watched.
+    func stream(forKey key: String) -> SegmentStream? {
+        guard key.hasPrefix("segment:") else { return nil }
+        return watches[String(key.dropFirst(8))]?.stream
+    }
+}
