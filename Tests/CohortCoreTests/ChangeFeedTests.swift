@@ -70,3 +70,127 @@ struct ChangeFeedTests {
     }
 }
 
+
+/// The oracle of FEATURES Appendix B.1: membership evaluated at every second of a short
+/// span (`SEGMENT.CHECK … AT t`), against the streams the engine appended, over random
+/// data, random writes and deletions between random clock moves.
+struct ChangeFeedOracleTests {
+    static let segments: [(String, String)] = [
+        ("a_count", "count(ride, last 100s) >= 2"),
+        ("b_signup", "signup_at >= now - 70s"),
+        ("c_last", "last(ride) >= now - 30s"),
+        ("d_range", "count(ride, from now - 120s to now - 20s) >= 1"),
+        ("e_expiring", "subscription_ends_at >= now and subscription_ends_at < now + 40s"),
+        ("f_dormant", "sum(ride.cost, last 200s) > 20 and not count(ride, last 15s) >= 1"),
+        ("g_equal", "now - signup_at = 55s"),
+        ("h_in", "count(ride, last 50s) in (1, 3)"),
+        ("i_gap", "avg_gap(ride, last 300s) < 60s"),
+        ("j_named", "recent >= 1 and signup_at < now - 10s"),
+        ("k_fixed", "count(ride, from signup_at to signup_at + 90s) >= 2 and ride_spend > 5"),
+    ]
+
+    struct Expected {
+        var at: Int64
+        var user: String
+        var change: String
+        var cause: String
+    }
+
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64]) func streamsMatchPerSecondEvaluation(seed: UInt64) throws {
+        let t0 = ChangeFeedTests.start
+        let engine = Engine(fixedNow: t0, clock: { t0 })
+        var rng = SplitMix(seed: seed)
+        func run(_ words: String...) -> Reply { engine.execute(words) }
+        func run(_ words: [String]) -> Reply { engine.execute(words) }
+        for line in [
+            "ATTR.DEFINE signup_at time", "ATTR.DEFINE subscription_ends_at time", "EVENT.DEFINE ride cost:float",
+            "AGG.DEFINE recent \"count(ride, last 80s)\"", "AGG.DEFINE ride_spend \"sum(ride.cost)\"",
+        ] {
+            #expect(engine.execute(try InlineCommand.split(line)) == .ok)
+        }
+        for (name, source) in Self.segments { #expect(run("SEGMENT.DEFINE", name, source) == .ok) }
+        let users = (0..<10).map { "u\($0)" }
+        func randomWrite(around now: Int64) -> [String] {
+            let u = users[Int(rng.next() % UInt64(users.count))]
+            switch rng.next() % 6 {
+            case 0: return ["USER.SET", u, "signup_at", String(now - 100 + Int64(rng.next() % 200))]
+            case 1: return ["USER.SET", u, "subscription_ends_at", String(now - 20 + Int64(rng.next() % 150))]
+            default: return ["EVENT.ADD", u, "ride", String(now - 150 + Int64(rng.next() % 220)), "cost", String(rng.next() % 15)]
+            }
+        }
+        for _ in 0..<40 { #expect(run(randomWrite(around: t0)) == .ok) }
+        for (name, _) in Self.segments { guard case .array = run("SEGMENT.WATCH", name) else { Issue.record("watch \(name)"); return } }
+
+        // The oracle's recorded membership and expected entries, per segment.
+        func member(_ s: String, _ u: String, _ t: Int64) -> Bool { run("SEGMENT.CHECK", s, u, "AT", String(t)) == .integer(1) }
+        var recorded: [String: Set<String>] = [:]
+        var expected: [String: [Expected]] = [:]
+        for (s, _) in Self.segments { recorded[s] = Set(users.filter { member(s, $0, t0) }) }
+        var live = Set(users)
+        var now = t0
+        for _ in 0..<25 {
+            // Time passes: every change at a second before the new time, users bytewise.
+            let next = now + 1 + Int64(rng.next() % 40)
+            for t in now..<next {
+                for (s, _) in Self.segments {
+                    for u in live.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where member(s, u, t) != recorded[s]!.contains(u) {
+                        let entered = !recorded[s]!.contains(u)
+                        if entered { recorded[s]!.insert(u) } else { recorded[s]!.remove(u) }
+                        expected[s, default: []].append(Expected(at: t, user: u, change: entered ? "entered" : "exited", cause: "time"))
+                    }
+                }
+            }
+            #expect(run("CLOCK.SET", String(next)) != .error(.err("")))
+            now = next
+            // Writes at the new time, each re-evaluated for the user it names.
+            for _ in 0..<Int(rng.next() % 4) {
+                var words = randomWrite(around: now)
+                if rng.next() % 10 == 0 { words = ["USER.DEL", words[1]] }
+                let u = words[1]
+                #expect(run(words) == (words[0] == "USER.DEL" ? .integer(live.contains(u) ? 1 : 0) : .ok))
+                if words[0] == "USER.DEL", !live.contains(u) { continue }
+                for (s, _) in Self.segments {
+                    if words[0] == "USER.DEL" {
+                        let was = recorded[s]!.contains(u)
+                        expected[s, default: []].removeAll { $0.user == u }
+                        if was { expected[s, default: []].append(Expected(at: now, user: u, change: "exited", cause: "delete")) }
+                        recorded[s]!.remove(u)
+                    } else if member(s, u, now) != recorded[s]!.contains(u) {
+                        let entered = !recorded[s]!.contains(u)
+                        if entered { recorded[s]!.insert(u) } else { recorded[s]!.remove(u) }
+                        expected[s, default: []].append(Expected(at: now, user: u, change: entered ? "entered" : "exited", cause: "write"))
+                    }
+                }
+                if words[0] == "USER.DEL" { live.remove(u) } else { live.insert(u) }
+            }
+        }
+        for (s, _) in Self.segments {
+            guard case .array(let entries) = run("XRANGE", "segment:" + s, "-", "+") else {
+                Issue.record("XRANGE \(s)")
+                continue
+            }
+            let got = entries.map { entry -> Expected in
+                guard case .array(let parts) = entry, case .array(let fields) = parts[1], case .bulk(let user) = fields[1],
+                    case .bulk(let change) = fields[3], case .bulk(let at) = fields[5], case .bulk(let cause) = fields[7]
+                else { return Expected(at: 0, user: "?", change: "?", cause: "?") }
+                return Expected(at: TimeFormat.parse(at) ?? 0, user: user, change: change, cause: cause)
+            }
+            let want = expected[s] ?? []
+            #expect(got.map { "\(s) \($0.at) \($0.user) \($0.change) \($0.cause)" } == want.map { "\(s) \($0.at) \($0.user) \($0.change) \($0.cause)" })
+            #expect(run("SEGMENT.WATCHES") != .null)
+        }
+    }
+}
+
+/// A small deterministic generator for tests (SplitMix64).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -65,17 +65,26 @@ extension Database {
     }
 
     /// After `USER.DEL` of `row` at `at`: a final `exited` entry where it was a member,
-    /// then every earlier entry of the user removed from every stream (FEATURES §1.5.5).
+    /// then every earlier entry naming the user id removed from every stream (FEATURES
+    /// §1.5.5), those of earlier users with the same id (deleted, then created again)
+    /// included: their final entries are found through `ChangeFeed.formerRows`.
     mutating func feedAfterDelete(row: UInt32, at: Int64) {
+        guard !feed.isEmpty else { return }
+        let id = users.id(of: row)
+        let former = feed.formerRows[id] ?? []
+        var leftFinalEntry = false
         for name in feed.names {
             let wasMember = feed.watches[name]!.members.contains(row)
             if wasMember {
                 feed.watches[name]!.members.remove(row)
                 feed.watches[name]!.stream.append(row: row, change: .exited, cause: .delete, at: at, now: at)
+                leftFinalEntry = true
             }
             feed.watches[name]!.stream.removeEntries(of: row, keepingNewest: wasMember)
+            for r in former { feed.watches[name]!.stream.removeEntries(of: r, keepingNewest: false) }
             feed.watches[name]!.timers.set(row, nil)
         }
+        feed.formerRows[id] = leftFinalEntry ? [row] : nil
     }
 
     /// After a definition changed (SEGMENT.DEFINE/DROP, AGG.DEFINE, ATTR/EVENT.DEFINE):

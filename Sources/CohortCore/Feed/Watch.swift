@@ -37,6 +37,10 @@ struct Watch: Sendable {
 public struct ChangeFeed: Sendable {
     var watches: [String: Watch] = [:]
     public internal(set) var time: Int64 = 0
+    /// Deleted rows whose final `exited` entries are still in some stream, by user id:
+    /// what a later `USER.DEL` of the same id (a new row) removes too. Rebuilt from the
+    /// streams on restore; bounded by deletions of watched members.
+    var formerRows: [String: [UInt32]] = [:]
 
     public init() {}
 
