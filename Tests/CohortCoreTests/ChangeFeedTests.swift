@@ -71,6 +71,120 @@ struct ChangeFeedTests {
 }
 
 
+extension ChangeFeedTests {
+    /// The entries of `segment` as "at user change cause" lines.
+    func lines(_ engine: Engine, _ segment: String) throws -> [String] {
+        guard case .array(let entries) = try run(engine, "XRANGE segment:\(segment) - +") else { return ["not an array"] }
+        return entries.map { entry in
+            guard case .array(let parts) = entry, case .array(let f) = parts[1], case .bulk(let u) = f[1], case .bulk(let c) = f[3],
+                case .bulk(let at) = f[5], case .bulk(let cause) = f[7]
+            else { return "?" }
+            return "\(at) \(u) \(c) \(cause)"
+        }
+    }
+
+    /// The next-change table of FEATURES §1.7 (demo segments).
+    @Test func nextChangesOfTheDemoSegments() throws {
+        let engine = try makeEngine()
+        try run(engine, "USER.SET n1 signup_at 2026-06-20T12:00:00Z")
+        try run(engine, "USER.SET s1 subscription_ends_at 2026-07-10T00:00:00Z")
+        for day in ["04-10", "04-20", "05-01", "05-10", "05-20", "05-30", "06-10", "06-20"] {
+            try run(engine, "EVENT.ADD d1 ride 2026-\(day)T09:00:00Z")
+        }
+        for name in ["new_users", "expiring_subscription", "dormant_riders"] {
+            #expect(try run(engine, "SEGMENT.WATCH \(name)") == .array([.integer(name == "new_users" ? 1 : 0), .bulk("0-0")]))
+        }
+        #expect(try run(engine, "CLOCK.SET 2026-07-11T00:00:00Z") == .integer(5))
+        #expect(try lines(engine, "new_users") == ["2026-07-04T12:00:01Z n1 exited time"])
+        #expect(try lines(engine, "expiring_subscription") == ["2026-07-03T00:00:01Z s1 entered time", "2026-07-10T00:00:01Z s1 exited time"])
+        #expect(try lines(engine, "dormant_riders") == ["2026-07-04T09:00:01Z d1 entered time", "2026-07-09T09:00:01Z d1 exited time"])
+        // CLOCK.SET T emits changes before T only; the one at exactly T follows on the next advance.
+        try run(engine, "USER.SET n2 signup_at 2026-06-27T00:00:00Z")
+        #expect(try run(engine, "CLOCK.SET 2026-07-11T00:00:01Z") == .integer(0))
+        #expect(try run(engine, "CLOCK.SET 2026-07-11T00:00:02Z") == .integer(1))
+        #expect(try run(engine, "CLOCK.SET 2026-07-01T00:00:00Z") == .error(.err("CLOCK.SET 2026-07-01T00:00:00Z is before the engine time 2026-07-11T00:00:02Z: the clock never moves back")))
+    }
+
+    @Test func definitionsAreReevaluatedOrRefused() throws {
+        let engine = try makeEngine()
+        try run(engine, "SEGMENT.DEFINE riders \"count(ride) >= 1\"")
+        try run(engine, "EVENT.ADD b ride 2026-06-01T00:00:00Z")
+        try run(engine, "EVENT.ADD a ride 2026-06-01T00:00:00Z")
+        try run(engine, "EVENT.ADD a ride 2026-06-02T00:00:00Z")
+        #expect(try run(engine, "SEGMENT.WATCH riders BACKFILL") == .array([.integer(2), .bulk("1782864000000-1")]))
+        #expect(try lines(engine, "riders") == ["2026-07-01T00:00:00Z a entered watch", "2026-07-01T00:00:00Z b entered watch"])
+        // A new meaning: everyone re-evaluated, entries bytewise.
+        #expect(try run(engine, "SEGMENT.DEFINE riders \"count(ride) >= 2\"") == .ok)
+        #expect(try lines(engine, "riders").last == "2026-07-01T00:00:00Z b exited define")
+        // The same meaning again: nothing.
+        #expect(try run(engine, "SEGMENT.DEFINE riders \"count(ride) >= 2\"") == .ok)
+        #expect(try run(engine, "XLEN segment:riders") == .integer(3))
+        // Refused whole: a drop, and a meaning that cannot be watched.
+        #expect(try run(engine, "SEGMENT.DROP riders") == .error(.err("segment 'riders' is watched; SEGMENT.UNWATCH it first")))
+        try run(engine, "SEGMENT.DEFINE half \"(now - signup_at) * ((now - signup_at) / 1d) > 1d\"")
+        try run(engine, "SEGMENT.DEFINE ratio \"10d / (now - signup_at) > 1\"")
+        try run(engine, "SEGMENT.DEFINE bound \"count(ride, from signup_at to now - (now - signup_at)) >= 1\"")
+        try run(engine, "SEGMENT.DEFINE filtered \"count(ride where now > signup_at) >= 1\"")
+        for (name, problem) in [
+            ("half", "'now' is multiplied at 19"), ("ratio", "'now' divides at 5"),
+            ("bound", "a window bound with 'now' must be now + c or now - c, at 31"), ("filtered", "'now' inside a where filter at 18"),
+        ] {
+            #expect(
+                try run(engine, "SEGMENT.WATCH \(name)")
+                    == .error(.err("segment '\(name)' cannot be watched: \(problem) (time-driven changes need now to appear linearly)")))
+        }
+        // A definition that makes a watched segment unwatchable is refused whole.
+        #expect(try run(engine, "SEGMENT.DEFINE riders \"segment(ratio)\"") == .error(.err("segment 'riders' cannot be watched: 'now' divides at 5 (time-driven changes need now to appear linearly)")))
+        #expect(try run(engine, "SEGMENT.LIST") != .null)
+        #expect(try run(engine, "SEGMENT.CHECK riders a") == .integer(1))
+        #expect(try run(engine, "SEGMENT.CHECK riders b") == .integer(0))
+        #expect(try run(engine, "SEGMENT.WATCH nope") == .error(.err("unknown segment 'nope' (SEGMENT.WATCH takes a defined segment)")))
+        #expect(try run(engine, "SEGMENT.UNWATCH riders") == .integer(1))
+        #expect(try run(engine, "SEGMENT.UNWATCH riders") == .integer(0))
+        #expect(try run(engine, "XLEN segment:riders") == .integer(0))
+        #expect(try run(engine, "SEGMENT.DROP riders") == .integer(1))
+    }
+
+    @Test func retentionTrimsExactlyAndReportsTheGap() throws {
+        let engine = try makeEngine()
+        try run(engine, "SEGMENT.DEFINE riders \"count(ride, last 1h) >= 1\"")
+        #expect(try run(engine, "SEGMENT.WATCH riders MAXLEN 3 MAXAGE 2h") == .array([.integer(0), .bulk("0-0")]))
+        for u in ["u1", "u2", "u3", "u4"] { try run(engine, "EVENT.ADD \(u) ride *") }
+        #expect(try run(engine, "XLEN segment:riders") == .integer(3))
+        guard case .map(let info) = try run(engine, "XINFO STREAM segment:riders") else { throw CohortError.err("no map") }
+        #expect(info.first { $0.key == .bulk("trimmed-up-to") }?.value == .bulk("1782864000000-0"))
+        #expect(info.first { $0.key == .bulk("entries-added") }?.value == .integer(4))
+        // An hour later all four exit at 01:00:01; the 00:00 entries are then older than 2h only at 02:00:01.
+        #expect(try run(engine, "CLOCK.SET 2026-07-01T03:00:00Z") == .integer(4))
+        #expect(try lines(engine, "riders") == ["2026-07-01T01:00:01Z u2 exited time", "2026-07-01T01:00:01Z u3 exited time", "2026-07-01T01:00:01Z u4 exited time"])
+        #expect(
+            try run(engine, "SEGMENT.WATCHES") == .array([.array([.bulk("riders"), .integer(0), .integer(3), .bulk("1782867601000-3"), .integer(3), .integer(7200)])]))
+        #expect(try run(engine, "XADD segment:riders * a b") == .error(.err("segment streams are written by Cohort; consumer groups are not supported yet (store your last ID and use XREAD)")))
+        #expect(try run(engine, "XRANGE segment:riders bad +") == .error(.err("Invalid stream ID specified as stream command argument")))
+        #expect(try run(engine, "XINFO STREAM segment:none") == .error(.err("no such key")))
+    }
+
+    @Test func syncPagesAPinnedMembership() throws {
+        let engine = try makeEngine()
+        try run(engine, "SEGMENT.DEFINE riders \"count(ride) >= 1\"")
+        for i in 0..<5 { try run(engine, "EVENT.ADD u\(i) ride 2026-06-01T00:00:00Z") }
+        try run(engine, "SEGMENT.WATCH riders")
+        guard case .array(let first) = try run(engine, "SEGMENT.SYNC riders COUNT 2"), case .bulk(let cursor) = first[0] else {
+            throw CohortError.err("no page")
+        }
+        #expect(first[1] == .bulk("0-0"))
+        #expect(first[2] == .array([.bulk("u0"), .bulk("u1")]))
+        try run(engine, "EVENT.ADD u9 ride 2026-06-01T00:00:00Z")  // after the pin: not in this sync
+        try run(engine, "USER.DEL u3")
+        #expect(try run(engine, "SEGMENT.SYNC riders CURSOR \(cursor) COUNT 2") == .array([.bulk(cursor), .bulk("0-0"), .array([.bulk("u2"), .bulk("u3")])]))
+        #expect(try run(engine, "SEGMENT.SYNC riders CURSOR \(cursor) COUNT 2") == .array([.bulk("0"), .bulk("0-0"), .array([.bulk("u4")])]))
+        #expect(try run(engine, "SEGMENT.SYNC riders CURSOR \(cursor)") == .error(.err("cursor expired; start again with CURSOR 0")))
+        #expect(
+            try run(engine, "SEGMENT.SYNC riders")
+                == .array([.bulk("0"), .bulk("1782864000000-1"), .array(["u0", "u1", "u2", "u4", "u9"].map(Reply.bulk))]))
+    }
+}
+
 /// The oracle of FEATURES Appendix B.1: membership evaluated at every second of a short
 /// span (`SEGMENT.CHECK … AT t`), against the streams the engine appended, over random
 /// data, random writes and deletions between random clock moves.

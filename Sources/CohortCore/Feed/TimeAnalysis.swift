@@ -2,9 +2,9 @@
 /// aggregates, `now` occurs linearly, and a `from A to B` bound either has no `now` or is
 /// `now + c` / `now - c` with `c` free of `now`.
 ///
-/// Two rules of Cohort's own, where FEATURES is silent (closing note): a `last D` length
-/// and a `where` filter may not contain `now` (the breakpoints of Appendix B.1 assume a
-/// length and a filter that do not move with time). Errors name the position in the text
+/// One rule of Cohort's own, where FEATURES is silent: a `where` filter may not contain
+/// `now` (the breakpoints of Appendix B.1 assume a filter that does not move with time;
+/// a `last D` length is a literal by the grammar). Errors name the position in the text
 /// of the definition where the construct is (a named part's own text).
 enum TimeAnalysis {
     static func check(segment name: String, in catalog: Catalog) throws(CohortError) {
@@ -53,9 +53,7 @@ enum TimeAnalysis {
             if let filter = call.filter { try check(filter, catalog, &visiting, inFilter: true) }
             switch call.window {
             case nil: break
-            case .last(let length):
-                if let at = nowPosition(length, catalog) { throw Refusal(message: "'now' in a window length at \(at)") }
-                try check(length, catalog, &visiting, inFilter: inFilter)
+            case .last(let length): try check(length, catalog, &visiting, inFilter: inFilter)
             case .range(let lower, let upper):
                 for bound in [lower, upper] {
                     try checkBound(bound, catalog, &visiting)
