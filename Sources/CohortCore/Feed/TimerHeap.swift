@@ -110,5 +110,8 @@ struct TimerHeap: Sendable {
         }
     }
 
+    /// Every scheduled `(row, time)`, in heap order (for snapshots).
+    var scheduled: [(row: UInt32, time: Int64)] { (0..<times.count).map { (rows[$0], times[$0]) } }
+
     var memoryBytes: Int { times.memoryBytes + rows.memoryBytes + position.memoryBytes }
 }

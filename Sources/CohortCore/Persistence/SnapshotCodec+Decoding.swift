@@ -126,6 +126,11 @@ extension SnapshotCodec {
         guard events == eventCount else {
             throw SectionError(section: "meta", message: "the event tables hold \(events) events, meta says \(eventCount)")
         }
+        // Snapshots written before the change feed have no `feed` section.
+        if source.contains("feed") {
+            let restoring = db
+            db.feed = try decode("feed", source) { (r) throws(SectionError) in try readFeed(&r, restoring) }
+        }
         return (db, meta)
     }
 }

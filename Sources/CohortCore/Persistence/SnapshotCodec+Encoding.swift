@@ -39,6 +39,7 @@ extension SnapshotCodec {
             }
         }
         builders.append(("memberships", { encodeMemberships(db.memberships) }))
+        builders.append(("feed", { encodeFeed(db.feed) }))
 
         let work = builders
         let payloads = parallelMap(work.count, workers: workers) { work[$0].1() }

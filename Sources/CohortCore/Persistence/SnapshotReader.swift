@@ -155,6 +155,9 @@ final class SnapshotSections: @unchecked Sendable {
     /// Sections the decoder never asked for.
     var unused: [String] { lock.withLock { sections.keys.filter { !used.contains($0) }.sorted() } }
 
+    /// Whether the file has section `name` (for sections later builds added).
+    func contains(_ name: String) -> Bool { sections[name] != nil }
+
     private func take(_ name: String) throws(SectionError) -> LocatedSection {
         guard let section = sections[name] else { throw SectionError(section: name, message: "section is missing") }
         lock.withLock { _ = used.insert(name) }
