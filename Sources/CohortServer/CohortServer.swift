@@ -19,6 +19,7 @@ public final class CohortServer: Sendable {
         public var port = 7379
         public var password: String?
         public var limits = ServerLimits()
+        public var pubsubLimits = PubSubLimits()
         /// Seconds between checks for a periodic snapshot; nil for none.
         public var snapshotInterval: Double? = 300
         public init() {}
@@ -30,6 +31,7 @@ public final class CohortServer: Sendable {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let registry: ConnectionRegistry
+    private let hub = FeedHub()
     private let workQueue = DispatchQueue(label: "cohort.commands", qos: .userInitiated, attributes: .concurrent)
     private let state = NIOLockedValueBox<State>(State())
     private let nextID = NIOLockedValueBox(1)
@@ -38,6 +40,7 @@ public final class CohortServer: Sendable {
     private struct State: @unchecked Sendable {
         var channel: Channel?
         var timer: DispatchSourceTimer?
+        var clockTimer: DispatchSourceTimer?
         var stopped = false
     }
 
@@ -55,7 +58,10 @@ public final class CohortServer: Sendable {
     public func start() throws -> SocketAddress {
         let registry = self.registry
         let processor = SessionProcessor(
-            engine: engine, clients: { registry.count }, password: configuration.password, immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
+            engine: engine, clients: { registry.count }, password: configuration.password, hub: hub, pubsubLimits: configuration.pubsubLimits,
+            immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
+        let hub = self.hub
+        engine.feedListener = { notices in hub.publish(notices) }
         let limits = configuration.limits
         let workQueue = self.workQueue
         let nextID = self.nextID
@@ -78,7 +84,22 @@ public final class CohortServer: Sendable {
         let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
         state.withLockedValue { $0.channel = channel }
         startSnapshotTimer()
+        startClockTimer()
         return channel.localAddress!
+    }
+
+    /// On the wall clock, applies each second's time-driven changes once it has passed
+    /// (FEATURES §1.5.2: a change at T is published when the clock reaches T + 1). The
+    /// timer fires every 100 ms, so the delay stays under 1.1 s; a tick that finds
+    /// nothing due takes only the read lock.
+    private func startClockTimer() {
+        guard !engine.clockIsFixed else { return }
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "cohort.clock"))
+        timer.schedule(deadline: .now() + 0.1, repeating: 0.1)
+        let engine = self.engine
+        timer.setEventHandler { engine.advanceClock() }
+        timer.resume()
+        state.withLockedValue { $0.clockTimer = timer }
     }
 
     private func startSnapshotTimer() {
@@ -118,12 +139,12 @@ public final class CohortServer: Sendable {
     /// Returns false when the final snapshot failed (the journal still holds everything).
     @discardableResult
     public func shutdown(drainTimeout: Double = 10) -> Bool {
-        let (channel, timer, alreadyStopped) = state.withLockedValue { s in
+        let (channel, timers, alreadyStopped) = state.withLockedValue { s in
             defer { s.stopped = true }
-            return (s.channel, s.timer, s.stopped)
+            return (s.channel, [s.timer, s.clockTimer], s.stopped)
         }
         guard !alreadyStopped else { return true }
-        timer?.cancel()
+        for timer in timers { timer?.cancel() }
         try? channel?.close().wait()
         let closing = registry.closeAll()
         if !closing.isEmpty {

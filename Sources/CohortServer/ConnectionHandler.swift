@@ -17,6 +17,13 @@ import NIOCore
 /// evaluation never blocks the event loop and the other connections it serves. All stored properties are touched only on the
 /// channel's event loop; the worker gets the batch, the `Session` and an allocator, and
 /// hands the encoded replies back through `NIOLoopBound`.
+///
+/// Change feed (FEATURES §1): pub/sub messages arrive from the `FeedHub` on this event
+/// loop and are written between batches (whole frames, so never inside a reply); their
+/// unsent bytes are counted against `PubSubLimits`. An `XREAD BLOCK` with nothing to
+/// read parks the connection (no thread is held): the batch stops there, the hub wakes
+/// it when one of its keys gets entries, a scheduled task answers nil at the timeout,
+/// and the requests after it run once it is answered.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -34,6 +41,18 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// No more batches: QUIT, a protocol error, or a server shutdown.
     private var closing = false
     private var registered = false
+    /// The parked `XREAD BLOCK`: the read, the requests after it, its timeout task.
+    private var blocked: (read: XReadRequest, rest: [Request], timeout: Scheduled<Void>?)?
+    /// A wake-up arrived while the blocked read was being retried: retry once more.
+    private var wokenWhileRetrying = false
+    private var retrying = false
+    /// Pushed bytes not yet written to the socket, and since when they exceed the soft limit.
+    private var pushPending = 0
+    private var overSoftLimitSince: NIODeadline?
+    /// The protocol of the last finished batch, for pushes (the session itself belongs to
+    /// the batch in flight).
+    private var pushProtocol = 2
+    private let pubsubLimits: PubSubLimits
 
     init(processor: SessionProcessor, session: Session, registry: ConnectionRegistry, workQueue: DispatchQueue, limits: ServerLimits) {
         self.decoder = RequestDecoder(limits: limits)
@@ -41,6 +60,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.session = session
         self.registry = registry
         self.workQueue = workQueue
+        self.pubsubLimits = processor.pubsubLimits
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -63,11 +83,31 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         registered = true
+        processor.hub.register(
+            session.id,
+            FeedHub.Listener(
+                deliver: { items in
+                    loopBound.eventLoop.execute {
+                        let (handler, context) = loopBound.value
+                        handler.deliver(items, context)
+                    }
+                },
+                wake: {
+                    loopBound.eventLoop.execute {
+                        let (handler, context) = loopBound.value
+                        handler.retryBlocked(context)
+                    }
+                }))
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if registered { registry.unregister(session.id) }
+        if registered {
+            registry.unregister(session.id)
+            processor.hub.unregister(session.id)
+        }
+        blocked?.timeout?.cancel()
+        blocked = nil
         closing = true
         pending = []
         received = nil
@@ -109,6 +149,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     func beginClosing(_ context: ChannelHandlerContext) {
         closing = true
         pending = []
+        if let (read, _, timeout) = blocked {
+            // A blocked read has nothing to finish: it ends with the connection.
+            timeout?.cancel()
+            processor.hub.stopWaiting(session.id, keys: read.keys)
+            blocked = nil
+            inFlight = false
+        }
         if !inFlight { context.close(promise: nil) }
     }
 
@@ -130,6 +177,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             finished(context, out, quit: quit)
             return
         }
+        pushProtocol = session.protocolVersion
         if out.readableBytes > 0 { context.write(wrapOutboundOut(out), promise: nil) }
         let rest = Array(batch[ran...])
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -137,17 +185,131 @@ final class ConnectionHandler: ChannelInboundHandler {
         let session = self.session
         workQueue.async {
             var out = allocator.buffer(capacity: 64 * rest.count)
-            let quit = processor.run(rest, session: session, into: &out)
+            let stop = processor.run(rest, session: session, into: &out)
             let replies = out
             loopBound.eventLoop.execute {
                 let (handler, context) = loopBound.value
-                handler.finished(context, replies, quit: quit)
+                switch stop {
+                case .end: handler.finished(context, replies, quit: false)
+                case .quit: handler.finished(context, replies, quit: true)
+                case .blocked(let read, let index): handler.park(context, replies, read, rest: Array(rest[(index + 1)...]))
+                }
             }
         }
     }
 
+    // MARK: XREAD BLOCK
+
+    /// Writes the replies before the blocked read and waits for entries or the timeout.
+    private func park(_ context: ChannelHandlerContext, _ out: ByteBuffer, _ read: XReadRequest, rest: [Request]) {
+        pushProtocol = session.protocolVersion
+        guard context.channel.isActive, !closing else {
+            inFlight = false
+            return
+        }
+        if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
+        var timeout: Scheduled<Void>?
+        if let ms = read.block, ms > 0 {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) {
+                let (handler, context) = loopBound.value
+                handler.answerBlocked(context, .null)
+            }
+        }
+        blocked = (read, rest, timeout)
+        processor.hub.wait(session.id, keys: read.keys)
+        // Entries may have arrived between the first look and the registration.
+        retryBlocked(context)
+    }
+
+    /// A key of the blocked read got entries: look again, off the event loop.
+    func retryBlocked(_ context: ChannelHandlerContext) {
+        guard let read = blocked?.read else { return }
+        if retrying {
+            wokenWhileRetrying = true
+            return
+        }
+        retrying = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let processor = self.processor
+        workQueue.async {
+            let reply = processor.retry(read)
+            loopBound.eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.retrying = false
+                if let reply {
+                    handler.answerBlocked(context, reply)
+                } else if handler.wokenWhileRetrying {
+                    handler.wokenWhileRetrying = false
+                    handler.retryBlocked(context)
+                }
+            }
+        }
+    }
+
+    /// Answers the blocked read, then runs the requests that followed it.
+    private func answerBlocked(_ context: ChannelHandlerContext, _ reply: Reply) {
+        guard let (read, rest, timeout) = blocked else { return }
+        blocked = nil
+        wokenWhileRetrying = false
+        timeout?.cancel()
+        processor.hub.stopWaiting(session.id, keys: read.keys)
+        var out = context.channel.allocator.buffer(capacity: 256)
+        ReplyEncoder.write(reply, protocol: session.protocolVersion, into: &out)
+        pending = rest + pending
+        finished(context, out, quit: false)
+    }
+
+    // MARK: Pub/sub
+
+    /// Writes pub/sub messages (whole frames, between batches) and applies the
+    /// output-buffer limits to what stays unsent.
+    func deliver(_ items: [(FeedNotice, pattern: String?)], _ context: ChannelHandlerContext) {
+        guard context.channel.isActive, !closing else { return }
+        var out = context.channel.allocator.buffer(capacity: 160 * items.count)
+        for (notice, pattern) in items {
+            let frame: Reply =
+                if let pattern {
+                    .push([.bulk("pmessage"), .bulk(pattern), .bulk(notice.channel), .bulk(notice.json)])
+                } else {
+                    .push([.bulk("message"), .bulk(notice.channel), .bulk(notice.json)])
+                }
+            ReplyEncoder.write(frame, protocol: pushProtocol, into: &out)
+        }
+        let bytes = out.readableBytes
+        pushPending += bytes
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in
+            let (handler, context) = loopBound.value
+            handler.pushPending -= bytes
+            handler.checkPushLimits(context)
+        }
+        context.writeAndFlush(wrapOutboundOut(out), promise: promise)
+        checkPushLimits(context)
+    }
+
+    /// Redis's pubsub class of `client-output-buffer-limit`: past the hard limit, or over
+    /// the soft one for its seconds, the connection is closed without an error frame.
+    private func checkPushLimits(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let now = NIODeadline.now()
+        if pushPending <= pubsubLimits.softBytes {
+            overSoftLimitSince = nil
+            return
+        }
+        if overSoftLimitSince == nil { overSoftLimitSince = now }
+        let over = pushPending > pubsubLimits.hardBytes
+            || now - overSoftLimitSince! >= .nanoseconds(Int64(pubsubLimits.softSeconds * 1e9))
+        guard over, !closing else { return }
+        closing = true
+        processor.hub.slowDisconnects.withLockedValue { $0 += 1 }
+        context.close(promise: nil)
+    }
+
     private func finished(_ context: ChannelHandlerContext, _ out: ByteBuffer, quit: Bool) {
         inFlight = false
+        pushProtocol = session.protocolVersion
         guard context.channel.isActive else { return }
         if quit || closing {
             closing = true

@@ -26,6 +26,11 @@ enum ReplyEncoder {
         case .array(let items):
             line("*", String(items.count), &out)
             for item in items { write(item, protocol: version, into: &out) }
+        case .push(let items):
+            line(version >= 3 ? ">" : "*", String(items.count), &out)
+            for item in items { write(item, protocol: version, into: &out) }
+        case .frames(let frames):
+            for frame in frames { write(frame, protocol: version, into: &out) }
         case .pairs(let entries) where version < 3:
             line("*", String(entries.count), &out)
             for entry in entries { write(.array([entry.key, entry.value]), protocol: version, into: &out) }

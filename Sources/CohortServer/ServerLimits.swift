@@ -13,3 +13,14 @@ public struct ServerLimits: Sendable {
 
     public init() {}
 }
+
+/// Redis's `client-output-buffer-limit pubsub HARD SOFT SECONDS` (FEATURES §1.3): a
+/// connection with subscriptions whose unsent pushes pass `hardBytes`, or stay above
+/// `softBytes` for `softSeconds`, is closed and counted in INFO's `pubsub_slow_disconnects`.
+public struct PubSubLimits: Sendable {
+    public var hardBytes = 32 * 1024 * 1024
+    public var softBytes = 8 * 1024 * 1024
+    public var softSeconds = 60.0
+
+    public init() {}
+}

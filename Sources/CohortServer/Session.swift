@@ -11,6 +11,11 @@ final class Session: @unchecked Sendable {
     var protocolVersion = 2
     var authenticated: Bool
     var name: String?
+    /// Pub/sub subscriptions (mirrored in the server's `FeedHub`).
+    var channels: Set<String> = []
+    var patterns: Set<String> = []
+
+    var subscriptionCount: Int { channels.count + patterns.count }
 
     init(id: Int, authenticated: Bool) {
         self.id = id
@@ -28,6 +33,9 @@ struct SessionProcessor: Sendable {
     /// Connected clients, for the server's own section of INFO.
     let clients: @Sendable () -> Int
     let password: String?
+    let hub: FeedHub
+    /// The pub/sub output-buffer limits, for CONFIG GET and INFO.
+    let pubsubLimits: PubSubLimits
 
     /// Whether this session's writes may run on the event loop: not with
     /// `appendfsync always`, whose commit waits for the disk.
@@ -41,7 +49,7 @@ struct SessionProcessor: Sendable {
         var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
         var quit = false
         for request in requests {
-            guard let (reply, wrote) = process(request, session, .ifFree(allowWrites: immediateWrites), quit: &quit) else { break }
+            guard case .reply(let reply, let wrote) = process(request, session, .ifFree(allowWrites: immediateWrites), quit: &quit) else { break }
             replies.append((reply, session.protocolVersion, wrote))
             if quit { break }
         }
@@ -49,56 +57,192 @@ struct SessionProcessor: Sendable {
         return (replies.count, quit)
     }
 
+    /// What `run` stopped at: the end, a QUIT, or an `XREAD BLOCK` with nothing to read
+    /// yet (the request at `index`, its `$` IDs resolved): the caller waits for entries
+    /// or the timeout, answers it, then runs the requests after it.
+    enum Stop {
+        case end
+        case quit
+        case blocked(XReadRequest, index: Int)
+    }
+
     /// Encodes every reply into `out`; returns true when a QUIT ended the session
     /// (requests after it are not run). The journal records of the batch's writes are
     /// committed once, before any reply is encoded (group commit); if that fails, every
     /// write of the batch is answered with the error.
-    func run(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> Bool {
+    func run(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> Stop {
         var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
         replies.reserveCapacity(requests.count)
         var quit = false
-        for request in requests {
-            let (reply, wrote) = process(request, session, .wait, quit: &quit)!
-            replies.append((reply, session.protocolVersion, wrote))
-            if quit { break }
+        var stop = Stop.end
+        for (index, request) in requests.enumerated() {
+            switch process(request, session, .wait, quit: &quit) {
+            case .reply(let reply, let wrote): replies.append((reply, session.protocolVersion, wrote))
+            case .blocked(let read): stop = .blocked(read, index: index)
+            case .wouldWait: preconditionFailure("a request with .wait never reports waiting")
+            }
+            if quit { stop = .quit }
+            if case .end = stop { continue }
+            break
         }
         encode(replies, into: &out)
-        return quit
+        return stop
     }
 
-    /// One request: classified, authorised, then answered. Nil only for `.ifFree` when
-    /// it would wait.
-    private func process(_ request: Request, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> (Reply, Bool)? {
+    /// A blocked read's answer now, or nil while there is still nothing to read.
+    func retry(_ read: XReadRequest) -> Reply? { engine.read { db in read.reply(db) } }
+
+    /// One request's outcome.
+    enum Outcome {
+        case reply(Reply, wrote: Bool)
+        /// `.ifFree` only: it must run off the event loop.
+        case wouldWait
+        case blocked(XReadRequest)
+    }
+
+    static let allowedWhileSubscribed: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT", "RESET"]
+
+    /// One request: classified, authorised, then answered.
+    private func process(_ request: Request, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> Outcome {
         let words: [String]
         switch request {
-        case .invalid(let message): return (.error(.err(message)), false)
+        case .invalid(let message): return .reply(.error(.err(message)), wrote: false)
         case .command(let w): words = w
         }
         let (command, arguments): (Command, Arguments)
         switch engine.commands.resolve(words) {
-        case .failure(let error): return (.error(error), false)
+        case .failure(let error): return .reply(.error(error), wrote: false)
         case .success(let resolved): (command, arguments) = resolved
         }
         guard session.authenticated || command.flags.contains(.noAuth) else {
-            return (.error(CohortError(.noAuth, "Authentication required.")), false)
+            return .reply(.error(CohortError(.noAuth, "Authentication required.")), wrote: false)
+        }
+        // RESP2's subscribed state (FEATURES §1.4; Redis's wording).
+        if session.subscriptionCount > 0, session.protocolVersion == 2 {
+            guard Self.allowedWhileSubscribed.contains(command.name) else {
+                return .reply(
+                    .error(
+                        .err(
+                            "Can't execute '\(words[0].lowercased().prefix(64))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                        )), wrote: false)
+            }
+            if command.name == "PING" {
+                guard arguments.count <= 1 else { return .reply(.error(.wrongArity("ping")), wrote: false) }
+                return .reply(.array([.bulk("pong"), .bulk(arguments.first ?? "")]), wrote: false)
+            }
+        }
+        if command.name == "XREAD", case .wait = waiting {
+            do throws(CohortError) {
+                let read = try XReadRequest(arguments)
+                if read.block != nil {
+                    let resolved = engine.read { db in read.resolvingLast(in: db) }
+                    if let reply = retry(resolved) { return .reply(reply, wrote: false) }
+                    return .blocked(resolved)
+                }
+            } catch {
+                return .reply(.error(error), wrote: false)
+            }
         }
         guard case .session = command.handler else {
-            let result = engine.dispatch(command, arguments, waiting)
+            guard let result = engine.dispatch(command, arguments, waiting) else { return .wouldWait }
             // INFO: the engine's sections, then the server's own (it alone knows its clients).
-            if command.name == "INFO", case (.bulk(let text), let wrote)? = result {
-                return (.bulk(text + "# Clients\r\nconnected_clients:\(clients())\r\n"), wrote)
+            if command.name == "INFO", case .bulk(let text) = result.reply {
+                return .reply(.bulk(text + serverInfo()), wrote: result.wrote)
             }
-            return result
+            if command.name == "CONFIG" { return .reply(config(words), wrote: false) }
+            return .reply(result.reply, wrote: result.wrote)
         }
+        let reply: Reply
         switch command.name {
         case "QUIT":
             quit = true
-            return (.ok, false)
-        case "AUTH": return (auth(Array(arguments), session), false)
-        case "HELLO": return (hello(words, session), false)
-        case "CLIENT": return (client(words, session), false)
-        default: return (.error(.err("'\(command.name)' has no session handler")), false)
+            reply = .ok
+        case "AUTH": reply = auth(Array(arguments), session)
+        case "HELLO": reply = hello(words, session)
+        case "CLIENT": reply = client(words, session)
+        case "SUBSCRIBE", "PSUBSCRIBE": reply = subscribe(Array(arguments), pattern: command.name == "PSUBSCRIBE", session)
+        case "UNSUBSCRIBE", "PUNSUBSCRIBE": reply = unsubscribe(Array(arguments), pattern: command.name == "PUNSUBSCRIBE", session)
+        case "PUBSUB": reply = pubsub(Array(arguments))
+        case "RESET": reply = reset(session)
+        default: reply = .error(.err("'\(command.name)' has no session handler"))
         }
+        return .reply(reply, wrote: false)
+    }
+
+    /// The server's own INFO sections: clients and pub/sub.
+    private func serverInfo() -> String {
+        [
+            "# Clients", "connected_clients:\(clients())", "# Pubsub", "pubsub_channels:\(hub.channelCount)",
+            "pubsub_patterns:\(hub.patternCount)", "pubsub_slow_disconnects:\(hub.slowDisconnects.withLockedValue { $0 })",
+        ].joined(separator: "\r\n") + "\r\n"
+    }
+
+    /// `CONFIG GET client-output-buffer-limit` (what client libraries probe); anything
+    /// else answers an empty map, as before.
+    private func config(_ words: [String]) -> Reply {
+        guard words.count == 3, words[1].uppercased() == "GET", GlobPattern.matches(words[2].lowercased(), "client-output-buffer-limit") else {
+            return .map([])
+        }
+        let l = pubsubLimits
+        return .map([
+            .init(
+                .bulk("client-output-buffer-limit"),
+                .bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub \(l.hardBytes) \(l.softBytes) \(Int(l.softSeconds))"))
+        ])
+    }
+
+    // MARK: Pub/sub
+
+    private func subscribe(_ names: [String], pattern: Bool, _ session: Session) -> Reply {
+        var frames: [Reply] = []
+        for name in names {
+            if pattern {
+                if session.patterns.insert(name).inserted { hub.subscribe(session.id, pattern: name) }
+            } else if session.channels.insert(name).inserted {
+                hub.subscribe(session.id, channel: name)
+            }
+            frames.append(.push([.bulk(pattern ? "psubscribe" : "subscribe"), .bulk(name), .integer(Int64(session.subscriptionCount))]))
+        }
+        return .frames(frames)
+    }
+
+    private func unsubscribe(_ names: [String], pattern: Bool, _ session: Session) -> Reply {
+        let kind = pattern ? "punsubscribe" : "unsubscribe"
+        let targets = names.isEmpty ? (pattern ? session.patterns : session.channels).sorted() : names
+        if targets.isEmpty { return .push([.bulk(kind), .null, .integer(Int64(session.subscriptionCount))]) }
+        var frames: [Reply] = []
+        for name in targets {
+            if pattern {
+                if session.patterns.remove(name) != nil { hub.unsubscribe(session.id, pattern: name) }
+            } else if session.channels.remove(name) != nil {
+                hub.unsubscribe(session.id, channel: name)
+            }
+            frames.append(.push([.bulk(kind), .bulk(name), .integer(Int64(session.subscriptionCount))]))
+        }
+        return .frames(frames)
+    }
+
+    private func pubsub(_ arguments: [String]) -> Reply {
+        switch arguments[0].uppercased() {
+        case "CHANNELS" where arguments.count <= 2: return .array(hub.channels(matching: arguments.count == 2 ? arguments[1] : nil).map(Reply.bulk))
+        case "NUMSUB": return .map(arguments.dropFirst().map { .init(.bulk($0), .integer(Int64(hub.subscriberCount($0)))) })
+        case "NUMPAT" where arguments.count == 1: return .integer(Int64(hub.patternCount))
+        default:
+            return .error(.err("unknown subcommand or wrong number of arguments for '\(arguments[0].prefix(64))'. Try PUBSUB CHANNELS, NUMSUB, NUMPAT."))
+        }
+    }
+
+    /// `RESET`: out of the subscribed state, back to RESP2, unnamed, and (with a password)
+    /// unauthenticated, as Redis does.
+    private func reset(_ session: Session) -> Reply {
+        for c in session.channels { hub.unsubscribe(session.id, channel: c) }
+        for p in session.patterns { hub.unsubscribe(session.id, pattern: p) }
+        session.channels = []
+        session.patterns = []
+        session.protocolVersion = 2
+        session.name = nil
+        session.authenticated = password == nil
+        return .status("RESET")
     }
 
     /// Commits the journal if any reply is a write's, then encodes the replies; a failed

@@ -108,7 +108,7 @@ enum ReplyPrinter {
         case .null: lines.append("")
         case .double(let v): lines.append(Reply.format(v))
         case .bool(let v): lines.append(v ? "1" : "0")
-        case .array(let items):
+        case .array(let items), .push(let items), .frames(let items):
             for item in items { _ = render(item, into: &lines) }
         case .map(let entries), .pairs(let entries):
             for entry in entries {

@@ -24,10 +24,36 @@ struct Serve: ParsableCommand {
     @Option(help: "Most simultaneous clients.") var maxClients = 10_000
     @Option(help: "Merge an event type's delta into its sorted base in the background once it holds this many events.")
     var mergeThreshold = 65_536
+    @Option(help: "Most segments watched at once (SEGMENT.WATCH).") var maxWatches = 64
+    @Option(
+        parsing: .upToNextOption,
+        help: "Pub/sub output-buffer limit: HARD SOFT SECONDS (bytes, or with kb/mb/gb), as Redis's client-output-buffer-limit pubsub.")
+    var pubsubBufferLimit: [String] = ["32mb", "8mb", "60"]
     @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
 
     func validate() throws {
         guard mergeThreshold > 0 else { throw ValidationError("--merge-threshold must be a positive number of events") }
+        guard maxWatches > 0 else { throw ValidationError("--max-watches must be a positive number") }
+        _ = try pubsubLimits()
+    }
+
+    /// `--pubsub-buffer-limit HARD SOFT SECONDS`.
+    func pubsubLimits() throws -> PubSubLimits {
+        guard pubsubBufferLimit.count == 3, let hard = Self.bytes(pubsubBufferLimit[0]), let soft = Self.bytes(pubsubBufferLimit[1]),
+            let seconds = Double(pubsubBufferLimit[2]), seconds >= 0
+        else { throw ValidationError("--pubsub-buffer-limit takes HARD SOFT SECONDS, as 32mb 8mb 60") }
+        var limits = PubSubLimits()
+        (limits.hardBytes, limits.softBytes, limits.softSeconds) = (hard, soft, seconds)
+        return limits
+    }
+
+    /// A byte size as Redis writes them: 1024, 64kb, 32mb, 1gb.
+    static func bytes(_ text: String) -> Int? {
+        let lower = text.lowercased()
+        for (suffix, unit) in [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("b", 1)] where lower.hasSuffix(suffix) {
+            return Int(lower.dropLast(suffix.count)).map { $0 * unit }
+        }
+        return Int(lower)
     }
 
     func run() throws {
@@ -44,6 +70,7 @@ struct Serve: ParsableCommand {
             (directory, engine, temporary) = (opened.0, opened.1, opened.2)
         }
         engine.mergeThreshold = mergeThreshold
+        engine.maxWatches = maxWatches
         // Snapshots while serving leave a core to the requests.
         directory.snapshotWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
         var configuration = CohortServer.Configuration()
@@ -52,6 +79,7 @@ struct Serve: ParsableCommand {
         configuration.password = requirepass
         configuration.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
         configuration.limits.clients = maxClients
+        configuration.pubsubLimits = try pubsubLimits()
         let server = CohortServer(configuration: configuration, engine: engine, dataDirectory: directory, logger: logger)
         let address: String
         do {

@@ -173,9 +173,9 @@ struct SnapshotTests {
         defer { directory.remove() }
         let good = try Self.goodSnapshot(directory)
         let sections = Self.sections(good)
-        // meta, schema, definitions, users, 10 attributes, 9 events, memberships; then the raw
-        // columns: 3 of users, 8 attribute columns (not bool, tags), 9 x (offsets, times), 7 properties.
-        #expect(sections.count == 4 + 10 + 9 + 1 + 3 + 8 + 18 + 7)
+        // meta, schema, definitions, users, 10 attributes, 9 events, memberships, feed; then the
+        // raw columns: 3 of users, 8 attribute columns (not bool, tags), 9 x (offsets, times), 7 properties.
+        #expect(sections.count == 4 + 10 + 9 + 2 + 3 + 8 + 18 + 7)
         for name in ["users/ids", "users/id slots", "attribute score/values", "attribute plan/codes", "event ride/times", "event ride/car"] {
             #expect(sections.contains { $0.name == name }, "no section \(name)")
         }

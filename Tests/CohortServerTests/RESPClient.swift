@@ -15,6 +15,8 @@ enum RESPValue: Equatable {
     case map([RESPValue])  // keys and values alternating
     case double(String)
     case bool(Bool)
+    /// A RESP3 `>` push frame.
+    case push([RESPValue])
 }
 
 /// A blocking loopback client for tests: sends raw bytes, reads RESP replies.
@@ -74,6 +76,20 @@ final class RESPClient {
         return Array(out.utf8)
     }
 
+    /// The next `count` bytes exactly as received (for byte-for-byte checks).
+    func raw(_ count: Int) -> String? {
+        while buffer.count < count { guard fill() else { return nil } }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        buffer.removeFirst(count)
+        return text
+    }
+
+    /// Makes the kernel's receive buffer small (before data arrives), to play a slow reader.
+    func shrinkReceiveBuffer() {
+        var size: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// True when the server has closed the connection (after any buffered replies).
     func isClosed() -> Bool {
         var byte: UInt8 = 0
@@ -117,7 +133,7 @@ final class RESPClient {
             let text = String(decoding: buffer[0..<n], as: UTF8.self)
             buffer.removeFirst(n + 2)
             return .bulk(text)
-        case "*", "%":
+        case "*", "%", ">":
             guard let n = Int(rest) else { return nil }
             if n < 0 { return .null }
             var items: [RESPValue] = []
@@ -125,7 +141,7 @@ final class RESPClient {
                 guard let item = read() else { return nil }
                 items.append(item)
             }
-            return kind == "%" ? .map(items) : .array(items)
+            return kind == "%" ? .map(items) : kind == ">" ? .push(items) : .array(items)
         default: return nil
         }
     }

@@ -14,7 +14,10 @@ final class TestServer {
     let port: Int
     let directory = TemporaryDirectory("cohort-server-test")
 
-    init(password: String? = nil, limits: ServerLimits = ServerLimits(), users: Int = 200, sink: MutationSink? = nil) throws {
+    init(
+        password: String? = nil, limits: ServerLimits = ServerLimits(), pubsub: PubSubLimits = PubSubLimits(), users: Int = 200,
+        sink: MutationSink? = nil
+    ) throws {
         let engine = Engine(fixedNow: demoNow, clock: { demoNow })
         try loadGeneratedDemo(users: users, directory: directory.path, into: engine)
         engine.attach(sink: sink)
@@ -22,6 +25,7 @@ final class TestServer {
         configuration.port = 0
         configuration.password = password
         configuration.limits = limits
+        configuration.pubsubLimits = pubsub
         server = CohortServer(
             configuration: configuration, engine: engine, dataDirectory: nil,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))

@@ -10,13 +10,19 @@ public struct CommandEnvironment: Sendable {
     public let clockIsFixed: Bool
     /// Journal replay: a recorded `CLOCK.SET` applies whatever the clock mode now.
     public let replaying: Bool
+    /// The most segments `SEGMENT.WATCH` may watch (`--max-watches`).
+    public let maxWatches: Int
 
-    init(now: Int64, wallClock: Int64, plans: PlanCache, clockIsFixed: Bool = false, replaying: Bool = false) {
+    init(
+        now: Int64, wallClock: Int64, plans: PlanCache, clockIsFixed: Bool = false, replaying: Bool = false,
+        maxWatches: Int = Database.defaultMaxWatches
+    ) {
         self.now = now
         self.wallClock = wallClock
         self.plans = plans
         self.clockIsFixed = clockIsFixed
         self.replaying = replaying
+        self.maxWatches = maxWatches
     }
 }
 

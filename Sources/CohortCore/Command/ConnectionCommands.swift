@@ -13,7 +13,16 @@ enum ConnectionCommands {
         Command("COMMAND", arity: -1, flags: .fast, .stateless { _ in .array([]) }),
         Command("CONFIG", arity: -1, flags: .fast, .stateless { _ in .map([]) }),
         Command("SELECT", arity: 2, flags: .fast, .stateless(select)),
+        // Pub/sub (FEATURES §1.3): the connection's subscriptions live in its session.
+        Command("SUBSCRIBE", arity: -2, flags: .fast, .session(fallback: needsConnection("SUBSCRIBE"))),
+        Command("UNSUBSCRIBE", arity: -1, flags: .fast, .session(fallback: needsConnection("UNSUBSCRIBE"))),
+        Command("PSUBSCRIBE", arity: -2, flags: .fast, .session(fallback: needsConnection("PSUBSCRIBE"))),
+        Command("PUNSUBSCRIBE", arity: -1, flags: .fast, .session(fallback: needsConnection("PUNSUBSCRIBE"))),
+        Command("PUBSUB", arity: -2, flags: .fast, .session(fallback: needsConnection("PUBSUB"))),
+        Command("RESET", arity: 1, flags: [.fast, .noAuth], .session(fallback: .status("RESET"))),
     ]
+
+    static func needsConnection(_ name: String) -> Reply { .error(.err("\(name) needs a client connection (cohort serve)")) }
 
     static func ping(_ args: Arguments) throws(CohortError) -> Reply {
         switch args.count {

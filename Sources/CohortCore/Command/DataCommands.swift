@@ -76,8 +76,8 @@ enum DataCommands {
 
     static func info(_ engine: Engine, _ args: Arguments) throws(CohortError) -> Reply {
         guard args.count <= 1 else { throw .wrongArity(args.command) }
-        let (users, events, memory, segments, aggregates) = engine.read { db in
-            (db.users.liveCount, db.events.liveCount, db.memoryBytes, db.segmentCount, db.aggregateCount)
+        let (users, events, memory, segments, aggregates, watches, entries) = engine.read { db in
+            (db.users.liveCount, db.events.liveCount, db.memoryBytes, db.segmentCount, db.aggregateCount, db.feed.watchCount, db.feed.entryCount)
         }
         let now = engine.environment.wallClock
         let merging = engine.mergeStatistics
@@ -102,6 +102,10 @@ enum DataCommands {
             "delta_events:\(merging.deltaEvents)",
             "merges:\(merging.merges)",
             "merge_threshold:\(engine.mergeThreshold)",
+            "# Feed",
+            "watched_segments:\(watches)",
+            "stream_entries:\(entries)",
+            "feed_lag_seconds:\(engine.feedLag)",
         ]
         if let now = engine.fixedNow { lines.append("fixed_now:\(TimeFormat.format(now))") }
         return .bulk(lines.joined(separator: "\r\n") + "\r\n")

@@ -74,6 +74,8 @@ public final class Engine: @unchecked Sendable {
     /// The smallest delta (events) a table is merged at; set before the engine is shared
     /// (tests make it tiny, to merge often).
     public nonisolated(unsafe) var mergeThreshold = 65_536
+    /// The most segments watched at once (`--max-watches`); set before the engine is shared.
+    public nonisolated(unsafe) var maxWatches = Database.defaultMaxWatches
     /// Tables with a merge queued or running. Protected by `lock` (written under the
     /// write lock only).
     private var merging: Set<Int> = []
@@ -83,6 +85,11 @@ public final class Engine: @unchecked Sendable {
     private let mergeWorker = MergeWorker()
     /// `SEGMENT.SYNC`'s pinned cursors.
     let syncCursors = SyncCursors()
+    /// Receives the change feed's new entries, in append order, under the write lock
+    /// (so calls never overlap and keep stream order); must only hand them on (the
+    /// server queues pushes on its event loops). Set before the engine is shared; nil
+    /// during recovery, so nothing replayed is published.
+    public nonisolated(unsafe) var feedListener: (@Sendable ([FeedNotice]) -> Void)?
 
     public init(
         database: Database = Database(), commands: CommandTable = .standard, fixedNow: Int64? = nil,
@@ -136,7 +143,8 @@ public final class Engine: @unchecked Sendable {
     private func environment(at replayTime: Int64?) -> CommandEnvironment {
         let wall = clock()
         return CommandEnvironment(
-            now: replayTime ?? now, wallClock: wall, plans: plans, clockIsFixed: clockIsFixed, replaying: replayTime != nil)
+            now: replayTime ?? now, wallClock: wall, plans: plans, clockIsFixed: clockIsFixed, replaying: replayTime != nil,
+            maxWatches: replayTime == nil ? maxWatches : .max)
     }
 
     /// Runs one command given as words (name first) and returns its reply, its journal
@@ -247,6 +255,8 @@ public final class Engine: @unchecked Sendable {
         if let failure = sinkLock.withLock({ journalFailure }) { throw failure }
         let tW = environment.now
         database.advanceFeed(to: tW)
+        // Whatever happens next, entries appended under this lock are published under it.
+        defer { publishFeed() }
         // Handlers validate everything before mutating (Database's all-or-nothing
         // rule), so a throw leaves `database` untouched and nothing is journaled.
         let before = command.flags.contains(.definition) && !database.feed.isEmpty ? database : nil
@@ -305,7 +315,19 @@ public final class Engine: @unchecked Sendable {
     public func advanceClock() -> Int {
         let t = now
         guard lock.withReadLock({ database.feed.earliestDue.map { $0 < t } ?? false }) else { return 0 }
-        return lock.withWriteLock { database.advanceFeed(to: t) }
+        return lock.withWriteLock {
+            let appended = database.advanceFeed(to: t)
+            publishFeed()
+            return appended
+        }
+    }
+
+    /// Hands the entries appended under this write lock to `feedListener`. O(watches)
+    /// when there are none.
+    private func publishFeed() {
+        guard database.feed.hasUnpublished else { return }
+        let notices = database.takeFeedNotices()
+        feedListener?(notices)
     }
 
     /// Engine time minus the last second whose time-driven changes are applied (INFO's

@@ -47,7 +47,7 @@ enum FeedCommands {
             default: throw .syntax("unknown option '\(args[i])' (use MAXLEN, MAXAGE or BACKFILL)")
             }
         }
-        let (members, lastID) = try db.watch(args[0], maxLength: maxLength, maxAge: maxAge, backfill: backfill, now: env.now)
+        let (members, lastID) = try db.watch(args[0], maxLength: maxLength, maxAge: maxAge, backfill: backfill, now: env.now, maxWatches: env.maxWatches)
         return WriteResult(.array([.integer(Int64(members)), .bulk(lastID.description)]), journal: args.journal)
     }
 

@@ -15,6 +15,10 @@ public indirect enum Reply: Equatable, Sendable {
     /// Keyed values that RESP3 sends as a map and RESP2 as an array of `[key, value]`
     /// arrays (XREAD's reply shape in Redis).
     case pairs([MapEntry])
+    /// Out-of-band data (pub/sub): a `>` push frame in RESP3, an array in RESP2.
+    case push([Reply])
+    /// Several frames answering one request (`SUBSCRIBE a b` confirms each channel).
+    case frames([Reply])
 
     public struct MapEntry: Equatable, Sendable {
         public let key: Reply

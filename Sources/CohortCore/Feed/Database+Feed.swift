@@ -77,7 +77,7 @@ extension Database {
             let wasMember = feed.watches[name]!.members.contains(row)
             if wasMember {
                 feed.watches[name]!.members.remove(row)
-                feed.watches[name]!.stream.append(row: row, change: .exited, cause: .delete, at: at, now: at)
+                feed.watches[name]!.record(row, .exited, .delete, at: at)
                 leftFinalEntry = true
             }
             feed.watches[name]!.stream.removeEntries(of: row, keepingNewest: wasMember)
@@ -150,7 +150,7 @@ extension Database {
         var appended = false
         if member != watch.members.contains(row) {
             if member { watch.members.insert(row) } else { watch.members.remove(row) }
-            watch.stream.append(row: row, change: member ? .entered : .exited, cause: cause, at: t, now: t)
+            watch.record(row, member ? .entered : .exited, cause, at: t)
             appended = true
         }
         watch.timers.set(row, NextChange(plan).after(t, row: row, member: member, &evaluator))
@@ -166,8 +166,7 @@ extension Database {
         if let cause {
             let changed = members.symmetricDifference(watch.members)
             for row in bytewise(Array(changed.toArray())) {
-                let entered = members.contains(row)
-                watch.stream.append(row: row, change: entered ? .entered : .exited, cause: cause, at: t, now: t)
+                watch.record(row, members.contains(row) ? .entered : .exited, cause, at: t)
             }
         }
         watch.members = members
@@ -186,6 +185,19 @@ extension Database {
             return out
         }
         for part in scheduled { for (row, next) in part { watch.timers.set(row, next) } }
+    }
+
+    /// The entries appended since the last call, as published, segments in bytewise
+    /// order (each segment's in append order); clears them.
+    mutating func takeFeedNotices() -> [FeedNotice] {
+        var notices: [FeedNotice] = []
+        for name in feed.names where !feed.watches[name]!.unpublished.isEmpty {
+            for e in feed.watches[name]!.unpublished {
+                notices.append(FeedNotice(segment: name, id: e.id, user: users.id(of: e.row), change: e.change, at: e.at, cause: e.cause))
+            }
+            feed.watches[name]!.unpublished.removeAll()
+        }
+        return notices
     }
 
     /// `rows` ordered by their users' ids, bytewise (FEATURES' "bytewise user order").

@@ -13,12 +13,20 @@ struct Watch: Sendable {
     var members = Bitmap()
     var timers = TimerHeap()
     var stream: SegmentStream
+    /// Entries appended since the engine last published (`Database.takeFeedNotices`).
+    var unpublished: [FeedEntry] = []
 
     init(name: String, plan: BoolPlan, stream: SegmentStream) {
         self.name = name
         self.plan = plan
         self.fingerprint = Watch.fingerprint(plan)
         self.stream = stream
+    }
+
+    /// Appends a change to the stream, retention applied at its own time, and keeps it
+    /// for publishing.
+    mutating func record(_ row: UInt32, _ change: Change, _ cause: Cause, at t: Int64) {
+        unpublished.append(stream.append(row: row, change: change, cause: cause, at: t, now: t))
     }
 
     /// The plan's full structure as text: equal texts mean equal meaning.
@@ -56,9 +64,40 @@ public struct ChangeFeed: Sendable {
     /// The earliest scheduled time-driven change of any watch.
     var earliestDue: Int64? { watches.values.compactMap { $0.timers.earliest }.min() }
 
+    var hasUnpublished: Bool { watches.values.contains { !$0.unpublished.isEmpty } }
+
     /// The stream of `key` (`segment:<name>`), if watched.
     func stream(forKey key: String) -> SegmentStream? {
         guard key.hasPrefix("segment:") else { return nil }
         return watches[String(key.dropFirst(8))]?.stream
+    }
+}
+
+/// An entry as published on `segment:<name>` (FEATURES §1.4): what a subscriber learns.
+public struct FeedNotice: Sendable {
+    public let segment: String
+    public let id: StreamID
+    public let user: String
+    public let change: Change
+    public let at: Int64
+    public let cause: Cause
+
+    public var channel: String { "segment:" + segment }
+
+    /// The pub/sub payload: compact JSON, keys in FEATURES' order, strings escaped per
+    /// RFC 8259 (ids and names hold no control characters).
+    public var json: String {
+        func quoted(_ s: String) -> String {
+            var out = "\""
+            for c in s.unicodeScalars {
+                switch c {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                default: out.unicodeScalars.append(c)
+                }
+            }
+            return out + "\""
+        }
+        return "{\"id\":\"\(id)\",\"segment\":\(quoted(segment)),\"user\":\(quoted(user)),\"change\":\"\(change.name)\",\"at\":\"\(TimeFormat.format(at))\",\"cause\":\"\(cause.name)\"}"
     }
 }
