@@ -52,6 +52,8 @@ struct DatasetLoader {
                 throw CLIError(error)
             }
         }
+        // Watched segments follow the load (FEATURES §1.5.5: entries `cause load`).
+        engine.reevaluateWatchesAfterLoad()
         // A rejected row that did not reach the disk fails the load (checked writes).
         do { try options.rejects?.close() } catch { throw CLIError(error) }
     }

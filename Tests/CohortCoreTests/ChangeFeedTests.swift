@@ -1,5 +1,6 @@
 import CohortCore
 import CohortTestSupport
+import Foundation
 import Testing
 
 /// The change feed of FEATURES §1 through `Engine.execute`: the worked example of §1.7
@@ -163,6 +164,58 @@ extension ChangeFeedTests {
         #expect(try run(engine, "XADD segment:riders * a b") == .error(.err("segment streams are written by Cohort; consumer groups are not supported yet (store your last ID and use XREAD)")))
         #expect(try run(engine, "XRANGE segment:riders bad +") == .error(.err("Invalid stream ID specified as stream command argument")))
         #expect(try run(engine, "XINFO STREAM segment:none") == .error(.err("no such key")))
+    }
+
+    /// On the wall clock a change at T is applied once the clock reaches T + 1, with its
+    /// exact time, and handed to the listener; CLOCK.SET is refused.
+    @Test func wallClockAppliesEachSecondOnceItHasPassed() throws {
+        final class Clock: @unchecked Sendable {
+            let lock = NSLock()
+            var value = ChangeFeedTests.start
+            func get() -> Int64 { lock.withLock { value } }
+            func set(_ t: Int64) { lock.withLock { value = t } }
+        }
+        final class Heard: @unchecked Sendable {
+            let lock = NSLock()
+            var notices: [FeedNotice] = []
+        }
+        let clock = Clock()
+        let heard = Heard()
+        let engine = Engine(clock: { clock.get() })
+        engine.feedListener = { notices in heard.lock.withLock { heard.notices += notices } }
+        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
+        try run(engine, "SEGMENT.DEFINE recent \"count(ride, last 10s) >= 1\"")
+        try run(engine, "SEGMENT.WATCH recent")
+        try run(engine, "EVENT.ADD w ride *")
+        clock.set(ChangeFeedTests.start + 11)
+        #expect(engine.advanceClock() == 0)
+        #expect(engine.feedLag == 11)
+        clock.set(ChangeFeedTests.start + 12)
+        #expect(engine.advanceClock() == 1)
+        #expect(try lines(engine, "recent") == ["2026-07-01T00:00:00Z w entered write", "2026-07-01T00:00:11Z w exited time"])
+        let published = heard.lock.withLock { heard.notices.map(\.json) }
+        #expect(
+            published == [
+                "{\"id\":\"1782864000000-0\",\"segment\":\"recent\",\"user\":\"w\",\"change\":\"entered\",\"at\":\"2026-07-01T00:00:00Z\",\"cause\":\"write\"}",
+                "{\"id\":\"1782864011000-0\",\"segment\":\"recent\",\"user\":\"w\",\"change\":\"exited\",\"at\":\"2026-07-01T00:00:11Z\",\"cause\":\"time\"}",
+            ])
+        #expect(try run(engine, "CLOCK.SET 2026-08-01T00:00:00Z") == .error(.err("CLOCK.SET needs a fixed clock (start with --now)")))
+        #expect(try run(engine, "CLOCK.GET") == .bulk("2026-07-01T00:00:12Z"))
+    }
+
+    @Test func aBulkLoadIsFollowedWithCauseLoad() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = try makeEngine()
+        try run(engine, "SEGMENT.DEFINE riders \"count(ride) >= 2\"")
+        try run(engine, "EVENT.ADD zed ride 2026-06-01T00:00:00Z")
+        try run(engine, "SEGMENT.WATCH riders")
+        let csv = directory.write(
+            "events.csv",
+            "user_id,event,time,distance_km,duration_min,cost,car\nzed,ride,2026-06-02T00:00:00Z,,,,\nabe,ride,1780000000,,,,\nabe,ride,1780000001,,,,\nbob,ride,1780000000,,,,\n")
+        _ = try engine.withExclusiveAccess { (db) throws(CohortError) in try BulkLoader.loadEvents(path: csv, into: &db) }
+        engine.reevaluateWatchesAfterLoad()
+        #expect(try lines(engine, "riders") == ["2026-07-01T00:00:00Z abe entered load", "2026-07-01T00:00:00Z zed entered load"])
     }
 
     @Test func syncPagesAPinnedMembership() throws {

@@ -330,6 +330,17 @@ public final class Engine: @unchecked Sendable {
         feedListener?(notices)
     }
 
+    /// After a bulk load (`cohort load`, through `withExclusiveAccess`): every watched
+    /// segment re-evaluates everyone at the engine time, entries `cause load`. Not
+    /// journaled (the snapshot written after a load holds the result); published to a
+    /// listener if there is one (there is none under `cohort load`).
+    public func reevaluateWatchesAfterLoad() {
+        lock.withWriteLock {
+            database.feedAfterLoad(at: now)
+            publishFeed()
+        }
+    }
+
     /// Engine time minus the last second whose time-driven changes are applied (INFO's
     /// `feed_lag_seconds`).
     public var feedLag: Int64 { max(0, now - lock.withReadLock { database.feed.time }) }

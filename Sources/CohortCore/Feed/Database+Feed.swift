@@ -114,6 +114,16 @@ extension Database {
         }
     }
 
+    /// After a bulk load (`cohort load`): every watched segment re-evaluates everyone at
+    /// `at`, entries `cause load` in bytewise user order (FEATURES §1.5.5).
+    mutating func feedAfterLoad(at: Int64) {
+        guard !feed.isEmpty else { return }
+        advanceFeed(to: at)
+        updatingFeed { feed, db in
+            for name in feed.names { db.evaluateEveryone(&feed.watches[name]!, at: at, cause: .load) }
+        }
+    }
+
     // MARK: Time
 
     /// Moves the feed to engine time `now`: applies every time-driven change with
