@@ -410,4 +410,23 @@ struct ChangeFeedPersistenceTests {
         let fields: [Reply] = ["user", "u1", "change", "exited", "at", "2026-07-20T08:00:01Z", "cause", "time"].map(Reply.bulk)
         #expect(entries == [Reply.array([.bulk("1784534401000-0"), .array(fields)])])
     }
+    /// Regression: a directory loaded on the wall clock (its snapshot's feed time is
+    /// then) and served at an earlier `--now` ran at the load's time, so no window in the
+    /// benchmark's data held anything. With nothing watched, `--now` is the engine time.
+    @Test func anEarlierNowWinsWhenNothingIsWatched() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let loadTime = TimeFormat.parse("2026-12-03T15:00:00Z")!
+        do {
+            let (dataDirectory, engine) = try open(directory, now: loadTime, define: true)
+            #expect(!engine.run("SNAPSHOT").isError)
+            try dataDirectory.close()
+        }
+        let (dataDirectory, engine) = try open(directory, now: ChangeFeedTests.start)
+        defer { try? dataDirectory.close() }
+        #expect(engine.run("CLOCK.GET") == .bulk("2026-07-01T00:00:00Z"))
+        #expect(engine.run("EVENT.ADD p1 purchase 2026-06-30T00:00:00Z amount 300") == .status("OK"))
+        #expect(engine.run("SEGMENT.CHECK big_spenders p1") == .integer(1))
+        #expect(engine.run("SEGMENT.WATCH big_spenders") == .array([.integer(1), .bulk("0-0")]))
+    }
 }

@@ -100,8 +100,10 @@ public final class Engine: @unchecked Sendable {
         self.clockIsFixed = fixedNow != nil
         self.clock = clock
         self.startedAt = clock()
-        // Never behind the time the feed of a restored state reached.
-        self.time = max(fixedNow ?? clock(), database.feed.time)
+        // Never behind the time the feed of a restored state reached (its entries' IDs
+        // must keep increasing); with nothing watched, the start-up time alone.
+        let start = fixedNow ?? clock()
+        self.time = database.feed.isEmpty ? start : max(start, database.feed.time)
     }
 
     /// The engine time `E`: on the wall clock, `max(E, clock)`.
@@ -320,6 +322,15 @@ public final class Engine: @unchecked Sendable {
             publishFeed()
             return appended
         }
+    }
+
+    /// The end of recovery (after journal replay, before clients): the engine time is
+    /// raised to the time the replayed feed reached, so that no later entry gets an
+    /// earlier ID, and the changes that fell due while the server was down are applied.
+    public func finishRecovery() {
+        let reached = lock.withReadLock { database.feed.isEmpty ? nil : database.feed.time }
+        if let reached { raiseTime(to: reached) }
+        advanceClock()
     }
 
     /// Hands the entries appended under this write lock to `feedListener`. O(watches)

@@ -38,6 +38,9 @@ extension Database {
             throw .err("cannot watch '\(name)': \(maxWatches) segments are watched already (--max-watches)")
         }
         try TimeAnalysis.check(segment: name, in: catalog)
+        // An empty feed has no entries whose order a time earlier than its last one
+        // could break (a state loaded on the wall clock, then served at an earlier --now).
+        if feed.isEmpty { feed.time = now }
         advanceFeed(to: now)
         return updatingFeed { feed, db in
             var watch = Watch(

@@ -100,7 +100,7 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
                 validLength = outcome.validLength
             }
             // Changes that fell due while the server was down, with their exact times.
-            engine.advanceClock()
+            engine.finishRecovery()
             let journal = try Journal(directory: path, generation: current, policy: appendfsync, validLength: validLength)
             let directory = DataDirectory(path: path, journal: journal, lockFD: lockFD, clock: clock)
             engine.attach(sink: journal)
