@@ -255,6 +255,10 @@ struct ChangeFeedOracleTests {
         ("i_gap", "avg_gap(ride, last 300s) < 60s"),
         ("j_named", "recent >= 1 and signup_at < now - 10s"),
         ("k_fixed", "count(ride, from signup_at to signup_at + 90s) >= 2 and ride_spend > 5"),
+        ("l_taps", "count(tap, last 60s) >= 1 or last(tap.n) = 3"),
+        // Count thresholds only: the closed form (CountTimeline).
+        ("m_dormant", "count(ride, last 120s) >= 3 and not count(ride, last 25s) >= 1"),
+        ("n_counts", "count(tap) > 2 or (3 > count(ride, last 40s) and signup_at >= now - 60s)"),
     ]
 
     struct Expected {
@@ -272,7 +276,7 @@ struct ChangeFeedOracleTests {
         func run(_ words: [String]) -> Reply { engine.execute(words) }
         for line in [
             "ATTR.DEFINE signup_at time", "ATTR.DEFINE subscription_ends_at time", "EVENT.DEFINE ride cost:float",
-            "AGG.DEFINE recent \"count(ride, last 80s)\"", "AGG.DEFINE ride_spend \"sum(ride.cost)\"",
+            "EVENT.DEFINE tap n:int", "AGG.DEFINE recent \"count(ride, last 80s)\"", "AGG.DEFINE ride_spend \"sum(ride.cost)\"",
         ] {
             #expect(engine.execute(try InlineCommand.split(line)) == .ok)
         }
@@ -280,9 +284,12 @@ struct ChangeFeedOracleTests {
         let users = (0..<10).map { "u\($0)" }
         func randomWrite(around now: Int64) -> [String] {
             let u = users[Int(rng.next() % UInt64(users.count))]
-            switch rng.next() % 6 {
+            // Taps change only l_taps: the other segments skip them unless a change of
+            // theirs falls due at exactly the write's second (it then has cause write).
+            switch rng.next() % 8 {
             case 0: return ["USER.SET", u, "signup_at", String(now - 100 + Int64(rng.next() % 200))]
             case 1: return ["USER.SET", u, "subscription_ends_at", String(now - 20 + Int64(rng.next() % 150))]
+            case 2, 3: return ["EVENT.ADD", u, "tap", String(now - 80 + Int64(rng.next() % 100)), "n", String(rng.next() % 5)]
             default: return ["EVENT.ADD", u, "ride", String(now - 150 + Int64(rng.next() % 220)), "cost", String(rng.next() % 15)]
             }
         }

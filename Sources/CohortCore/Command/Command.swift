@@ -29,8 +29,8 @@ public struct CommandEnvironment: Sendable {
 /// What a write did that the change feed must follow (FEATURES §1.5.2, §1.5.5).
 public enum FeedEffect: Sendable {
     case none
-    /// Data of this user row changed (USER.SET/UNSET, EVENT.ADD).
-    case user(UInt32)
+    /// Data of this user row changed (USER.SET/UNSET, EVENT.ADD): the part in `scope`.
+    case user(UInt32, WriteScope)
     /// This user row was deleted.
     case deletedUser(UInt32)
     /// The fixed clock moved to this time (`CLOCK.SET`).

@@ -28,14 +28,15 @@ enum DataCommands {
     }
 
     static func userSet(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
+        let created = !db.feed.isEmpty && db.users.row(of: args[0]) == nil
         let row = try db.setAttributes(user: args[0], try args.pairs(from: 1))
-        return WriteResult(.ok, journal: args.journal, effect: .user(row))
+        return WriteResult(.ok, journal: args.journal, effect: .user(row, created ? .newUser : .attributes))
     }
 
     static func userUnset(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         let row = db.users.row(of: args[0])
         try db.unsetAttributes(user: args[0], Array(args.dropFirst()))
-        return WriteResult(.ok, journal: row != nil ? args.journal : nil, effect: row.map(FeedEffect.user) ?? .none)
+        return WriteResult(.ok, journal: row != nil ? args.journal : nil, effect: row.map { .user($0, .attributes) } ?? .none)
     }
 
     static func userGet(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
@@ -59,10 +60,12 @@ enum DataCommands {
             }
             time = parsed
         }
+        let created = !db.feed.isEmpty && db.users.row(of: args[0]) == nil
         let row = try db.addEvent(user: args[0], event: args[1], time: time, properties: try args.pairs(from: 3))
         var journal = args.journal
         journal[3] = String(time)
-        return WriteResult(.ok, journal: journal, effect: .user(row))
+        let scope: WriteScope = created ? .newUser : .event(table: db.schema.event(named: args[1])!.id)
+        return WriteResult(.ok, journal: journal, effect: .user(row, scope))
     }
 
     /// `SNAPSHOT`: `+OK` once the snapshot is durably on disk.

@@ -265,7 +265,7 @@ public final class Engine: @unchecked Sendable {
         let result = try handler(&database, arguments, environment)
         switch result.effect {
         case .none: break
-        case .user(let row): database.feedAfterWrite(row: row, at: tW)
+        case .user(let row, let scope): database.feedAfterWrite(row: row, scope: scope, at: tW)
         case .deletedUser(let row): database.feedAfterDelete(row: row, at: tW)
         case .clock(let t): raiseTime(to: t)
         }

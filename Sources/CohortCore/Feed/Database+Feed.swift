@@ -47,23 +47,36 @@ extension Database {
                 name: name, plan: definition.plan,
                 stream: SegmentStream(maxLength: maxLength ?? SegmentStream.defaultMaxLength, maxAge: maxAge))
             db.evaluateEveryone(&watch, at: now, cause: backfill ? .watch : nil)
-            feed.watches[name] = watch
+            feed.add(watch)
             feed.time = max(feed.time, now)
             return (watch.members.count, watch.stream.lastID)
         }
     }
 
     /// `SEGMENT.UNWATCH`: drops the recorded membership and the stream.
-    public mutating func unwatch(_ name: String) -> Bool { feed.watches.removeValue(forKey: name) != nil }
+    public mutating func unwatch(_ name: String) -> Bool { feed.remove(name) }
 
     // MARK: Writes
 
     /// After a write naming `row` at engine time `at`: re-evaluates that user in every
-    /// watched segment (FEATURES §1.5.2, step 1). O(watches × the user's data).
-    mutating func feedAfterWrite(row: UInt32, at: Int64) {
+    /// watched segment (FEATURES §1.5.2, step 1). O(watches + the user's data in the
+    /// segments the write can change).
+    ///
+    /// A segment whose plan reads nothing the write touched (`PlanReads`) keeps
+    /// `m(s, u, t)` for every `t`, so its evaluation at `at` would differ from `M` only if
+    /// its scheduled change is at exactly `at` (every earlier one is applied, §1.5.3),
+    /// and would reschedule the same time otherwise: it is evaluated only then, which
+    /// gives that change the write's cause, as the model says.
+    mutating func feedAfterWrite(row: UInt32, scope: WriteScope, at: Int64) {
         guard !feed.isEmpty, users.isLive(row) else { return }
         updatingFeed { feed, db in
-            for name in feed.names { db.evaluate(&feed.watches[name]!, row, at: at, cause: .write) }
+            var evaluator = Evaluator(db: db, now: at)
+            for name in feed.names {
+                // Read in place: a copy of the watch alive across the mutation below
+                // would make its storage shared and the mutation copy a chunk.
+                guard feed.watches[name]!.reads.touched(by: scope) || feed.watches[name]!.timers.time(of: row) == at else { continue }
+                db.evaluate(&feed.watches[name]!, row, at: at, cause: .write, &evaluator)
+            }
         }
     }
 
@@ -110,8 +123,7 @@ extension Database {
         advanceFeed(to: at)
         updatingFeed { feed, db in
             for (name, plan) in changed {
-                feed.watches[name]!.plan = plan
-                feed.watches[name]!.fingerprint = Watch.fingerprint(plan)
+                feed.watches[name]!.rebind(plan)
                 db.evaluateEveryone(&feed.watches[name]!, at: at, cause: .define)
             }
         }
@@ -141,9 +153,12 @@ extension Database {
         return updatingFeed { feed, db in
             var appended = 0
             while let t = feed.earliestDue, t < now {
+                var evaluator = Evaluator(db: db, now: t)
                 for name in feed.names {
                     guard let (_, rows) = feed.watches[name]!.timers.popEarliest(before: t + 1) else { continue }
-                    for row in db.bytewise(rows) where db.evaluate(&feed.watches[name]!, row, at: t, cause: .time) { appended += 1 }
+                    for row in db.bytewise(rows) where db.evaluate(&feed.watches[name]!, row, at: t, cause: .time, &evaluator) {
+                        appended += 1
+                    }
                 }
             }
             feed.time = max(feed.time, now)
@@ -155,10 +170,15 @@ extension Database {
 
     /// Evaluates `row` in `watch` at `t`: appends an entry when `M` changes, and
     /// reschedules its next time-driven change. Returns whether an entry was appended.
+    /// `evaluator` reads this database; its `now` is moved.
     @discardableResult
-    private func evaluate(_ watch: inout Watch, _ row: UInt32, at t: Int64, cause: Cause) -> Bool {
-        var evaluator = Evaluator(db: self, now: t)
-        let plan = watch.plan.instantiated(in: self)
+    private func evaluate(_ watch: inout Watch, _ row: UInt32, at t: Int64, cause: Cause, _ evaluator: inout Evaluator) -> Bool {
+        // Plans comparing event properties with string literals bind dictionary codes,
+        // which writes can add; the others are used as bound.
+        let instantiated = watch.plan.instantiatedIfNeeded(in: self)
+        let plan = instantiated ?? watch.plan
+        let finder = instantiated.map(NextChange.init) ?? watch.finder
+        evaluator.now = t
         let member = evaluator.test(plan, row, nil)
         var appended = false
         if member != watch.members.contains(row) {
@@ -166,7 +186,7 @@ extension Database {
             watch.record(row, member ? .entered : .exited, cause, at: t)
             appended = true
         }
-        watch.timers.set(row, NextChange(plan).after(t, row: row, member: member, &evaluator))
+        watch.timers.set(row, finder.after(t, row: row, member: member, &evaluator))
         return appended
     }
 

@@ -24,6 +24,8 @@ struct NextChange: Sendable {
     let plan: BoolPlan
     private let aggregates: [AggregatePlan]
     private let tests: [FlipTest]
+    /// The closed form, when every aggregate is a count threshold.
+    private let timeline: CountTimeline?
 
     /// `plan` instantiated against the database the evaluator reads.
     init(_ plan: BoolPlan) {
@@ -33,6 +35,7 @@ struct NextChange: Sendable {
         plan.collect(aggregates: &aggregates, tests: &tests)
         self.aggregates = aggregates
         self.tests = tests
+        self.timeline = CountTimeline(plan)
     }
 
     /// Whether time alone can ever change anything (some aggregate or `now` comparison).
@@ -42,6 +45,7 @@ struct NextChange: Sendable {
     /// none before the horizon. Moves `evaluator.now`.
     func after(_ T: Int64, row: UInt32, member: Bool, _ evaluator: inout Evaluator) -> Int64? {
         guard dependsOnTime else { return nil }
+        if let timeline { return after(T, row: row, member: member, timeline, &evaluator) }
         var c = T
         while c < Self.horizon {
             evaluator.now = c
@@ -59,6 +63,26 @@ struct NextChange: Sendable {
             evaluator.now = nb
             if evaluator.test(plan, row, nil) != member { return nb }
             c = nb
+        }
+        return nil
+    }
+
+    /// `after` by the closed form: `m` evaluated at the atoms' flips and the `now`
+    /// comparisons' flips only (no aggregate in those, so one interval up to the horizon).
+    private func after(_ T: Int64, row: UInt32, member: Bool, _ timeline: CountTimeline, _ evaluator: inout Evaluator) -> Int64? {
+        let tables = evaluator.db.events.tables
+        var candidates = timeline.flips(after: T) { table in
+            var times: [Int64] = []
+            tables[table].forEachTime(of: row) { times.append(Int64($0)) }
+            return times
+        }
+        if !tests.isEmpty {
+            for test in tests { flips(test, T, Self.horizon + 1, row, &evaluator, into: &candidates) }
+            candidates.sort()
+        }
+        for f in candidates where f <= Self.horizon {
+            evaluator.now = f
+            if evaluator.test(plan, row, nil) != member { return f }
         }
         return nil
     }

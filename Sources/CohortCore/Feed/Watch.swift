@@ -5,11 +5,17 @@
 /// each live row whose membership can change with time alone, `next(s, u, T)` from the
 /// last evaluation of that row (a write, a fired change, a definition); `plan` is the
 /// segment's bound plan those evaluations used, and `fingerprint` its text form, which
-/// a definition change compares to tell whether the meaning changed.
+/// a definition change compares to tell whether the meaning changed; `reads` and
+/// `finder` are derived from `plan` (set together by `rebind`).
 struct Watch: Sendable {
     let name: String
-    var plan: BoolPlan
-    var fingerprint: String
+    private(set) var plan: BoolPlan
+    private(set) var fingerprint: String
+    /// What the plan reads: a write touching none of it skips this watch.
+    private(set) var reads: PlanReads
+    /// The next-change finder of the plan as bound (used as is when the plan needs no
+    /// instantiation against the data).
+    private(set) var finder: NextChange
     var members = Bitmap()
     var timers = TimerHeap()
     var stream: SegmentStream
@@ -20,7 +26,17 @@ struct Watch: Sendable {
         self.name = name
         self.plan = plan
         self.fingerprint = Watch.fingerprint(plan)
+        self.reads = PlanReads(plan)
+        self.finder = NextChange(plan)
         self.stream = stream
+    }
+
+    /// Takes a changed definition's plan.
+    mutating func rebind(_ plan: BoolPlan) {
+        self.plan = plan
+        fingerprint = Watch.fingerprint(plan)
+        reads = PlanReads(plan)
+        finder = NextChange(plan)
     }
 
     /// Appends a change to the stream, retention applied at its own time, and keeps it
@@ -43,7 +59,11 @@ struct Watch: Sendable {
 /// snapshot sees streams consistent with the data) and changes only under the engine's
 /// write lock, through `Database+Feed.swift`.
 public struct ChangeFeed: Sendable {
+    /// Mutated in place by `Database+Feed`; added and removed only through `add` and
+    /// `remove`, which keep `names` in step.
     var watches: [String: Watch] = [:]
+    /// Watch names in bytewise order: the order time-driven changes are applied in.
+    private(set) var names: [String] = []
     public internal(set) var time: Int64 = 0
     /// Deleted rows whose final `exited` entries are still in some stream, by user id:
     /// what a later `USER.DEL` of the same id (a new row) removes too. Rebuilt from the
@@ -52,8 +72,16 @@ public struct ChangeFeed: Sendable {
 
     public init() {}
 
-    /// Watch names in bytewise order: the order time-driven changes are applied in.
-    var names: [String] { watches.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+    mutating func add(_ watch: Watch) {
+        watches[watch.name] = watch
+        names = watches.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    mutating func remove(_ name: String) -> Bool {
+        guard watches.removeValue(forKey: name) != nil else { return false }
+        names.removeAll { $0 == name }
+        return true
+    }
 
     public var watchCount: Int { watches.count }
     public var entryCount: Int { watches.values.reduce(0) { $0 + $1.stream.length } }

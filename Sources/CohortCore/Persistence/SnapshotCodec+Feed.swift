@@ -82,7 +82,7 @@ extension SnapshotCodec {
                     let id = db.users.id(of: e.row)
                     if !(feed.formerRows[id] ?? []).contains(e.row) { feed.formerRows[id, default: []].append(e.row) }
                 }
-                feed.watches[name] = watch
+                feed.add(watch)
             }
             return feed
         }

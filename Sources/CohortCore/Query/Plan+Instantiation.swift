@@ -9,6 +9,10 @@
 extension BoolPlan {
     func instantiated(in db: Database) -> BoolPlan { instantiate(db) ?? self }
 
+    /// The instantiated plan, or nil when the plan does not depend on data (then it is
+    /// its own instantiation, for every database).
+    func instantiatedIfNeeded(in db: Database) -> BoolPlan? { instantiate(db) }
+
     /// The instantiated plan, or nil when nothing in it depends on data.
     fileprivate func instantiate(_ db: Database) -> BoolPlan? {
         switch self {
