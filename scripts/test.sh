@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/clients.sh >/dev/null
 swift build --build-tests
 swift test --skip-build
