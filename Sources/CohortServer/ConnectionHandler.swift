@@ -213,7 +213,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(ms))) {
                 let (handler, context) = loopBound.value
-                handler.answerBlocked(context, .null)
+                handler.answerBlocked(context, .nullArray)
             }
         }
         blocked = (read, rest, timeout)

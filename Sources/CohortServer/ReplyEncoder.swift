@@ -19,6 +19,7 @@ enum ReplyEncoder {
         case .integer(let v): line(":", String(v), &out)
         case .bulk(let s): bulk(s, &out)
         case .null: out.writeStaticString(version >= 3 ? "_\r\n" : "$-1\r\n")
+        case .nullArray: out.writeStaticString(version >= 3 ? "_\r\n" : "*-1\r\n")
         case .double(let v):
             if version >= 3 { line(",", Reply.format(v), &out) } else { bulk(Reply.format(v), &out) }
         case .bool(let v):

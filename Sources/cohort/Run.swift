@@ -105,7 +105,7 @@ enum ReplyPrinter {
             lines.append(e.description)
             return true
         case .integer(let v): lines.append(String(v))
-        case .null: lines.append("")
+        case .null, .nullArray: lines.append("")
         case .double(let v): lines.append(Reply.format(v))
         case .bool(let v): lines.append(v ? "1" : "0")
         case .array(let items), .push(let items), .frames(let items):

@@ -68,7 +68,7 @@ struct ChangeFeedTests {
         #expect(
             try run(engine, "SEGMENT.WATCHES")
                 == .array([.array([.bulk("active_riders"), .integer(1), .integer(4), .bulk("1783296000000-1"), .integer(1_000_000), .null])]))
-        #expect(try run(engine, "XREAD STREAMS segment:active_riders 1783296000000-1") == .null)
+        #expect(try run(engine, "XREAD STREAMS segment:active_riders 1783296000000-1") == .nullArray)
     }
 }
 

@@ -59,6 +59,12 @@ struct FeedServerTests {
         let started = DispatchTime.now().uptimeNanoseconds
         #expect(c.command("XREAD", "BLOCK", "150", "STREAMS", "segment:active_riders", "$") == .null)
         #expect(DispatchTime.now().uptimeNanoseconds - started >= 140_000_000)
+        // On the wire, in RESP2, a read that found nothing is a null array, as Redis sends.
+        let raw = try server.client()
+        raw.send(RESPClient.encode(["XREAD", "BLOCK", "10", "STREAMS", "segment:active_riders", "$"]))
+        #expect(raw.raw(5) == "*-1\r\n")
+        raw.send(RESPClient.encode(["XREAD", "STREAMS", "segment:nothing", "0"]))
+        #expect(raw.raw(5) == "*-1\r\n")
         #expect(c.command("XREAD", "COUNT", "1", "BLOCK", "10", "STREAMS", "segment:active_riders", "0") == .array([.array([.bulk("segment:active_riders"), .array([
             .array([.bulk("1782864000000-0"), .array(["user", "fx1", "change", "entered", "at", "2026-07-01T00:00:00Z", "cause", "write"].map(RESPValue.bulk))])
         ])])]))

@@ -130,11 +130,11 @@ enum FeedCommands {
         return .array(entries.map { render($0, db) })
     }
 
-    /// `XREAD [COUNT n] [BLOCK ms] STREAMS key ... id ...`; nil when no key has entries
-    /// after its ID.
+    /// `XREAD [COUNT n] [BLOCK ms] STREAMS key ... id ...`; a null array when no key has
+    /// entries after its ID.
     static func read(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
         let request = try XReadRequest(args)
-        return request.reply(db) ?? .null
+        return request.reply(db) ?? .nullArray
     }
 
     static func length(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {

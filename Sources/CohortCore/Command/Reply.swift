@@ -8,6 +8,8 @@ public indirect enum Reply: Equatable, Sendable {
     case integer(Int64)
     case bulk(String)
     case null
+    /// "No array": `*-1` in RESP2 (what Redis's XREAD answers when nothing arrived), `_` in RESP3.
+    case nullArray
     case double(Double)
     case bool(Bool)
     case array([Reply])
