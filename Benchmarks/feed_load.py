@@ -73,6 +73,7 @@ def prober(stop, out, port, tag):
     c = Connection(port)
     replies = {}
     n = 0
+    time.sleep(0.5)  # the reader is blocked on the stream's end by then
     start = time.monotonic()
     while not stop.is_set():
         pause = start + n / 100 - time.monotonic()
@@ -86,11 +87,15 @@ def prober(stop, out, port, tag):
 
 
 def reader(stop, out, port, key, want_prefix):
-    """XREAD BLOCK on `key` from its current end; the arrival time of each entry's user."""
+    """XREAD BLOCK on `key` from its current end; the arrival time of each entry's user.
+    Reads on for a second after `stop`, for entries of the last writes."""
     c = Connection(port)
     last = "$"
     arrivals = {}
-    while not stop.is_set():
+    drain = None
+    while drain is None or time.monotonic() < drain:
+        if drain is None and stop.is_set():
+            drain = time.monotonic() + 1
         reply = c.call("XREAD", "COUNT", "100000", "BLOCK", "200", "STREAMS", key, last)
         now = time.monotonic()
         if not reply:

@@ -357,18 +357,6 @@ struct ChangeFeedOracleTests {
     }
 }
 
-/// A small deterministic generator for tests (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Streams, recorded memberships and the clock across restarts (FEATURES §1.5.5): the
 /// snapshot plus the journal, whose records carry their commit times, give the same

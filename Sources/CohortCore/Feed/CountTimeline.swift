@@ -110,14 +110,3 @@ extension CountTimeline {
         }
     }
 }
-
-extension ValuePlan {
-    var containsAggregate: Bool {
-        switch self {
-        case .aggregate: true
-        case .binary(_, let l, let r, _): l.containsAggregate || r.containsAggregate
-        case .negate(let v): v.containsAggregate
-        default: false
-        }
-    }
-}

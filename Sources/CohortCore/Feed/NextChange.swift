@@ -235,16 +235,23 @@ extension BoolPlan {
 }
 
 extension ValuePlan {
-    /// Whether `now` occurs in the value itself (not inside an aggregate's window or
-    /// filter, whose effect on time is an event breakpoint).
-    var containsNow: Bool {
+    /// Whether `leaf` holds for the value or one it is computed from by arithmetic
+    /// (not looking inside an aggregate's window or filter).
+    func contains(_ leaf: (ValuePlan) -> Bool) -> Bool {
+        if leaf(self) { return true }
         switch self {
-        case .now: true
-        case .binary(_, let l, let r, _): l.containsNow || r.containsNow
-        case .negate(let v): v.containsNow
-        default: false
+        case .binary(_, let l, let r, _): return l.contains(leaf) || r.contains(leaf)
+        case .negate(let v): return v.contains(leaf)
+        default: return false
         }
     }
+
+    /// Whether `now` occurs in the value itself (not inside an aggregate's window or
+    /// filter, whose effect on time is an event breakpoint).
+    var containsNow: Bool { contains { if case .now = $0 { true } else { false } } }
+
+    /// Whether the value is or uses an aggregate.
+    var containsAggregate: Bool { contains { if case .aggregate = $0 { true } else { false } } }
 
     fileprivate func collect(_ aggregates: inout [AggregatePlan]) {
         switch self {
