@@ -58,10 +58,9 @@ enum FeedCommands {
 
     static func watches(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
         .array(
-            db.feed.names.map { name in
-                let w = db.feed.watches[name]!
-                return .array([
-                    .bulk(name), .integer(Int64(w.members.count)), .integer(Int64(w.stream.length)), .bulk(w.stream.lastID.description),
+            db.feed.list.map { w in
+                .array([
+                    .bulk(w.name), .integer(Int64(w.members.count)), .integer(Int64(w.stream.length)), .bulk(w.stream.lastID.description),
                     .integer(Int64(w.stream.maxLength)), w.stream.maxAge.map { .integer($0) } ?? .null,
                 ])
             })
@@ -87,7 +86,7 @@ enum FeedCommands {
         let name = args[0]
         var cursor: SyncCursors.Cursor
         if token == "0" {
-            let pinned = engine.read { db in db.feed.watches[name].map { ($0.members, $0.stream.lastID) } }
+            let pinned = engine.read { db in db.feed[name].map { ($0.members, $0.stream.lastID) } }
             guard let (members, id) = pinned else { throw .err("segment '\(name)' is not watched (SEGMENT.WATCH it first)") }
             cursor = SyncCursors.Cursor(members: members, id: id, position: 0, lastUsed: SyncCursors.clock())
             token = engine.syncCursors.pin(cursor)

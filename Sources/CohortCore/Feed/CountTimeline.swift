@@ -9,7 +9,9 @@
 /// flips of the `now` comparisons (which have no aggregate, so one affine interval each),
 /// nothing the plan reads changes, so `m` is evaluated only at those seconds: O(events
 /// × atoms) for the sweep plus one evaluation per candidate, against the general walk's
-/// evaluation at every event breakpoint.
+/// evaluation at every event breakpoint. Without `now` comparisons the plan is decided
+/// from the atoms' truths and its other tests (evaluated once) at each flip, with no
+/// evaluation at all (`membershipAndNext`): the write path of such a watch.
 struct CountTimeline: Sendable {
     /// One `count(...) op k` comparison of the plan.
     struct Atom: Sendable {
@@ -22,72 +24,142 @@ struct CountTimeline: Sendable {
         func holds(_ count: Int) -> Bool { comparison.holds(Double(count), threshold) }
     }
 
+    /// The plan as boolean structure over its atoms and its other tests ("leaves":
+    /// attribute tests and comparisons without an aggregate), which a write or time
+    /// does not change between two atom flips.
+    indirect enum Node: Sendable {
+        case atom(Int)
+        case leaf(Int)
+        case and([Node])
+        case or([Node])
+        case not(Node)
+
+        func holds(_ atoms: [Bool], _ leaves: [Bool]) -> Bool {
+            switch self {
+            case .atom(let i): atoms[i]
+            case .leaf(let i): leaves[i]
+            case .and(let terms): terms.allSatisfy { $0.holds(atoms, leaves) }
+            case .or(let terms): terms.contains { $0.holds(atoms, leaves) }
+            case .not(let inner): !inner.holds(atoms, leaves)
+            }
+        }
+    }
+
     let atoms: [Atom]
+    let root: Node
+    let leaves: [BoolPlan]
+    /// The event tables the atoms count, without duplicates.
+    let tables: [Int]
 
     /// The timeline of `plan`, or nil when the plan has another aggregate shape.
     init?(_ plan: BoolPlan) {
         var atoms: [Atom] = []
-        guard plan.collectCountAtoms(&atoms), !atoms.isEmpty else { return nil }
-        self.atoms = atoms
+        var leaves: [BoolPlan] = []
+        guard let root = plan.countNode(&atoms, &leaves), !atoms.isEmpty else { return nil }
+        (self.atoms, self.root, self.leaves) = (atoms, root, leaves)
+        var tables: [Int] = []
+        for atom in atoms where !tables.contains(atom.table) { tables.append(atom.table) }
+        self.tables = tables
     }
 
+    /// One user's event times per table of `tables` (same order), each ascending.
+    typealias Times = [[Int64]]
+
     /// The seconds after `T` at which some atom's truth changes, ascending, without
-    /// duplicates. `times` reads one user's event times of a table.
-    func flips(after T: Int64, times: (Int) -> [Int64]) -> [Int64] {
+    /// duplicates.
+    func flips(after T: Int64, _ times: Times) -> [Int64] {
         var out: [Int64] = []
-        var byTable: [Int: [Int64]] = [:]
-        for atom in atoms {
-            let te = byTable[atom.table] ?? { let t = times(atom.table).sorted(); byTable[atom.table] = t; return t }()
-            // Count changes: +1 at each te, -1 at each leaving time; both lists ascending.
-            let leaves = atom.length.map { d in te.map { Int64((Double($0) + d).rounded(.down)) + 1 } } ?? []
-            var (i, j, count) = (0, 0, 0)
-            var truth: Bool?
-            while i < te.count || j < leaves.count {
-                let t = Swift.min(i < te.count ? te[i] : .max, j < leaves.count ? leaves[j] : .max)
-                while i < te.count, te[i] == t { count += 1; i += 1 }
-                while j < leaves.count, leaves[j] == t { count -= 1; j += 1 }
-                if t <= T { continue }
-                let now = atom.holds(count)
-                // The truth at T, from the count of every change up to T.
-                if truth == nil { truth = atom.holds(countAt(T, te, leaves)) }
-                if now != truth { out.append(t); truth = now }
-            }
-        }
+        for atom in atoms.indices { sweep(atom, after: T, times) { t in out.append(t) } }
         out.sort()
         var unique: [Int64] = []
         for t in out where unique.last != t { unique.append(t) }
         return unique
     }
 
-    private func countAt(_ T: Int64, _ te: [Int64], _ leaves: [Int64]) -> Int {
-        func upTo(_ a: [Int64]) -> Int {
-            var (low, high) = (0, a.count)
-            while low < high {
-                let mid = (low + high) / 2
-                if a[mid] <= T { low = mid + 1 } else { high = mid }
-            }
-            return low
+    /// The membership at `T` and its next change after `T` (nil: none up to `horizon`),
+    /// for a plan whose leaves do not depend on time (no comparison with `now`): the
+    /// atoms' truths at `T` and their flips come from one sweep each, and the plan is
+    /// re-decided only at those flips, without the evaluator. `leaf(i)` is leaf i's
+    /// truth for this user.
+    func membershipAndNext(after T: Int64, horizon: Int64, _ times: Times, leaf: (BoolPlan) -> Bool) -> (member: Bool, next: Int64?) {
+        let leafTruths = leaves.map(leaf)
+        var truths = [Bool](repeating: false, count: atoms.count)
+        var flips: [(time: Int64, atom: Int)] = []
+        for atom in atoms.indices {
+            truths[atom] = sweep(atom, after: T, times) { t in flips.append((t, atom)) }
         }
-        return upTo(te) - upTo(leaves)
+        let member = root.holds(truths, leafTruths)
+        flips.sort { $0.time < $1.time }
+        var k = 0
+        while k < flips.count, flips[k].time <= horizon {
+            let t = flips[k].time
+            while k < flips.count, flips[k].time == t {
+                truths[flips[k].atom].toggle()
+                k += 1
+            }
+            if root.holds(truths, leafTruths) != member { return (member, t) }
+        }
+        return (member, nil)
+    }
+
+    /// Atom `index`'s truth at `T`; calls `flip` with each later second at which it
+    /// changes, ascending. Its count changes by +1 at each event time `te` and by -1 at
+    /// `floor(te + D) + 1` (leaving `last D`), both ascending in `te`.
+    @discardableResult
+    private func sweep(_ index: Int, after T: Int64, _ times: Times, _ flip: (Int64) -> Void) -> Bool {
+        let atom = atoms[index]
+        let te = times[tables.firstIndex(of: atom.table)!]
+        @inline(__always) func leave(_ j: Int) -> Int64 { Int64((Double(te[j]) + atom.length!).rounded(.down)) + 1 }
+        let leaves = atom.length == nil ? 0 : te.count
+        var (i, j, count) = (0, 0, 0)
+        // Every change up to T first: the count, and so the truth, at T.
+        while i < te.count, te[i] <= T { count += 1; i += 1 }
+        while j < leaves, leave(j) <= T { count -= 1; j += 1 }
+        var truth = atom.holds(count)
+        let atT = truth
+        while i < te.count || j < leaves {
+            let t = Swift.min(i < te.count ? te[i] : .max, j < leaves ? leave(j) : .max)
+            while i < te.count, te[i] == t { count += 1; i += 1 }
+            while j < leaves, leave(j) == t { count -= 1; j += 1 }
+            let now = atom.holds(count)
+            if now != truth {
+                flip(t)
+                truth = now
+            }
+        }
+        return atT
     }
 }
 
 extension BoolPlan {
-    /// Adds the count atoms; false when some aggregate is not a count atom.
-    fileprivate func collectCountAtoms(_ atoms: inout [CountTimeline.Atom]) -> Bool {
+    /// The plan as a `CountTimeline.Node`, adding its atoms and leaves; nil when some
+    /// aggregate is not a count atom.
+    fileprivate func countNode(_ atoms: inout [CountTimeline.Atom], _ leaves: inout [BoolPlan]) -> CountTimeline.Node? {
+        func leaf() -> CountTimeline.Node {
+            leaves.append(self)
+            return .leaf(leaves.count - 1)
+        }
         switch self {
-        case .constant, .index, .eventString, .eventStringCodes: return true
-        case .and(let terms), .or(let terms): return terms.allSatisfy { $0.collectCountAtoms(&atoms) }
-        case .not(let inner), .segment(_, let inner): return inner.collectCountAtoms(&atoms)
+        case .constant, .index, .eventString, .eventStringCodes: return leaf()
+        case .and(let terms), .or(let terms):
+            var nodes: [CountTimeline.Node] = []
+            for term in terms {
+                guard let node = term.countNode(&atoms, &leaves) else { return nil }
+                nodes.append(node)
+            }
+            if case .and = self { return .and(nodes) }
+            return .or(nodes)
+        case .not(let inner): return inner.countNode(&atoms, &leaves).map { .not($0) }
+        case .segment(_, let inner): return inner.countNode(&atoms, &leaves)
         case .compareNumbers(let l, let op, let r), .compareInts(let l, let op, let r):
             if let atom = CountTimeline.atom(l, op, r) ?? CountTimeline.atom(r, op.mirrored, l) {
                 atoms.append(atom)
-                return true
+                return .atom(atoms.count - 1)
             }
-            return !l.containsAggregate && !r.containsAggregate
-        case .compareStrings(let l, _, let r): return !l.containsAggregate && !r.containsAggregate
+            return l.containsAggregate || r.containsAggregate ? nil : leaf()
+        case .compareStrings(let l, _, let r): return l.containsAggregate || r.containsAggregate ? nil : leaf()
         case .numberIn(let v, _), .intIn(let v, _), .stringIn(let v, _), .isNull(let v, _), .truthy(let v):
-            return !v.containsAggregate
+            return v.containsAggregate ? nil : leaf()
         }
     }
 }

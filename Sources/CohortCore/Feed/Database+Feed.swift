@@ -24,17 +24,16 @@ extension Database {
     public mutating func watch(
         _ name: String, maxLength: Int?, maxAge: Int64?, backfill: Bool, now: Int64, maxWatches: Int = Database.defaultMaxWatches
     ) throws(CohortError) -> (members: Int, lastID: StreamID) {
-        if feed.watches[name] != nil {
-            feed.watches[name]!.stream.maxLength = maxLength ?? feed.watches[name]!.stream.maxLength
-            if let maxAge { feed.watches[name]!.stream.maxAge = maxAge }
-            feed.watches[name]!.stream.trim(now: now)
-            let watch = feed.watches[name]!
-            return (watch.members.count, watch.stream.lastID)
+        if let i = feed.index(of: name) {
+            if let maxLength { feed.list[i].stream.maxLength = maxLength }
+            if let maxAge { feed.list[i].stream.maxAge = maxAge }
+            feed.list[i].stream.trim(now: now)
+            return (feed.list[i].members.count, feed.list[i].stream.lastID)
         }
         guard let definition = catalog.segments[name] else {
             throw .err("unknown segment '\(name)' (SEGMENT.WATCH takes a defined segment)")
         }
-        guard feed.watches.count < maxWatches else {
+        guard feed.watchCount < maxWatches else {
             throw .err("cannot watch '\(name)': \(maxWatches) segments are watched already (--max-watches)")
         }
         try TimeAnalysis.check(segment: name, in: catalog)
@@ -71,11 +70,14 @@ extension Database {
         guard !feed.isEmpty, users.isLive(row) else { return }
         updatingFeed { feed, db in
             var evaluator = Evaluator(db: db, now: at)
-            for name in feed.names {
+            for i in feed.list.indices {
                 // Read in place: a copy of the watch alive across the mutation below
                 // would make its storage shared and the mutation copy a chunk.
-                guard feed.watches[name]!.reads.touched(by: scope) || feed.watches[name]!.timers.time(of: row) == at else { continue }
-                db.evaluate(&feed.watches[name]!, row, at: at, cause: .write, &evaluator)
+                // Due at `at`: everything before it is applied, so only when the heap's
+                // earliest is `at` can this row's be (checked first: O(1), in cache).
+                let due = feed.list[i].timers.earliest == at && feed.list[i].timers.time(of: row) == at
+                guard due || feed.list[i].reads.touched(by: scope) else { continue }
+                db.evaluate(&feed.list[i], row, at: at, cause: .write, &evaluator)
             }
         }
     }
@@ -89,16 +91,16 @@ extension Database {
         let id = users.id(of: row)
         let former = feed.formerRows[id] ?? []
         var leftFinalEntry = false
-        for name in feed.names {
-            let wasMember = feed.watches[name]!.members.contains(row)
+        for i in feed.list.indices {
+            let wasMember = feed.list[i].members.contains(row)
             if wasMember {
-                feed.watches[name]!.members.remove(row)
-                feed.watches[name]!.record(row, .exited, .delete, at: at)
+                feed.list[i].members.remove(row)
+                feed.list[i].record(row, .exited, .delete, at: at)
                 leftFinalEntry = true
             }
-            feed.watches[name]!.stream.removeEntries(of: row, keepingNewest: wasMember)
-            for r in former { feed.watches[name]!.stream.removeEntries(of: r, keepingNewest: false) }
-            feed.watches[name]!.timers.set(row, nil)
+            feed.list[i].stream.removeEntries(of: row, keepingNewest: wasMember)
+            for r in former { feed.list[i].stream.removeEntries(of: r, keepingNewest: false) }
+            feed.list[i].timers.set(row, nil)
         }
         feed.formerRows[id] = leftFinalEntry ? [row] : nil
     }
@@ -110,21 +112,21 @@ extension Database {
     /// definition.
     mutating func feedAfterDefinitions(at: Int64) throws(CohortError) {
         guard !feed.isEmpty else { return }
-        var changed: [(String, BoolPlan)] = []
-        for name in feed.names {
-            guard let definition = catalog.segments[name] else {
-                throw .err("segment '\(name)' is watched; SEGMENT.UNWATCH it first")
+        var changed: [(Int, BoolPlan)] = []
+        for (i, watch) in feed.list.enumerated() {
+            guard let definition = catalog.segments[watch.name] else {
+                throw .err("segment '\(watch.name)' is watched; SEGMENT.UNWATCH it first")
             }
-            guard Watch.fingerprint(definition.plan) != feed.watches[name]!.fingerprint else { continue }
-            try TimeAnalysis.check(segment: name, in: catalog)
-            changed.append((name, definition.plan))
+            guard Watch.fingerprint(definition.plan) != watch.fingerprint else { continue }
+            try TimeAnalysis.check(segment: watch.name, in: catalog)
+            changed.append((i, definition.plan))
         }
         guard !changed.isEmpty else { return }
         advanceFeed(to: at)
         updatingFeed { feed, db in
-            for (name, plan) in changed {
-                feed.watches[name]!.rebind(plan)
-                db.evaluateEveryone(&feed.watches[name]!, at: at, cause: .define)
+            for (i, plan) in changed {
+                feed.list[i].rebind(plan)
+                db.evaluateEveryone(&feed.list[i], at: at, cause: .define)
             }
         }
     }
@@ -135,7 +137,7 @@ extension Database {
         guard !feed.isEmpty else { return }
         advanceFeed(to: at)
         updatingFeed { feed, db in
-            for name in feed.names { db.evaluateEveryone(&feed.watches[name]!, at: at, cause: .load) }
+            for i in feed.list.indices { db.evaluateEveryone(&feed.list[i], at: at, cause: .load) }
         }
     }
 
@@ -154,9 +156,9 @@ extension Database {
             var appended = 0
             while let t = feed.earliestDue, t < now {
                 var evaluator = Evaluator(db: db, now: t)
-                for name in feed.names {
-                    guard let (_, rows) = feed.watches[name]!.timers.popEarliest(before: t + 1) else { continue }
-                    for row in db.bytewise(rows) where db.evaluate(&feed.watches[name]!, row, at: t, cause: .time, &evaluator) {
+                for i in feed.list.indices {
+                    guard let (_, rows) = feed.list[i].timers.popEarliest(before: t + 1) else { continue }
+                    for row in db.bytewise(rows) where db.evaluate(&feed.list[i], row, at: t, cause: .time, &evaluator) {
                         appended += 1
                     }
                 }
@@ -179,14 +181,22 @@ extension Database {
         let plan = instantiated ?? watch.plan
         let finder = instantiated.map(NextChange.init) ?? watch.finder
         evaluator.now = t
-        let member = evaluator.test(plan, row, nil)
+        let member: Bool
+        let next: Int64?
+        if let closed = finder.membershipAndNext(at: t, row: row, &evaluator) {
+            (member, next) = closed
+            assert(member == evaluator.test(plan, row, nil), "the count timeline and the evaluator disagree")
+        } else {
+            member = evaluator.test(plan, row, nil)
+            next = finder.after(t, row: row, member: member, &evaluator)
+        }
         var appended = false
         if member != watch.members.contains(row) {
             if member { watch.members.insert(row) } else { watch.members.remove(row) }
             watch.record(row, member ? .entered : .exited, cause, at: t)
             appended = true
         }
-        watch.timers.set(row, finder.after(t, row: row, member: member, &evaluator))
+        watch.timers.set(row, next)
         return appended
     }
 
@@ -224,11 +234,12 @@ extension Database {
     /// order (each segment's in append order); clears them.
     mutating func takeFeedNotices() -> [FeedNotice] {
         var notices: [FeedNotice] = []
-        for name in feed.names where !feed.watches[name]!.unpublished.isEmpty {
-            for e in feed.watches[name]!.unpublished {
-                notices.append(FeedNotice(segment: name, id: e.id, user: users.id(of: e.row), change: e.change, at: e.at, cause: e.cause))
+        for i in feed.list.indices where !feed.list[i].unpublished.isEmpty {
+            for e in feed.list[i].unpublished {
+                notices.append(
+                    FeedNotice(segment: feed.list[i].name, id: e.id, user: users.id(of: e.row), change: e.change, at: e.at, cause: e.cause))
             }
-            feed.watches[name]!.unpublished.removeAll()
+            feed.list[i].unpublished.removeAll()
         }
         return notices
     }

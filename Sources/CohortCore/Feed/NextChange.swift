@@ -45,6 +45,7 @@ struct NextChange: Sendable {
     /// none before the horizon. Moves `evaluator.now`.
     func after(_ T: Int64, row: UInt32, member: Bool, _ evaluator: inout Evaluator) -> Int64? {
         guard dependsOnTime else { return nil }
+        if let closed = membershipAndNext(at: T, row: row, &evaluator) { return closed.next }
         if let timeline { return after(T, row: row, member: member, timeline, &evaluator) }
         var c = T
         while c < Self.horizon {
@@ -67,15 +68,34 @@ struct NextChange: Sendable {
         return nil
     }
 
+    /// The membership at `T` and the next change after it when the closed form decides
+    /// both without the evaluator: a count-threshold plan with no comparison with `now`
+    /// (`dormant_riders`); nil for other plans. Leaves `evaluator.now` at `T`.
+    func membershipAndNext(at T: Int64, row: UInt32, _ evaluator: inout Evaluator) -> (member: Bool, next: Int64?)? {
+        guard let timeline, tests.isEmpty else { return nil }
+        evaluator.now = T
+        let times = Self.times(timeline, row, evaluator.db)
+        return timeline.membershipAndNext(after: T, horizon: Self.horizon, times) { evaluator.test($0, row, nil) }
+    }
+
+    /// `row`'s event times in each of the timeline's tables, ascending.
+    private static func times(_ timeline: CountTimeline, _ row: UInt32, _ db: borrowing Database) -> CountTimeline.Times {
+        timeline.tables.map { table in
+            var times: [Int64] = []
+            var sorted = true
+            // Base then delta: each ascending, the two together not always.
+            db.events.tables[table].forEachTime(of: row) { t in
+                if let last = times.last, last > Int64(t) { sorted = false }
+                times.append(Int64(t))
+            }
+            return sorted ? times : times.sorted()
+        }
+    }
+
     /// `after` by the closed form: `m` evaluated at the atoms' flips and the `now`
     /// comparisons' flips only (no aggregate in those, so one interval up to the horizon).
     private func after(_ T: Int64, row: UInt32, member: Bool, _ timeline: CountTimeline, _ evaluator: inout Evaluator) -> Int64? {
-        let tables = evaluator.db.events.tables
-        var candidates = timeline.flips(after: T) { table in
-            var times: [Int64] = []
-            tables[table].forEachTime(of: row) { times.append(Int64($0)) }
-            return times
-        }
+        var candidates = timeline.flips(after: T, Self.times(timeline, row, evaluator.db))
         if !tests.isEmpty {
             for test in tests { flips(test, T, Self.horizon + 1, row, &evaluator, into: &candidates) }
             candidates.sort()

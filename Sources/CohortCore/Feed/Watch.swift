@@ -59,11 +59,13 @@ struct Watch: Sendable {
 /// snapshot sees streams consistent with the data) and changes only under the engine's
 /// write lock, through `Database+Feed.swift`.
 public struct ChangeFeed: Sendable {
-    /// Mutated in place by `Database+Feed`; added and removed only through `add` and
-    /// `remove`, which keep `names` in step.
-    var watches: [String: Watch] = [:]
-    /// Watch names in bytewise order: the order time-driven changes are applied in.
-    private(set) var names: [String] = []
+    /// The watches in bytewise name order (the order time-driven changes are applied
+    /// in), mutated in place by index in `Database+Feed`; added and removed only through
+    /// `add` and `remove`, which keep `positions` in step. An array, not a dictionary
+    /// keyed by name: the write path visits every watch per write.
+    var list: [Watch] = []
+    /// The index in `list` of each watch, by name.
+    private var positions: [String: Int] = [:]
     public internal(set) var time: Int64 = 0
     /// Deleted rows whose final `exited` entries are still in some stream, by user id:
     /// what a later `USER.DEL` of the same id (a new row) removes too. Rebuilt from the
@@ -73,31 +75,43 @@ public struct ChangeFeed: Sendable {
     public init() {}
 
     mutating func add(_ watch: Watch) {
-        watches[watch.name] = watch
-        names = watches.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        if let i = positions[watch.name] { list[i] = watch } else { list.append(watch) }
+        list.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        positions = Dictionary(uniqueKeysWithValues: list.enumerated().map { ($1.name, $0) })
     }
 
     mutating func remove(_ name: String) -> Bool {
-        guard watches.removeValue(forKey: name) != nil else { return false }
-        names.removeAll { $0 == name }
+        guard let i = positions[name] else { return false }
+        list.remove(at: i)
+        positions = Dictionary(uniqueKeysWithValues: list.enumerated().map { ($1.name, $0) })
         return true
     }
 
-    public var watchCount: Int { watches.count }
-    public var entryCount: Int { watches.values.reduce(0) { $0 + $1.stream.length } }
-    public var isEmpty: Bool { watches.isEmpty }
-    public func isWatched(_ name: String) -> Bool { watches[name] != nil }
-    var memoryBytes: Int { watches.values.reduce(0) { $0 + $1.memoryBytes } }
+    /// The index in `list` of the watch of `name`.
+    func index(of name: String) -> Int? { positions[name] }
+
+    /// The watch of `name`, if watched.
+    subscript(name: String) -> Watch? { positions[name].map { list[$0] } }
+
+    public var watchCount: Int { list.count }
+    public var entryCount: Int { list.reduce(0) { $0 + $1.stream.length } }
+    public var isEmpty: Bool { list.isEmpty }
+    public func isWatched(_ name: String) -> Bool { positions[name] != nil }
+    var memoryBytes: Int { list.reduce(0) { $0 + $1.memoryBytes } }
 
     /// The earliest scheduled time-driven change of any watch.
-    var earliestDue: Int64? { watches.values.compactMap { $0.timers.earliest }.min() }
+    var earliestDue: Int64? {
+        var earliest: Int64?
+        for watch in list { if let t = watch.timers.earliest, t < earliest ?? .max { earliest = t } }
+        return earliest
+    }
 
-    var hasUnpublished: Bool { watches.values.contains { !$0.unpublished.isEmpty } }
+    var hasUnpublished: Bool { list.contains { !$0.unpublished.isEmpty } }
 
     /// The stream of `key` (`segment:<name>`), if watched.
     func stream(forKey key: String) -> SegmentStream? {
         guard key.hasPrefix("segment:") else { return nil }
-        return watches[String(key.dropFirst(8))]?.stream
+        return self[String(key.dropFirst(8))]?.stream
     }
 }
 

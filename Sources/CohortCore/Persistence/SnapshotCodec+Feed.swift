@@ -6,11 +6,10 @@ extension SnapshotCodec {
     static func encodeFeed(_ feed: ChangeFeed) -> [UInt8] {
         var w = ByteWriter()
         w.append(feed.time)
-        w.append(UInt32(feed.watches.count))
-        for name in feed.names {
-            let watch = feed.watches[name]!
+        w.append(UInt32(feed.list.count))
+        for watch in feed.list {
             let s = watch.stream
-            w.append(name)
+            w.append(watch.name)
             w.append(UInt64(s.maxLength))
             w.append(s.maxAge ?? -1)
             w.append(s.entriesAdded)
