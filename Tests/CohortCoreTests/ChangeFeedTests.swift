@@ -107,6 +107,23 @@ extension ChangeFeedTests {
         #expect(try run(engine, "CLOCK.SET 2026-07-01T00:00:00Z") == .error(.err("CLOCK.SET 2026-07-01T00:00:00Z is before the engine time 2026-07-11T00:00:02Z: the clock never moves back")))
     }
 
+    /// A write that creates a user re-evaluates every watch for it, whatever the write
+    /// touched: an EVENT.ADD or USER.SET of a new user enters segments it holds by its
+    /// null attributes or empty event tables (the scope comes from the row count before
+    /// the write: rows are dense and never reused).
+    @Test func aNewUserIsEvaluatedInEveryWatch() throws {
+        let engine = try makeEngine()
+        try run(engine, "SEGMENT.DEFINE unverified \"not verified\"")
+        try run(engine, "SEGMENT.DEFINE ride_free \"count(ride) = 0\"")
+        #expect(try run(engine, "SEGMENT.WATCH unverified") == .array([.integer(0), .bulk("0-0")]))
+        #expect(try run(engine, "SEGMENT.WATCH ride_free") == .array([.integer(0), .bulk("0-0")]))
+        try run(engine, "EVENT.ADD r1 ride 2026-06-30T09:00:00Z")
+        try run(engine, "USER.SET s1 verified false")
+        try run(engine, "EVENT.ADD r1 ride 2026-06-30T10:00:00Z")
+        #expect(try lines(engine, "unverified") == ["2026-07-01T00:00:00Z r1 entered write", "2026-07-01T00:00:00Z s1 entered write"])
+        #expect(try lines(engine, "ride_free") == ["2026-07-01T00:00:00Z s1 entered write"])
+    }
+
     @Test func definitionsAreReevaluatedOrRefused() throws {
         let engine = try makeEngine()
         try run(engine, "SEGMENT.DEFINE riders \"count(ride) >= 1\"")

@@ -28,9 +28,9 @@ enum DataCommands {
     }
 
     static func userSet(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        let created = !db.feed.isEmpty && db.users.row(of: args[0]) == nil
+        let rowsBefore = db.users.rowCount
         let row = try db.setAttributes(user: args[0], try args.pairs(from: 1))
-        return WriteResult(.ok, journal: args.journal, effect: .user(row, created ? .newUser : .attributes))
+        return WriteResult(.ok, journal: args.journal, effect: .user(row, Int(row) >= rowsBefore ? .newUser : .attributes))
     }
 
     static func userUnset(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
@@ -60,11 +60,12 @@ enum DataCommands {
             }
             time = parsed
         }
-        let created = !db.feed.isEmpty && db.users.row(of: args[0]) == nil
+        let rowsBefore = db.users.rowCount
         let row = try db.addEvent(user: args[0], event: args[1], time: time, properties: try args.pairs(from: 3))
         var journal = args.journal
         journal[3] = String(time)
-        let scope: WriteScope = created ? .newUser : .event(table: db.schema.event(named: args[1])!.id)
+        // Rows are dense and never reused: a row past the old count is a new user.
+        let scope: WriteScope = Int(row) >= rowsBefore ? .newUser : .event(table: db.schema.event(named: args[1])!.id)
         return WriteResult(.ok, journal: journal, effect: .user(row, scope))
     }
 
