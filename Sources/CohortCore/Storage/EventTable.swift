@@ -194,16 +194,20 @@ public struct EventTable: Sendable {
         return Int(offsets[r])..<Int(offsets[r + 1])
     }
 
-    /// Calls `body` with the time of each of `row`'s events, base then delta (each part
-    /// in time order). O(its events); for the change feed's breakpoints.
-    func forEachTime(of row: UInt32, _ body: (UInt32) -> Void) {
-        for p in range(of: row) { body(times[p]) }
+    /// Calls `body` with the position (base, or `times.count` + delta index: what the
+    /// value accessors below take) and time of each of `row`'s events, base then delta
+    /// (each part in time order). O(its events).
+    func forEachEvent(of row: UInt32, _ body: (_ position: Int, _ time: UInt32) -> Void) {
+        for p in range(of: row) { body(p, times[p]) }
         var d = deltaLists[row].first
         while d != DeltaList.end {
-            body(deltaTimes[Int(d)])
+            body(times.count + Int(d), deltaTimes[Int(d)])
             d = deltaNext[Int(d)]
         }
     }
+
+    /// `forEachEvent`, times only: for the change feed's breakpoints.
+    func forEachTime(of row: UInt32, _ body: (UInt32) -> Void) { forEachEvent(of: row) { body($1) } }
 
     // MARK: Values by position (base or delta)
 
