@@ -36,9 +36,64 @@ struct Funnel: Sendable {
         let steps: UInt32
     }
 
-    /// `row`'s level at `evaluator.now`, 0 to `steps.count`.
-    func level(of row: UInt32, _ evaluator: Evaluator) -> Int {
-        let matches = self.matches(of: row, evaluator)
+    /// The levels of `rows` at `evaluator.now`, in their order, 0 to `steps.count`.
+    ///
+    /// Table by table over the rows, not row by row over the tables: each `EventTable`
+    /// is taken from the database once per call (a copy of one retains each of its
+    /// buffers, and retains shared by threads contend). Pass 1 finds the rows with a
+    /// step-1 event in the entry range (one binary search each; most have none), pass 2
+    /// collects those rows' events that can be in a chain, pass 3 runs Appendix B.2.
+    func levels(of rows: ArraySlice<UInt32>, _ evaluator: Evaluator) -> [UInt8] {
+        let all = evaluator.db.events.tables
+        let now = evaluator.now
+        let entryEnd = min(to - 1, now)
+        let chainEnd = min(now, to - 1 > Int64.max - window ? Int64.max : to - 1 + window)
+        var events: [(position: Int, time: UInt32)] = []
+        var candidates: [Int] = []
+        do {
+            let table = all[steps[0].table]
+            let filter = steps[0].filter
+            for i in rows.indices {
+                events.removeAll(keepingCapacity: true)
+                table.appendEvents(of: rows[i], from: from, through: entryEnd, into: &events)
+                guard !events.isEmpty else { continue }
+                if let filter, !events.contains(where: { evaluator.test(filter, rows[i], EventRef(table: steps[0].table, position: $0.position)) }) {
+                    continue
+                }
+                candidates.append(i)
+            }
+        }
+        var matches = [[Match]](repeating: [], count: candidates.count)
+        for tableIndex in tables {
+            let table = all[tableIndex]
+            // Steps of this table without a filter match every event: one mask for them.
+            var plain: UInt32 = 0
+            var filtered: [(bit: UInt32, filter: BoolPlan)] = []
+            for (j, step) in steps.enumerated() where step.table == tableIndex {
+                if let filter = step.filter { filtered.append((1 << UInt32(j), filter)) } else { plain |= 1 << UInt32(j) }
+            }
+            for (c, i) in candidates.enumerated() {
+                let row = rows[i]
+                events.removeAll(keepingCapacity: true)
+                table.appendEvents(of: row, from: from, through: chainEnd, into: &events)
+                for (position, time) in events {
+                    var mask = plain
+                    for (bit, filter) in filtered where evaluator.test(filter, row, EventRef(table: tableIndex, position: position)) { mask |= bit }
+                    if mask != 0 { matches[c].append(Match(time: Int64(time), steps: mask)) }
+                }
+            }
+        }
+        var levels = [UInt8](repeating: 0, count: rows.count)
+        for (c, i) in candidates.enumerated() {
+            // Equal times keep no meaningful order: any order counts.
+            matches[c].sort { $0.time < $1.time }
+            levels[i - rows.startIndex] = UInt8(level(matches[c]))
+        }
+        return levels
+    }
+
+    /// The level of one user's matching events (ascending by time).
+    private func level(_ matches: [Match]) -> Int {
         guard !matches.isEmpty else { return 0 }
         let n = steps.count
         // s[j]: the latest start among chains of length j found so far (nil: none). A
@@ -99,26 +154,5 @@ struct Funnel: Sendable {
             m += 1
         }
         return m
-    }
-
-    /// `row`'s events at or before now that match some step, ascending by time.
-    private func matches(of row: UInt32, _ evaluator: Evaluator) -> [Match] {
-        var out: [Match] = []
-        let tables = evaluator.db.events.tables
-        let now = evaluator.now
-        for table in self.tables {
-            tables[table].forEachEvent(of: row) { position, time in
-                guard Int64(time) <= now else { return }
-                var mask: UInt32 = 0
-                for (j, step) in steps.enumerated() where step.table == table {
-                    if let filter = step.filter, !evaluator.test(filter, row, EventRef(table: table, position: position)) { continue }
-                    mask |= 1 << UInt32(j)
-                }
-                if mask != 0 { out.append(Match(time: Int64(time), steps: mask)) }
-            }
-        }
-        // Stable: equal times keep no meaningful order anyway (any order counts).
-        out.sort { $0.time < $1.time }
-        return out
     }
 }

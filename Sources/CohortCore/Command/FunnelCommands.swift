@@ -124,7 +124,7 @@ enum FunnelCommands {
         let chunk = 8192
         let (funnel, evaluator) = (request.funnel, request.evaluator)
         let parts = parallelMap((rows.count + chunk - 1) / chunk) { k -> [UInt8] in
-            rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)].map { UInt8(funnel.level(of: $0, evaluator)) }
+            funnel.levels(of: rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)], evaluator)
         }
         return (rows, parts.flatMap { $0 })
     }
@@ -161,13 +161,14 @@ enum FunnelCommands {
     }
 
     static func members(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
-        let request = try parse(db, args, env, members: true)
-        let level = request.level!
+        var request = try parse(db, args, env, members: true)
+        let level = UInt8(request.level!)
         // The cursor is the row to resume from; 0 starts and, returned, ends.
-        let candidates = request.group.toArray().drop { $0 < request.cursor }
+        if request.cursor > 0 { request.group = request.group.intersection(Bitmap(range: request.cursor..<UInt32.max)) }
+        let (rows, levels) = levels(request)
         var page: [UInt32] = []
         var next: UInt32 = 0
-        for row in candidates where request.funnel.level(of: row, request.evaluator) == level {
+        for (row, l) in zip(rows, levels) where l == level {
             if page.count == request.count {
                 next = row
                 break

@@ -206,6 +206,30 @@ public struct EventTable: Sendable {
         }
     }
 
+    /// Appends the position and time of each of `row`'s events with `lower <= time <=
+    /// upper` to `out` (base then delta, each part in time order): a binary search in the
+    /// base slice, the delta list walked to `upper`. O(log its events + those). A buffer,
+    /// not a closure: a closure that captures an evaluator copies it per call.
+    func appendEvents(of row: UInt32, from lower: Int64, through upper: Int64, into out: inout [(position: Int, time: UInt32)]) {
+        guard lower <= upper, upper >= 0, lower <= Int64(UInt32.max) else { return }
+        let (low, high) = (UInt32(max(0, lower)), UInt32(min(upper, Int64(UInt32.max))))
+        let slice = range(of: row)
+        var (a, b) = (slice.lowerBound, slice.upperBound)
+        while a < b {
+            let mid = (a + b) / 2
+            if times[mid] < low { a = mid + 1 } else { b = mid }
+        }
+        while a < slice.upperBound, times[a] <= high {
+            out.append((a, times[a]))
+            a += 1
+        }
+        var d = deltaLists[row].first
+        while d != DeltaList.end, deltaTimes[Int(d)] <= high {
+            if deltaTimes[Int(d)] >= low { out.append((times.count + Int(d), deltaTimes[Int(d)])) }
+            d = deltaNext[Int(d)]
+        }
+    }
+
     /// `forEachEvent`, times only: for the change feed's breakpoints.
     func forEachTime(of row: UInt32, _ body: (UInt32) -> Void) { forEachEvent(of: row) { body($1) } }
 
