@@ -1,0 +1,152 @@
+/// `SERIES.EVENTS fn(event[.prop] [where expr])` per bucket (FEATURES §4.3): the events
+/// of one type passing the filter with `start_b <= t < end_b` and `t <= now`, of the
+/// group's users, reduced by `fn` over all of them (an `avg` is the mean of every value,
+/// not of per-user means; `distinct` counts distinct values across users).
+///
+/// One pass over each user's events in the series' span (a binary search for its
+/// start), in parallel over users; per-chunk accumulators merged in chunk order.
+struct EventSeries: Sendable {
+    enum Function: String, Sendable {
+        case count, sum, avg, min, max, distinct, users
+    }
+
+    let function: Function
+    let table: Int
+    let property: PropertyColumns.Slot?
+    let filter: BoolPlan?
+
+    /// One bucket's reduction.
+    struct Accumulator: Sendable {
+        var events = 0
+        var users = 0
+        var values = 0
+        var intSum: Int64 = 0
+        var intOverflow = false
+        var sum = 0.0
+        var min = Double.infinity
+        var max = -Double.infinity
+        /// Exact extremes of int and bool values.
+        var intMin = Int64.max
+        var intMax = Int64.min
+        var distinct: Set<UInt64> = []
+        fileprivate var lastRow: UInt32 = .max
+
+        mutating func merge(_ other: Accumulator) {
+            events += other.events
+            users += other.users
+            values += other.values
+            let (s, overflow) = intSum.addingReportingOverflow(other.intSum)
+            (intSum, intOverflow) = (s, intOverflow || other.intOverflow || overflow)
+            sum += other.sum
+            min = Swift.min(min, other.min)
+            max = Swift.max(max, other.max)
+            intMin = Swift.min(intMin, other.intMin)
+            intMax = Swift.max(intMax, other.intMax)
+            distinct.formUnion(other.distinct)
+        }
+    }
+
+    /// The accumulators of `buckets` over `rows`; `member(k, row)` says whether `row` is
+    /// in bucket k's group.
+    func accumulate(
+        _ rows: ContiguousArray<UInt32>, _ buckets: [Buckets.Bucket], now: Int64, _ evaluator: Evaluator,
+        member: @Sendable @escaping (Int, UInt32) -> Bool
+    ) -> [Accumulator] {
+        guard let first = buckets.first, let last = buckets.last else { return [] }
+        let through = Swift.min(now, last.end - 1)
+        let chunk = 8192
+        let parts = parallelMap((rows.count + chunk - 1) / chunk) { k -> [Accumulator] in
+            var acc = [Accumulator](repeating: Accumulator(), count: buckets.count)
+            var evaluator = evaluator
+            let table = evaluator.db.events.tables[self.table]
+            var events: [(position: Int, time: UInt32)] = []
+            for row in rows[(k * chunk)..<Swift.min(rows.count, (k + 1) * chunk)] {
+                events.removeAll(keepingCapacity: true)
+                table.appendEvents(of: row, from: first.start, through: through, into: &events)
+                for (position, time) in events {
+                    let b = Self.bucket(of: Int64(time), buckets)
+                    guard member(b, row) else { continue }
+                    if let filter {
+                        evaluator.now = buckets[b].now(now)
+                        guard evaluator.test(filter, row, EventRef(table: self.table, position: position)) else { continue }
+                    }
+                    add(table, position, row, into: &acc[b])
+                }
+            }
+            return acc
+        }
+        var total = [Accumulator](repeating: Accumulator(), count: buckets.count)
+        for part in parts { for b in total.indices { total[b].merge(part[b]) } }
+        return total
+    }
+
+    /// The index of the bucket holding `t` (the buckets are consecutive and ascending).
+    private static func bucket(of t: Int64, _ buckets: [Buckets.Bucket]) -> Int {
+        var (low, high) = (0, buckets.count - 1)
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if buckets[mid].start <= t { low = mid } else { high = mid - 1 }
+        }
+        return low
+    }
+
+    private func add(_ table: EventTable, _ p: Int, _ row: UInt32, into a: inout Accumulator) {
+        a.events += 1
+        if a.lastRow != row {
+            a.users += 1
+            a.lastRow = row
+        }
+        guard let property else { return }
+        let x: Double
+        let key: UInt64
+        switch property {
+        case .int(let s):
+            let v = table.intValue(s, p)
+            if v == NullSentinel.int { return }
+            let (sum, overflow) = a.intSum.addingReportingOverflow(v)
+            (a.intSum, a.intOverflow) = (sum, a.intOverflow || overflow)
+            (a.intMin, a.intMax) = (Swift.min(a.intMin, v), Swift.max(a.intMax, v))
+            (x, key) = (Double(v), UInt64(bitPattern: v))
+        case .float(let s):
+            let v = table.floatValue(s, p)
+            if v.isNaN { return }
+            (x, key) = (v, (v == 0 ? 0.0 : v).bitPattern)
+        case .bool(let s):
+            let v = table.boolValue(s, p)
+            if v == NullSentinel.bool { return }
+            a.intSum += Int64(v)
+            (a.intMin, a.intMax) = (Swift.min(a.intMin, Int64(v)), Swift.max(a.intMax, Int64(v)))
+            (x, key) = (Double(v), UInt64(v))
+        case .string(let s):
+            let code = table.stringCode(s, p)
+            if code == NullSentinel.stringCode { return }
+            a.values += 1
+            if function == .distinct { a.distinct.insert(UInt64(code)) }
+            return
+        }
+        a.values += 1
+        a.sum += x
+        a.min = Swift.min(a.min, x)
+        a.max = Swift.max(a.max, x)
+        if function == .distinct { a.distinct.insert(key) }
+    }
+
+    /// A bucket's value as replied: counts as integers, int and bool sums, minima and
+    /// maxima as integers, float ones and averages as doubles, nil for no value.
+    func reply(_ a: Accumulator) -> Reply {
+        let integral: Bool
+        switch property {
+        case .int?, .bool?: integral = true
+        default: integral = false
+        }
+        switch function {
+        case .count: return .integer(Int64(a.events))
+        case .users: return .integer(Int64(a.users))
+        case .distinct: return .integer(Int64(a.distinct.count))
+        case .sum: return integral && !a.intOverflow ? .integer(a.intSum) : .double(a.values == 0 ? 0 : a.sum)
+        case .avg: return a.values == 0 ? .null : .double(a.sum / Double(a.values))
+        case .min: return a.values == 0 ? .null : integral ? .integer(a.intMin) : .double(a.min)
+        case .max: return a.values == 0 ? .null : integral ? .integer(a.intMax) : .double(a.max)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+/// `SERIES.COUNT` and `SERIES.EVENTS` (FEATURES §4.2): rows `[bucket_start, value,
+/// complete]`, one per bucket, each evaluated at its own `now_b = min(end_b - 1, now)`.
+enum SeriesCommands {
+    static let all: [Command] = [
+        Command("SERIES.COUNT", arity: -5, .read(count)),
+        Command("SERIES.EVENTS", arity: -5, .read(events)),
+    ]
+
+    /// The options after the first word: `BY unit`, the range, `OFFSET`, the group and `AT`.
+    struct Options {
+        var buckets: [Buckets.Bucket] = []
+        var now: Int64
+        var within: (target: String, perBucket: Bool)?
+    }
+
+    static func options(_ args: Arguments, _ env: CommandEnvironment, groups: Bool, usage: String) throws(CohortError) -> Options {
+        var unit: Buckets.Unit?
+        var from: (Int64, Int64)?
+        var last: Int?
+        var offset: Int64 = 0
+        var within: (String, Bool)?
+        var now = env.now
+        var i = 1
+        func next() throws(CohortError) -> String {
+            guard i + 1 < args.count else { throw .syntax("expected a value after \(args[i]) (\(usage))") }
+            i += 1
+            return args[i]
+        }
+        while i < args.count {
+            switch args[i].uppercased() {
+            case "BY":
+                let text = try next()
+                guard let u = Buckets.Unit(rawValue: text.lowercased()) else { throw .err("BY needs hour, day, week or month, got '\(text)'") }
+                unit = u
+            case "FROM":
+                let a = try FunnelCommands.time(try next(), "FROM")
+                guard i + 1 < args.count, args[i + 1].uppercased() == "TO" else { throw .syntax("FROM time must be followed by TO time (\(usage))") }
+                i += 1
+                let b = try FunnelCommands.time(try next(), "TO")
+                guard a < b else { throw .err("FROM must be before TO") }
+                from = (a, b)
+            case "LAST":
+                let text = try next()
+                guard let n = Int(text), n > 0 else { throw .err("LAST needs a positive number of buckets, got '\(text)'") }
+                last = n
+            case "OFFSET":
+                let text = try next()
+                guard let o = Buckets.offset(text) else { throw .err("OFFSET needs ±HH:MM (as +02:00), got '\(text)'") }
+                offset = o
+            case "IN" where groups: within = (try next(), true)
+            case "COHORT" where groups: within = (try next(), false)
+            case "AT": now = try FunnelCommands.time(try next(), "AT")
+            default: throw .syntax("unexpected '\(args[i])' (\(usage))")
+            }
+            i += 1
+        }
+        guard let unit else { throw .syntax("BY unit is required (\(usage))") }
+        guard (from == nil) != (last == nil) else { throw .syntax("give one range: FROM time TO time, or LAST n (\(usage))") }
+        let buckets = Buckets(unit: unit, offset: offset)
+        var options = Options(now: now, within: within)
+        if let (a, b) = from {
+            options.buckets = try buckets.range(from: a, last: b - 1, now: now)
+        } else {
+            options.buckets = try buckets.last(last!, now: now)
+        }
+        return options
+    }
+
+    static func row(_ bucket: Buckets.Bucket, _ value: Reply, now: Int64) -> Reply {
+        .array([.bulk(TimeFormat.format(bucket.start)), value, .bool(bucket.complete(now))])
+    }
+
+    /// `SERIES.COUNT target BY unit range [OFFSET ±HH:MM] [AT time]`: the target's size at
+    /// each bucket's `now_b`, recomputed from the current data.
+    static func count(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let usage = "SERIES.COUNT target BY unit FROM time TO time | LAST n [OFFSET ±HH:MM] [AT time]"
+        if args.contains(where: { $0.uppercased() == "RECORDED" }) {
+            throw .err("SERIES.COUNT ... RECORDED is not supported yet: leave it out for the recomputed series")
+        }
+        let options = try self.options(args, env, groups: false, usage: usage)
+        var evaluator = Evaluator(db: copy db, now: options.now)
+        let plan = try SegmentCommands.target(args[0], evaluator, env)
+        var rows: [Reply] = []
+        for bucket in options.buckets {
+            evaluator.now = bucket.now(options.now)
+            rows.append(row(bucket, .integer(Int64(evaluator.rows(plan, within: evaluator.db.users.live).count)), now: options.now))
+        }
+        return .array(rows)
+    }
+
+    /// `SERIES.EVENTS fn(event[.prop] [where expr]) BY unit range [IN target | COHORT
+    /// target] [OFFSET ±HH:MM] [AT time]`.
+    static func events(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let usage = "SERIES.EVENTS fn(event[.prop] [where expr]) BY unit FROM time TO time | LAST n [IN target | COHORT target] [OFFSET ±HH:MM] [AT time]"
+        let options = try self.options(args, env, groups: true, usage: usage)
+        var evaluator = Evaluator(db: copy db, now: options.now)
+        let series = try eventSeries(args[0], evaluator, env)
+        let live = evaluator.db.users.live
+        var groups: [Bitmap] = []
+        var rows = live
+        if let (target, perBucket) = options.within {
+            let plan = try SegmentCommands.target(target, evaluator, env)
+            if perBucket {
+                for bucket in options.buckets {
+                    evaluator.now = bucket.now(options.now)
+                    groups.append(evaluator.rows(plan, within: live))
+                }
+                rows = groups.reduce(Bitmap()) { $0.union($1) }
+            } else {
+                rows = evaluator.rows(plan, within: live)
+            }
+            evaluator.now = options.now
+        }
+        let perBucket = groups
+        let accumulators = series.accumulate(rows.toArray(), options.buckets, now: options.now, evaluator) { k, row in
+            perBucket.isEmpty || perBucket[k].contains(row)
+        }
+        return .array(zip(options.buckets, accumulators).map { row($0, series.reply($1), now: options.now) })
+    }
+
+    /// `fn(event[.prop] [where expr])` bound as the aggregate of the same name
+    /// (`users(e ...)` as `count(e ...)`, then counted per user): one rule for both.
+    static func eventSeries(_ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment) throws(CohortError) -> EventSeries {
+        guard let open = text.firstIndex(of: "("),
+            let function = EventSeries.Function(rawValue: text[..<open].trimmingCharacters(in: .whitespaces).lowercased())
+        else {
+            throw .err("expected count, sum, avg, min, max, distinct or users(event[.prop] [where expr]), got '\(text)'")
+        }
+        let bound = function == .users ? "count" + text[open...] : text
+        let plan: ValuePlan
+        do {
+            (plan, _) = try SegmentCommands.value(bound, evaluator, env)
+        } catch {
+            throw .err("'\(text)': \(error.message)")
+        }
+        guard case .aggregate(let a) = plan, case .all = a.window else {
+            throw .err("'\(text)': one event aggregate without a window (the buckets are the windows)")
+        }
+        switch function {
+        case .count, .users:
+            guard a.property == nil else { throw .err("'\(text)': \(function.rawValue) takes an event, not a property") }
+        case .sum, .avg, .min, .max, .distinct:
+            guard a.property != nil else { throw .err("'\(text)': \(function.rawValue) needs event.property") }
+        }
+        return EventSeries(function: function, table: a.table, property: a.property, filter: a.filter)
+    }
+}

@@ -1,0 +1,146 @@
+import CohortCore
+import CohortTestSupport
+import Foundation
+import Testing
+
+/// Time series (FEATURES §4): the worked examples of §4.4 that need neither
+/// `bucket_start`/`bucket_end` nor `RECORDED`, bucket boundaries (weeks, months, offsets,
+/// `LAST n`, the bucket limit), and a differential test of `SERIES.EVENTS` against
+/// per-bucket `AGG.STATS` / `SEGMENT.COUNT` with `from A to B` windows.
+struct SeriesTests {
+    func makeEngine() throws -> Engine {
+        let engine = Engine(fixedNow: 1_782_864_000, clock: { 1_782_864_000 })
+        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
+        return engine
+    }
+
+    @discardableResult
+    func run(_ engine: Engine, _ line: String) throws -> Reply { engine.execute(try InlineCommand.split(line)) }
+
+    func series(_ rows: [(String, Reply, Bool)]) -> Reply {
+        .array(rows.map { .array([.bulk($0.0), $0.1, .bool($0.2)]) })
+    }
+
+    @Test func workedExamplesOfSection4_4() throws {
+        let engine = try makeEngine()
+        for (user, t) in [
+            ("a", "2026-06-01T08:00:00Z"), ("a", "2026-06-02T23:59:59Z"), ("a", "2026-06-03T00:00:00Z"), ("b", "2026-05-31T23:59:59Z"),
+            ("b", "2026-06-02T12:00:00Z"), ("c", "2026-06-03T18:00:00Z"),
+        ] {
+            try run(engine, "EVENT.ADD \(user) app_open \(t)")
+        }
+        let range = "BY day FROM 2026-06-01 TO 2026-06-04 AT 2026-06-03T12:00:00Z"
+        let days = ["2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z", "2026-06-03T00:00:00Z"]
+        #expect(
+            try run(engine, "SERIES.EVENTS users(app_open) \(range)")
+                == series([(days[0], .integer(1), true), (days[1], .integer(2), true), (days[2], .integer(1), false)]))
+        #expect(
+            try run(engine, "SERIES.COUNT \"count(app_open, last 1d) >= 1\" \(range)")
+                == series([(days[0], .integer(2), true), (days[1], .integer(2), true), (days[2], .integer(2), false)]))
+
+        for (user, t, amount) in [
+            ("a", "2026-06-01T10:00:00Z", "20.0"), ("a", "2026-06-07T23:59:59Z", "5.5"), ("a", "2026-06-08T00:00:00Z", "10.0"),
+            ("b", "2026-06-03T09:00:00Z", "100.0"), ("c", "2026-06-09T15:00:00Z", "7.25"), ("c", "2026-06-11T09:00:00Z", "3.0"),
+        ] {
+            try run(engine, "EVENT.ADD \(user) purchase \(t) amount \(amount)")
+        }
+        for (user, plan) in [("a", "pro"), ("b", "free"), ("c", "pro")] { try run(engine, "USER.SET \(user) plan \(plan)") }
+        #expect(
+            try run(engine, #"SERIES.EVENTS sum(purchase.amount) BY week FROM 2026-06-03 TO 2026-06-15 IN "plan = \"pro\"" AT 2026-06-10T00:00:00Z"#)
+                == series([("2026-06-01T00:00:00Z", .double(25.5), true), ("2026-06-08T00:00:00Z", .double(17.25), false)]))
+        // Recomputed: today's attribute applies to the past.
+        try run(engine, "SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"")
+        #expect(
+            try run(engine, "SERIES.COUNT pros BY day LAST 3 AT 2026-06-03T12:00:00Z")
+                == series([(days[0], .integer(2), true), (days[1], .integer(2), true), (days[2], .integer(2), false)]))
+    }
+
+    @Test func bucketBoundariesOffsetsAndLimits() throws {
+        let engine = try makeEngine()
+        try run(engine, "EVENT.ADD a app_open 2026-05-31T22:30:00Z")  // 06-01 00:30 at +02:00
+        try run(engine, "EVENT.ADD a app_open 2026-06-30T23:59:59Z")
+        try run(engine, "EVENT.ADD a app_open 2026-07-01T00:00:00Z")
+        // Months: June whole (05-31T22:30Z is May in UTC), July open at now (07-01T00:00:00Z).
+        #expect(
+            try run(engine, "SERIES.EVENTS count(app_open) BY month FROM 2026-06-15 TO 2026-07-02")
+                == series([("2026-06-01T00:00:00Z", .integer(1), true), ("2026-07-01T00:00:00Z", .integer(1), false)]))
+        #expect(
+            try run(engine, "SERIES.EVENTS count(app_open) BY month FROM 2026-05-15 TO 2026-07-02 OFFSET +02:00")
+                == series([
+                    ("2026-04-30T22:00:00Z", .integer(0), true), ("2026-05-31T22:00:00Z", .integer(1), true), ("2026-06-30T22:00:00Z", .integer(2), false),
+                ]))
+        // A local day at +02:00 starts at 22:00Z of the day before.
+        #expect(
+            try run(engine, "SERIES.EVENTS count(app_open) BY day FROM 2026-06-01T00:00:00+02:00 TO 2026-06-02T00:00:00+02:00 OFFSET +02:00")
+                == series([("2026-05-31T22:00:00Z", .integer(1), true)]))
+        // Weeks start on Monday (2026-06-29); LAST 2 ends with the bucket of now.
+        #expect(
+            try run(engine, "SERIES.EVENTS count(app_open) BY week LAST 2")
+                == series([("2026-06-22T00:00:00Z", .integer(0), true), ("2026-06-29T00:00:00Z", .integer(2), false)]))
+        #expect(try run(engine, "SERIES.EVENTS count(app_open) BY hour FROM 2026-04-01 TO 2026-05-31") == .error(.err("1440 buckets requested; at most 1000")))
+        guard case .error = try run(engine, "SERIES.EVENTS sum(app_open) BY day LAST 2") else {
+            Issue.record("sum without a property is refused")
+            return
+        }
+        guard case .error = try run(engine, "SERIES.COUNT verified BY day LAST 2 RECORDED") else {
+            Issue.record("RECORDED is refused until it exists")
+            return
+        }
+    }
+
+    /// Every function, with and without a filter, over all users, `IN` a segment and a
+    /// `COHORT`, against a model of the same events reduced bucket by bucket.
+    @Test(arguments: [5, 6, 7] as [UInt64])
+    func eventsEqualAModelBucketByBucket(seed: UInt64) throws {
+        struct Ride {
+            let user: Int
+            let t: Int64
+            let km: Int64
+            let minutes: Int64?
+            let car: String
+        }
+        var rng = SplitMix(seed: seed)
+        let engine = try makeEngine()
+        let base: Int64 = 1_780_272_000  // 2026-06-01
+        var rides: [Ride] = []
+        var pro: Set<Int> = []
+        for u in 0..<40 {
+            if rng.next() % 2 == 0 {
+                let isPro = rng.next() % 2 == 0
+                if isPro { pro.insert(u) }
+                try run(engine, "USER.SET p\(u) plan \(isPro ? "pro" : "free")")
+            }
+            for _ in 0..<Int(rng.next() % 8) {
+                let ride = Ride(
+                    user: u, t: base + Int64(rng.next() % (12 * 86_400)), km: Int64(rng.next() % 30),
+                    minutes: rng.next() % 4 == 0 ? nil : Int64(rng.next() % 50), car: "c\(rng.next() % 4)")
+                rides.append(ride)
+                try run(engine, "EVENT.ADD p\(u) ride \(ride.t) distance_km \(ride.km) car \(ride.car)" + (ride.minutes.map { " duration_min \($0)" } ?? ""))
+            }
+        }
+        let now = base + 9 * 86_400 + 43_200
+        let recent = Set(rides.filter { $0.t >= now - 3 * 86_400 && $0.t <= now }.map(\.user))
+        let groups: [(String, (Int) -> Bool)] = [("", { _ in true }), (#" IN "plan = \"pro\"""#, { pro.contains($0) }), (#" COHORT "count(ride, last 3d) >= 1""#, { recent.contains($0) })]
+        let functions: [(String, ([Ride]) -> Reply)] = [
+            ("count(ride)", { .integer(Int64($0.count)) }),
+            ("users(ride)", { .integer(Int64(Set($0.map(\.user)).count)) }),
+            ("sum(ride.duration_min)", { .integer($0.compactMap(\.minutes).reduce(0, +)) }),
+            ("avg(ride.distance_km)", { $0.isEmpty ? .null : .double(Double($0.map(\.km).reduce(0, +)) / Double($0.count)) }),
+            ("min(ride.duration_min)", { $0.compactMap(\.minutes).min().map(Reply.integer) ?? .null }),
+            ("max(ride.distance_km)", { $0.map(\.km).max().map { .double(Double($0)) } ?? .null }),
+            ("distinct(ride.car)", { .integer(Int64(Set($0.map(\.car)).count)) }),
+            ("count(ride where distance_km > 12)", { .integer(Int64($0.filter { $0.km > 12 }.count)) }),
+        ]
+        for (function, model) in functions {
+            for (group, member) in groups {
+                let command = "SERIES.EVENTS \"\(function)\" BY day FROM \(base) TO \(base + 12 * 86_400)\(group) AT \(now)"
+                let expected: [Reply] = (0..<10).map { k in
+                    let start = base + Int64(k) * 86_400
+                    let inBucket = rides.filter { $0.t >= start && $0.t < start + 86_400 && $0.t <= now && member($0.user) }
+                    return .array([.bulk(TimeFormat.format(start)), model(inBucket), .bool(now >= start + 86_400)])
+                }
+                #expect(try run(engine, command) == .array(expected), "\(command)")
+            }
+        }
+    }
+}
