@@ -37,6 +37,18 @@ struct SeriesTests {
         #expect(
             try run(engine, "SERIES.COUNT \"count(app_open, last 1d) >= 1\" \(range)")
                 == series([(days[0], .integer(2), true), (days[1], .integer(2), true), (days[2], .integer(2), false)]))
+        #expect(
+            try run(engine, "SERIES.COUNT \"count(app_open, from bucket_start to bucket_end) >= 1\" \(range)")
+                == series([(days[0], .integer(1), true), (days[1], .integer(2), true), (days[2], .integer(1), false)]))
+        // The names exist only in SERIES.* expressions, and a filter sees them too.
+        guard case .error(let e) = try run(engine, "SEGMENT.COUNT \"count(app_open, from bucket_start to bucket_end) >= 1\"") else {
+            Issue.record("bucket_start outside a series is refused")
+            return
+        }
+        #expect(e.message.hasPrefix("unknown attribute 'bucket_start'"))
+        #expect(
+            try run(engine, "SERIES.EVENTS \"count(app_open where bucket_end - bucket_start = 1d)\" \(range)")
+                == series([(days[0], .integer(1), true), (days[1], .integer(2), true), (days[2], .integer(1), false)]))
 
         for (user, t, amount) in [
             ("a", "2026-06-01T10:00:00Z", "20.0"), ("a", "2026-06-07T23:59:59Z", "5.5"), ("a", "2026-06-08T00:00:00Z", "10.0"),

@@ -68,6 +68,7 @@ struct EventSeries: Sendable {
                     guard member(b, row) else { continue }
                     if let filter {
                         evaluator.now = buckets[b].now(now)
+                        evaluator.bucket = (buckets[b].start, buckets[b].end)
                         guard evaluator.test(filter, row, EventRef(table: self.table, position: position)) else { continue }
                     }
                     add(table, position, row, into: &acc[b])

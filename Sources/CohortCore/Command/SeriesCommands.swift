@@ -78,12 +78,12 @@ enum SeriesCommands {
             throw .err("SERIES.COUNT ... RECORDED is not supported yet: leave it out for the recomputed series")
         }
         let options = try self.options(args, env, groups: false, usage: usage)
-        var evaluator = Evaluator(db: copy db, now: options.now)
-        let plan = try SegmentCommands.target(args[0], evaluator, env)
+        let database = copy db
+        let plan = try SegmentCommands.target(args[0], Evaluator(db: database, now: options.now), env, bucketNames: true)
         var rows: [Reply] = []
         for bucket in options.buckets {
-            evaluator.now = bucket.now(options.now)
-            rows.append(row(bucket, .integer(Int64(evaluator.rows(plan, within: evaluator.db.users.live).count)), now: options.now))
+            let evaluator = bucketEvaluator(database, bucket, now: options.now)
+            rows.append(row(bucket, .integer(Int64(evaluator.rows(plan, within: database.users.live).count)), now: options.now))
         }
         return .array(rows)
     }
@@ -93,29 +93,35 @@ enum SeriesCommands {
     static func events(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
         let usage = "SERIES.EVENTS fn(event[.prop] [where expr]) BY unit FROM time TO time | LAST n [IN target | COHORT target] [OFFSET ±HH:MM] [AT time]"
         let options = try self.options(args, env, groups: true, usage: usage)
-        var evaluator = Evaluator(db: copy db, now: options.now)
+        let database = copy db
+        let evaluator = Evaluator(db: database, now: options.now)
         let series = try eventSeries(args[0], evaluator, env)
-        let live = evaluator.db.users.live
+        let live = database.users.live
         var groups: [Bitmap] = []
         var rows = live
         if let (target, perBucket) = options.within {
-            let plan = try SegmentCommands.target(target, evaluator, env)
             if perBucket {
-                for bucket in options.buckets {
-                    evaluator.now = bucket.now(options.now)
-                    groups.append(evaluator.rows(plan, within: live))
-                }
+                let plan = try SegmentCommands.target(target, evaluator, env, bucketNames: true)
+                for bucket in options.buckets { groups.append(bucketEvaluator(database, bucket, now: options.now).rows(plan, within: live)) }
                 rows = groups.reduce(Bitmap()) { $0.union($1) }
             } else {
-                rows = evaluator.rows(plan, within: live)
+                // The cohort at the command's now: no bucket, so no bucket names.
+                rows = evaluator.rows(try SegmentCommands.target(target, evaluator, env), within: live)
             }
-            evaluator.now = options.now
         }
         let perBucket = groups
         let accumulators = series.accumulate(rows.toArray(), options.buckets, now: options.now, evaluator) { k, row in
             perBucket.isEmpty || perBucket[k].contains(row)
         }
         return .array(zip(options.buckets, accumulators).map { row($0, series.reply($1), now: options.now) })
+    }
+
+    /// An evaluator of one bucket: at its `now_b`, with its `bucket_start`/`bucket_end`.
+    /// A new one per bucket: a scan's segment memo holds for one now only.
+    static func bucketEvaluator(_ db: Database, _ bucket: Buckets.Bucket, now: Int64) -> Evaluator {
+        var evaluator = Evaluator(db: db, now: bucket.now(now))
+        evaluator.bucket = (bucket.start, bucket.end)
+        return evaluator
     }
 
     /// `fn(event[.prop] [where expr])` bound as the aggregate of the same name
@@ -129,7 +135,7 @@ enum SeriesCommands {
         let bound = function == .users ? "count" + text[open...] : text
         let plan: ValuePlan
         do {
-            (plan, _) = try SegmentCommands.value(bound, evaluator, env)
+            (plan, _) = try SegmentCommands.value(bound, evaluator, env, bucketNames: true)
         } catch {
             throw .err("'\(text)': \(error.message)")
         }

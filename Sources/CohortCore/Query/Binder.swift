@@ -17,6 +17,10 @@ struct Binder {
     let layout: Database
     let definitions: any DefinitionResolver
     var schema: Schema { layout.schema }
+    /// Whether `bucket_start` and `bucket_end` name the bucket being evaluated (in the
+    /// expressions of `SERIES.*` commands; attributes, properties and named aggregates
+    /// of those names shadow them).
+    var bucketNames = false
 
     /// Where a name is being resolved: a user, or one event of a table (inside `where`).
     enum Scope {
@@ -264,6 +268,8 @@ struct Binder {
             }
         }
         if let bound = try definitions.aggregate(name) { return bound }
+        if bucketNames, name == "bucket_start" { return (.bucketStart, .time) }
+        if bucketNames, name == "bucket_end" { return (.bucketEnd, .time) }
         throw .err("unknown attribute '\(name)' at \(at)")
     }
 

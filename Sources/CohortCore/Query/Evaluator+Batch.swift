@@ -18,6 +18,10 @@ extension Evaluator {
             out.update(repeating: Number(int: x))
         case .now:
             out.update(repeating: Number(int: now))
+        case .bucketStart:
+            out.update(repeating: Number(int: bucket.start))
+        case .bucketEnd:
+            out.update(repeating: Number(int: bucket.end))
         case .int64Column(let c):
             let column = db.attributes.int64s[c].values
             for i in rows.indices {

@@ -28,6 +28,9 @@ struct Evaluator: Sendable {
     /// (`NextChange`); the segment memo of `rows` is only valid for one `now`, so a
     /// scan never runs on an evaluator whose `now` was moved.
     var now: Int64
+    /// The bucket a `SERIES.*` command evaluates (`bucket_start`, `bucket_end`); null
+    /// elsewhere. Like `now`, fixed for the scans of one evaluator.
+    var bucket: (start: Int64, end: Int64) = (NullSentinel.time, NullSentinel.time)
     private let memo = SegmentMemo()
 
     init(db: Database, now: Int64) {
@@ -221,6 +224,8 @@ struct Evaluator: Sendable {
         case .number(let x): return Number(double: x)
         case .integer(let x): return Number(int: x)
         case .now: return Number(int: now)
+        case .bucketStart: return Number(int: bucket.start)
+        case .bucketEnd: return Number(int: bucket.end)
         case .string, .stringColumn, .eventString: return .null
         case .int64Column(let c): return Number(int: db.attributes.int64s[c].value(row) ?? NullSentinel.int)
         case .doubleColumn(let c): return Number(double: db.attributes.doubles[c].value(row) ?? .nan)

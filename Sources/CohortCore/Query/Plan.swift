@@ -86,6 +86,9 @@ indirect enum ValuePlan: Sendable {
     case integer(Int64)
     /// The evaluation's "now" (a time).
     case now
+    /// The bucket being evaluated by a `SERIES.*` command: its start and end (times).
+    case bucketStart
+    case bucketEnd
     case string(String)
     case int64Column(Int)
     case doubleColumn(Int)
