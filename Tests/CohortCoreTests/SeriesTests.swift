@@ -155,4 +155,37 @@ struct SeriesTests {
             }
         }
     }
+
+    /// SERIES.STATS is AGG.STATS at each bucket's now_b, `bucket_start`/`bucket_end`
+    /// read as the bucket's literal bounds.
+    @Test func statsEqualAggStatsPerBucket() throws {
+        var rng = SplitMix(seed: 9)
+        let engine = try makeEngine()
+        let base: Int64 = 1_780_272_000  // 2026-06-01
+        for u in 0..<30 {
+            try run(engine, "USER.SET s\(u) plan \(rng.next() % 2 == 0 ? "pro" : "free")")
+            for _ in 0..<Int(rng.next() % 10) {
+                try run(engine, "EVENT.ADD s\(u) ride \(base + Int64(rng.next() % (8 * 86_400))) distance_km \(rng.next() % 30)")
+            }
+        }
+        let now = base + 6 * 86_400 + 3600
+        for (value, group) in [("sum(ride.distance_km, last 2d)", #" IN "count(ride, last 1d) >= 1""#), ("count(ride, from bucket_start to bucket_end)", "")] {
+            guard case .array(let rows) = try run(engine, "SERIES.STATS \"\(value)\" BY day FROM \(base) TO \(base + 8 * 86_400)\(group) AT \(now)") else {
+                Issue.record("SERIES.STATS failed")
+                return
+            }
+            #expect(rows.count == 7)
+            for (k, row) in rows.enumerated() {
+                let start = base + Int64(k) * 86_400
+                // Time literals are ISO-8601 strings in the language.
+                let literal = value.replacingOccurrences(of: "bucket_start", with: "\\\"\(TimeFormat.format(start))\\\"")
+                    .replacingOccurrences(of: "bucket_end", with: "\\\"\(TimeFormat.format(start + 86_400))\\\"")
+                guard case .array(let stats) = try run(engine, "AGG.STATS \"\(literal)\"\(group) AT \(min(start + 86_399, now))") else {
+                    Issue.record("AGG.STATS failed")
+                    return
+                }
+                #expect(row == .array([.bulk(TimeFormat.format(start))] + stats + [.bool(now >= start + 86_400)]), "\(value) bucket \(k)")
+            }
+        }
+    }
 }

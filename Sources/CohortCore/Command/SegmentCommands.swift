@@ -128,6 +128,12 @@ enum SegmentCommands {
         let (plan, type) = try value(words[0], evaluator, env)
         guard type != .string else { throw .err("AGG.STATS needs a numeric, time or bool value, got string") }
         let group = words.count == 3 ? evaluator.rows(try target(words[2], evaluator, env), within: evaluator.db.users.live) : evaluator.db.users.live
+        return .array(stats(plan, type, over: group, evaluator))
+    }
+
+    /// `[users, n, sum, min, max, avg]` of `plan` over `group` (AGG.STATS's reply; one
+    /// SERIES.STATS row per bucket).
+    static func stats(_ plan: ValuePlan, _ type: ValueType, over group: Bitmap, _ evaluator: Evaluator) -> [Reply] {
         let rows = group.toArray()
         let n: Int
         let sum: Reply, min: Reply, max: Reply, avg: Reply
@@ -150,7 +156,7 @@ enum SegmentCommands {
             (min, max) = (render(stats.min), render(stats.max))
             avg = type == .time ? render(stats.sum / Double(n)) : .double(stats.sum / Double(n))
         }
-        return .array([.integer(Int64(group.count)), .integer(Int64(n))] + (n == 0 ? [.null, .null, .null, .null] : [sum, min, max, avg]))
+        return [.integer(Int64(group.count)), .integer(Int64(n))] + (n == 0 ? [.null, .null, .null, .null] : [sum, min, max, avg])
     }
 
     // MARK: Helpers

@@ -4,6 +4,7 @@ enum SeriesCommands {
     static let all: [Command] = [
         Command("SERIES.COUNT", arity: -5, .read(count)),
         Command("SERIES.EVENTS", arity: -5, .read(events)),
+        Command("SERIES.STATS", arity: -5, .read(stats)),
     ]
 
     /// The options after the first word: `BY unit`, the range, `OFFSET`, the group and `AT`.
@@ -114,6 +115,26 @@ enum SeriesCommands {
             perBucket.isEmpty || perBucket[k].contains(row)
         }
         return .array(zip(options.buckets, accumulators).map { row($0, series.reply($1), now: options.now) })
+    }
+
+    /// `SERIES.STATS value-expr BY unit range [IN target] [OFFSET ±HH:MM] [AT time]`: rows
+    /// `[bucket_start, users, n, sum, min, max, avg, complete]`, AGG.STATS at each `now_b`.
+    static func stats(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        let usage = "SERIES.STATS value-expr BY unit FROM time TO time | LAST n [IN target] [OFFSET ±HH:MM] [AT time]"
+        let options = try self.options(args, env, groups: true, usage: usage)
+        if let within = options.within, !within.perBucket { throw .syntax("SERIES.STATS takes IN target, not COHORT (\(usage))") }
+        let database = copy db
+        let evaluator = Evaluator(db: database, now: options.now)
+        let (plan, type) = try SegmentCommands.value(args[0], evaluator, env, bucketNames: true)
+        guard type != .string else { throw .err("SERIES.STATS needs a numeric, time or bool value, got string") }
+        let target = try options.within.map { (text, _) throws(CohortError) in try SegmentCommands.target(text, evaluator, env, bucketNames: true) }
+        var rows: [Reply] = []
+        for bucket in options.buckets {
+            let e = bucketEvaluator(database, bucket, now: options.now)
+            let group = target.map { e.rows($0, within: database.users.live) } ?? database.users.live
+            rows.append(.array([.bulk(TimeFormat.format(bucket.start))] + SegmentCommands.stats(plan, type, over: group, e) + [.bool(bucket.complete(options.now))]))
+        }
+        return .array(rows)
     }
 
     /// An evaluator of one bucket: at its `now_b`, with its `bucket_start`/`bucket_end`.
