@@ -398,11 +398,18 @@ struct ChangeFeedPersistenceTests {
         defer { directory.remove() }
         let start = ChangeFeedTests.start
         var before: [Reply] = []
-        let questions = ["XRANGE segment:active_riders - +", "XINFO STREAM segment:active_riders", "SEGMENT.WATCHES", "SEGMENT.SYNC active_riders"]
+        // The RECORDED series reads the watch's start (nil before it) from the snapshot or the replay.
+        let series = "SERIES.COUNT active_riders BY day FROM 2026-06-29 TO 2026-07-06 RECORDED AT 2026-07-06T00:00:00Z"
+        let questions = ["XRANGE segment:active_riders - +", "XINFO STREAM segment:active_riders", "SEGMENT.WATCHES", "SEGMENT.SYNC active_riders", series]
         do {
             let (dataDirectory, engine) = try open(directory, now: start, define: true)
             for line in Self.script where withSnapshot || line != "SNAPSHOT" { #expect(!engine.run(line).isError, "\(line)") }
             before = questions.map { engine.run($0) }
+            guard case .array(let rows) = before[4], rows.count == 7, case .array(let first) = rows[0] else {
+                Issue.record("no RECORDED series: \(before[4])")
+                return
+            }
+            #expect(first[1] == .null)
             try dataDirectory.close()
         }
         // Restarted with an earlier --now: the clock stays at the last CLOCK.SET.

@@ -188,4 +188,59 @@ struct SeriesTests {
             }
         }
     }
+
+    func counts(_ reply: Reply) -> [Reply] {
+        guard case .array(let rows) = reply else { return [reply] }
+        return rows.map { row in if case .array(let cells) = row { cells[1] } else { row } }
+    }
+
+    /// §4.4: recomputed applies today's attribute to the past, RECORDED what the feed said.
+    @Test func recordedVersusRecomputed() throws {
+        let start: Int64 = 1_782_777_600  // 2026-06-30
+        let engine = Engine(fixedNow: start, clock: { start })
+        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
+        try run(engine, "USER.SET x plan free")
+        try run(engine, "USER.SET y plan pro")
+        try run(engine, "SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"")
+        #expect(try run(engine, "SEGMENT.WATCH pros") == .array([.integer(1), .bulk("0-0")]))
+        try run(engine, "CLOCK.SET 2026-07-03T10:00:00Z")
+        try run(engine, "USER.SET x plan pro")
+        try run(engine, "CLOCK.SET 2026-07-04T12:00:00Z")
+        let command = "SERIES.COUNT pros BY day FROM 2026-07-01 TO 2026-07-05"
+        #expect(counts(try run(engine, "\(command) AT 2026-07-04T12:00:00Z")) == [2, 2, 2, 2].map(Reply.integer))
+        #expect(counts(try run(engine, "\(command) RECORDED AT 2026-07-04T12:00:00Z")) == [1, 1, 2, 2].map(Reply.integer))
+        // Before the watch started: nil. After the engine time: refused.
+        #expect(counts(try run(engine, "SERIES.COUNT pros BY day FROM 2026-06-28 TO 2026-07-01 RECORDED")) == [.null, .null, .integer(1)])
+        guard case .error = try run(engine, "\(command) RECORDED AT 2026-07-05T00:00:00Z"), case .error = try run(engine, "SERIES.COUNT verified BY day LAST 2 RECORDED")
+        else {
+            Issue.record("RECORDED after the engine time, or of an unwatched segment, is refused")
+            return
+        }
+    }
+
+    /// §4.4 on the change-feed example of §1.7: the deleted u2 counts nowhere.
+    @Test func recordedOverTheChangeFeedExample() throws {
+        let engine = try makeEngine()
+        try run(engine, "SEGMENT.DEFINE active_riders \"count(ride, last 30d) >= 3\"")
+        try run(engine, "SEGMENT.WATCH active_riders")
+        for line in [
+            "EVENT.ADD u1 ride 2026-06-05T08:00:00Z", "EVENT.ADD u1 ride 2026-06-20T08:00:00Z", "EVENT.ADD u1 ride 2026-06-30T08:00:00Z",
+            "EVENT.ADD u2 ride 2026-06-25T10:00:00Z", "EVENT.ADD u2 ride 2026-06-28T10:00:00Z", "EVENT.ADD u2 ride 2026-07-02T09:00:00Z",
+            "CLOCK.SET 2026-07-06T00:00:00Z", "EVENT.ADD u1 ride *", "USER.DEL u2",
+            // The example asks AT 12:00, which RECORDED needs the engine time to have reached.
+            "CLOCK.SET 2026-07-06T12:00:00Z",
+        ] {
+            try run(engine, line)
+        }
+        #expect(
+            counts(try run(engine, "SERIES.COUNT active_riders BY day FROM 2026-07-01 TO 2026-07-07 RECORDED AT 2026-07-06T12:00:00Z"))
+                == [1, 1, 1, 1, 0, 1].map(Reply.integer))
+        // Retention: with the oldest entries trimmed, the history before them is refused.
+        try run(engine, "SEGMENT.WATCH active_riders MAXLEN 1")
+        guard case .error(let e) = try run(engine, "SERIES.COUNT active_riders BY day FROM 2026-07-01 TO 2026-07-07 RECORDED AT 2026-07-06T12:00:00Z") else {
+            Issue.record("a trimmed history is refused")
+            return
+        }
+        #expect(e.message.hasPrefix("history of 'active_riders' is trimmed up to 2026-07-06T00:00:00Z; RECORDED needs it from 2026-07-01T23:59:59Z"))
+    }
 }

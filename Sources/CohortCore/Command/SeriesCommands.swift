@@ -12,14 +12,19 @@ enum SeriesCommands {
         var buckets: [Buckets.Bucket] = []
         var now: Int64
         var within: (target: String, perBucket: Bool)?
+        var recorded = false
     }
 
-    static func options(_ args: Arguments, _ env: CommandEnvironment, groups: Bool, usage: String) throws(CohortError) -> Options {
+    /// `groups`: `IN`/`COHORT` are allowed; `recorded`: `RECORDED` is.
+    static func options(
+        _ args: Arguments, _ env: CommandEnvironment, groups: Bool, recorded: Bool = false, usage: String
+    ) throws(CohortError) -> Options {
         var unit: Buckets.Unit?
         var from: (Int64, Int64)?
         var last: Int?
         var offset: Int64 = 0
         var within: (String, Bool)?
+        var isRecorded = false
         var now = env.now
         var i = 1
         func next() throws(CohortError) -> String {
@@ -50,6 +55,7 @@ enum SeriesCommands {
                 offset = o
             case "IN" where groups: within = (try next(), true)
             case "COHORT" where groups: within = (try next(), false)
+            case "RECORDED" where recorded: isRecorded = true
             case "AT": now = try FunnelCommands.time(try next(), "AT")
             default: throw .syntax("unexpected '\(args[i])' (\(usage))")
             }
@@ -58,7 +64,7 @@ enum SeriesCommands {
         guard let unit else { throw .syntax("BY unit is required (\(usage))") }
         guard (from == nil) != (last == nil) else { throw .syntax("give one range: FROM time TO time, or LAST n (\(usage))") }
         let buckets = Buckets(unit: unit, offset: offset)
-        var options = Options(now: now, within: within)
+        var options = Options(now: now, within: within, recorded: isRecorded)
         if let (a, b) = from {
             options.buckets = try buckets.range(from: a, last: b - 1, now: now)
         } else {
@@ -71,14 +77,13 @@ enum SeriesCommands {
         .array([.bulk(TimeFormat.format(bucket.start)), value, .bool(bucket.complete(now))])
     }
 
-    /// `SERIES.COUNT target BY unit range [OFFSET ±HH:MM] [AT time]`: the target's size at
-    /// each bucket's `now_b`, recomputed from the current data.
+    /// `SERIES.COUNT target BY unit range [OFFSET ±HH:MM] [RECORDED] [AT time]`: the
+    /// target's size at each bucket's `now_b`, recomputed from the current data, or with
+    /// `RECORDED` the recorded membership of a watched segment then.
     static func count(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
-        let usage = "SERIES.COUNT target BY unit FROM time TO time | LAST n [OFFSET ±HH:MM] [AT time]"
-        if args.contains(where: { $0.uppercased() == "RECORDED" }) {
-            throw .err("SERIES.COUNT ... RECORDED is not supported yet: leave it out for the recomputed series")
-        }
-        let options = try self.options(args, env, groups: false, usage: usage)
+        let usage = "SERIES.COUNT target BY unit FROM time TO time | LAST n [OFFSET ±HH:MM] [RECORDED] [AT time]"
+        let options = try self.options(args, env, groups: false, recorded: true, usage: usage)
+        if options.recorded { return try recordedCount(db, args[0], options, env) }
         let database = copy db
         let plan = try SegmentCommands.target(args[0], Evaluator(db: database, now: options.now), env, bucketNames: true)
         var rows: [Reply] = []
@@ -87,6 +92,39 @@ enum SeriesCommands {
             rows.append(row(bucket, .integer(Int64(evaluator.rows(plan, within: database.users.live).count)), now: options.now))
         }
         return .array(rows)
+    }
+
+    /// `RECORDED`: the recorded membership `M` after every entry with `at <= now_b`,
+    /// bucket by bucket from the last: today's `M` with the stream's later entries undone
+    /// (FEATURES §4.3). Deleted users count nowhere (only live rows are undone); buckets
+    /// before the watch started are nil. O(entries after the first bucket + buckets × M).
+    static func recordedCount(_ db: borrowing Database, _ name: String, _ options: Options, _ env: CommandEnvironment) throws(CohortError) -> Reply {
+        guard let watch = db.feed[name] else { throw .err("RECORDED needs a watched segment; '\(name)' is not watched (SEGMENT.WATCH it)") }
+        guard options.now <= env.now else {
+            throw .err("RECORDED cannot answer after the engine time \(TimeFormat.format(env.now)): AT \(TimeFormat.format(options.now)) is later")
+        }
+        guard let first = options.buckets.first else { return .array([]) }
+        let firstNow = first.now(options.now)
+        let trimmed = Int64(watch.stream.trimmedUpTo.ms / 1000)
+        if watch.stream.trimmedUpTo != .zero, trimmed > firstNow {
+            throw .err(
+                "history of '\(name)' is trimmed up to \(TimeFormat.format(trimmed)); RECORDED needs it from \(TimeFormat.format(firstNow)) (raise MAXLEN or MAXAGE)")
+        }
+        let entries = watch.stream.entries(from: .zero, through: StreamID(ms: .max, seq: .max))
+        var members = watch.members
+        var k = entries.count
+        var counts: [Reply] = []
+        for bucket in options.buckets.reversed() {
+            let at = bucket.now(options.now)
+            while k > 0, entries[k - 1].at > at {
+                k -= 1
+                let e = entries[k]
+                guard db.users.isLive(e.row) else { continue }
+                if e.change == .entered { members.remove(e.row) } else { members.insert(e.row) }
+            }
+            counts.append(at < watch.since ? .null : .integer(Int64(members.count)))
+        }
+        return .array(zip(options.buckets, counts.reversed()).map { row($0, $1, now: options.now) })
     }
 
     /// `SERIES.EVENTS fn(event[.prop] [where expr]) BY unit range [IN target | COHORT

@@ -44,7 +44,7 @@ extension Database {
         return updatingFeed { feed, db in
             var watch = Watch(
                 name: name, plan: definition.plan,
-                stream: SegmentStream(maxLength: maxLength ?? SegmentStream.defaultMaxLength, maxAge: maxAge))
+                stream: SegmentStream(maxLength: maxLength ?? SegmentStream.defaultMaxLength, maxAge: maxAge), since: now)
             db.evaluateEveryone(&watch, at: now, cause: backfill ? .watch : nil)
             feed.add(watch)
             feed.time = max(feed.time, now)

@@ -9,6 +9,9 @@
 /// `finder` are derived from `plan` (set together by `rebind`).
 struct Watch: Sendable {
     let name: String
+    /// The engine time at which the watch started (its first evaluation): the recorded
+    /// membership has no history before it (`SERIES.COUNT ... RECORDED` answers nil).
+    let since: Int64
     private(set) var plan: BoolPlan
     private(set) var fingerprint: String
     /// What the plan reads: a write touching none of it skips this watch.
@@ -22,8 +25,9 @@ struct Watch: Sendable {
     /// Entries appended since the engine last published (`Database.takeFeedNotices`).
     var unpublished: [FeedEntry] = []
 
-    init(name: String, plan: BoolPlan, stream: SegmentStream) {
+    init(name: String, plan: BoolPlan, stream: SegmentStream, since: Int64) {
         self.name = name
+        self.since = since
         self.plan = plan
         self.fingerprint = Watch.fingerprint(plan)
         self.reads = PlanReads(plan)

@@ -10,6 +10,7 @@ extension SnapshotCodec {
         for watch in feed.list {
             let s = watch.stream
             w.append(watch.name)
+            w.append(watch.since)
             w.append(UInt64(s.maxLength))
             w.append(s.maxAge ?? -1)
             w.append(s.entriesAdded)
@@ -49,6 +50,7 @@ extension SnapshotCodec {
             for _ in 0..<count {
                 let name = try r.readString("watched segment")
                 guard let definition = db.catalog.segments[name] else { throw .init(what: "watch of unknown segment '\(name)'") }
+                let since = try r.read(Int64.self, "watch start")
                 let maxLength = try r.readCount("MAXLEN")
                 let maxAge = try r.read(Int64.self, "MAXAGE")
                 let added = try r.read(UInt64.self, "entries added")
@@ -69,7 +71,7 @@ extension SnapshotCodec {
                     name: name, plan: definition.plan,
                     stream: SegmentStream(
                         restoring: entries, entriesAdded: added, lastID: ids[0], maxDeletedID: ids[1], trimmedUpTo: ids[2],
-                        maxLength: maxLength, maxAge: maxAge < 0 ? nil : maxAge))
+                        maxLength: maxLength, maxAge: maxAge < 0 ? nil : maxAge), since: since)
                 watch.members = members
                 for _ in 0..<(try r.readCount("timer count")) {
                     let row = try r.read(UInt32.self, "timer user")
