@@ -227,15 +227,15 @@ struct SnapshotTests {
         let path = directory.file("snapshot.cohort")
         try SnapshotWriter.write(Database(), meta: SnapshotMeta(createdAt: 0, journalGeneration: 1), to: path)
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[8] = 4  // the version after this build's (3)
+        bytes[8] = 5  // the version after this build's (4)
         let crc = bytes[0..<28].withUnsafeBytes { CRC32C.checksum($0) }
         withUnsafeBytes(of: crc.littleEndian) { for k in 0..<4 { bytes[28 + k] = $0[k] } }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        #expect(readError(path)?.contains("format version 4, written by a newer Cohort") == true)
-        bytes[8] = 2  // version 2, from development builds (no watch start in the feed)
+        #expect(readError(path)?.contains("format version 5, written by a newer Cohort") == true)
+        bytes[8] = 3  // version 3, from development builds (no splits in the feed)
         let crc1 = bytes[0..<28].withUnsafeBytes { CRC32C.checksum($0) }
         withUnsafeBytes(of: crc1.littleEndian) { for k in 0..<4 { bytes[28 + k] = $0[k] } }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
-        #expect(readError(path)?.contains("format version 2, written by an earlier development build") == true)
+        #expect(readError(path)?.contains("format version 3, written by an earlier development build") == true)
     }
 }

@@ -131,5 +131,5 @@ public struct CommandTable: Sendable {
     }
 
     /// Every command: what `cohort run` and the server dispatch through.
-    public static let standard = CommandTable(ConnectionCommands.all + DataCommands.all + SegmentCommands.all + FeedCommands.all + FunnelCommands.all + SeriesCommands.all)
+    public static let standard = CommandTable(ConnectionCommands.all + DataCommands.all + SegmentCommands.all + FeedCommands.all + FunnelCommands.all + SeriesCommands.all + SplitCommands.all)
 }

@@ -52,7 +52,7 @@ enum FeedCommands {
     }
 
     static func unwatch(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        let dropped = db.unwatch(args[0])
+        let dropped = try db.unwatch(args[0])
         return WriteResult(.integer(dropped ? 1 : 0), journal: dropped ? args.journal : nil)
     }
 

@@ -178,40 +178,39 @@ enum SegmentCommands {
     /// The one way every read command resolves a target: a defined segment's bound plan
     /// when one has that name, else the text parsed and bound once per catalog version
     /// (`PlanCache`); then instantiated against the state the evaluator reads.
-    /// `bucketNames`: the text may use `bucket_start`/`bucket_end` (`SERIES.*`), cached
-    /// apart from the same text bound without them.
-    static func target(_ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment, bucketNames: Bool = false) throws(CohortError) -> BoolPlan {
+    /// `names`: the time-valued names the text may use (`bucket_start` in `SERIES.*`,
+    /// `assigned_at` in `SPLIT.REPORT`), cached apart from the same text without them.
+    static func target(_ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment, names: Binder.ExtraNames = []) throws(CohortError) -> BoolPlan {
         let db = evaluator.db
         let bound: BoolPlan
         if let definition = db.catalog.segments[text] {
             bound = .segment(name: text, definition.plan)
         } else {
-            bound = try env.plans.predicate(bucketNames ? Self.bucketKey + text : text, version: db.catalog.version) { () throws(CohortError) in
+            bound = try env.plans.predicate(cacheKey(text, names), version: db.catalog.version) { () throws(CohortError) in
                 var binder = Binder(db)
-                binder.bucketNames = bucketNames
+                binder.names = names
                 return try binder.predicate(try Parser.predicate(text))
             }
         }
         return bound.instantiated(in: db)
     }
 
-    /// The plan cache key prefix of texts bound with the bucket names (no text starts
-    /// with a NUL).
-    static let bucketKey = "\u{0}buckets\u{0}"
+    /// The plan cache key of a text bound with extra names: a prefix no text has (a NUL).
+    static func cacheKey(_ text: String, _ names: Binder.ExtraNames) -> String { names.isEmpty ? text : "\u{0}\(names.rawValue)\u{0}" + text }
 
     /// A named aggregate's bound plan, else a value expression bound once per catalog
     /// version; instantiated like `target`.
     static func value(
-        _ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment, bucketNames: Bool = false
+        _ text: String, _ evaluator: Evaluator, _ env: CommandEnvironment, names: Binder.ExtraNames = []
     ) throws(CohortError) -> (ValuePlan, ValueType) {
         let db = evaluator.db
         let (plan, type): (ValuePlan, ValueType)
         if let definition = db.catalog.aggregates[text] {
             (plan, type) = (definition.plan, definition.type)
         } else {
-            (plan, type) = try env.plans.value(bucketNames ? Self.bucketKey + text : text, version: db.catalog.version) { () throws(CohortError) in
+            (plan, type) = try env.plans.value(cacheKey(text, names), version: db.catalog.version) { () throws(CohortError) in
                 var binder = Binder(db)
-                binder.bucketNames = bucketNames
+                binder.names = names
                 return try binder.value(try Parser.value(text))
             }
         }

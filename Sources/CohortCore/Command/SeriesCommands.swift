@@ -85,7 +85,7 @@ enum SeriesCommands {
         let options = try self.options(args, env, groups: false, recorded: true, usage: usage)
         if options.recorded { return try recordedCount(db, args[0], options, env) }
         let database = copy db
-        let plan = try SegmentCommands.target(args[0], Evaluator(db: database, now: options.now), env, bucketNames: true)
+        let plan = try SegmentCommands.target(args[0], Evaluator(db: database, now: options.now), env, names: .bucket)
         var rows: [Reply] = []
         for bucket in options.buckets {
             let evaluator = bucketEvaluator(database, bucket, now: options.now)
@@ -140,7 +140,7 @@ enum SeriesCommands {
         var rows = live
         if let (target, perBucket) = options.within {
             if perBucket {
-                let plan = try SegmentCommands.target(target, evaluator, env, bucketNames: true)
+                let plan = try SegmentCommands.target(target, evaluator, env, names: .bucket)
                 for bucket in options.buckets { groups.append(bucketEvaluator(database, bucket, now: options.now).rows(plan, within: live)) }
                 rows = groups.reduce(Bitmap()) { $0.union($1) }
             } else {
@@ -163,9 +163,9 @@ enum SeriesCommands {
         if let within = options.within, !within.perBucket { throw .syntax("SERIES.STATS takes IN target, not COHORT (\(usage))") }
         let database = copy db
         let evaluator = Evaluator(db: database, now: options.now)
-        let (plan, type) = try SegmentCommands.value(args[0], evaluator, env, bucketNames: true)
+        let (plan, type) = try SegmentCommands.value(args[0], evaluator, env, names: .bucket)
         guard type != .string else { throw .err("SERIES.STATS needs a numeric, time or bool value, got string") }
-        let target = try options.within.map { (text, _) throws(CohortError) in try SegmentCommands.target(text, evaluator, env, bucketNames: true) }
+        let target = try options.within.map { (text, _) throws(CohortError) in try SegmentCommands.target(text, evaluator, env, names: .bucket) }
         var rows: [Reply] = []
         for bucket in options.buckets {
             let e = bucketEvaluator(database, bucket, now: options.now)
@@ -194,7 +194,7 @@ enum SeriesCommands {
         let bound = function == .users ? "count" + text[open...] : text
         let plan: ValuePlan
         do {
-            (plan, _) = try SegmentCommands.value(bound, evaluator, env, bucketNames: true)
+            (plan, _) = try SegmentCommands.value(bound, evaluator, env, names: .bucket)
         } catch {
             throw .err("'\(text)': \(error.message)")
         }

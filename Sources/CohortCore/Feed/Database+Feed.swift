@@ -52,8 +52,31 @@ extension Database {
         }
     }
 
-    /// `SEGMENT.UNWATCH`: drops the recorded membership and the stream.
-    public mutating func unwatch(_ name: String) -> Bool { feed.remove(name) }
+    /// `SEGMENT.UNWATCH`: drops the recorded membership and the stream; refused while a
+    /// split uses the segment.
+    public mutating func unwatch(_ name: String) throws(CohortError) -> Bool {
+        if let split = feed[name]?.splits.first { throw .err("segment '\(name)' is used by split '\(split.name)'") }
+        return feed.remove(name)
+    }
+
+    // MARK: Splits
+
+    /// `SPLIT.DEFINE` (validated, `segment` watched): the recorded members now are
+    /// assigned at the split's start (FEATURES §2.3.3). O(members).
+    mutating func defineSplit(_ split: Split, of segment: String) {
+        guard let w = feed.index(of: segment) else { return }
+        var split = split
+        for row in feed.list[w].members.toArray() { split.assign(row, user: users.id(of: row), at: split.startedAt) }
+        feed.list[w].splits.append(split)
+        feed.list[w].splits.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+    }
+
+    /// `SPLIT.DROP`: forgets the split and its assignments.
+    mutating func dropSplit(_ name: String) -> Bool {
+        guard let (w, s) = feed.split(named: name) else { return false }
+        feed.list[w].splits.remove(at: s)
+        return true
+    }
 
     // MARK: Writes
 
@@ -101,6 +124,7 @@ extension Database {
             feed.list[i].stream.removeEntries(of: row, keepingNewest: wasMember)
             for r in former { feed.list[i].stream.removeEntries(of: r, keepingNewest: false) }
             feed.list[i].timers.set(row, nil)
+            for s in feed.list[i].splits.indices { feed.list[i].splits[s].remove(row) }
         }
         feed.formerRows[id] = leftFinalEntry ? [row] : nil
     }
@@ -118,6 +142,7 @@ extension Database {
                 throw .err("segment '\(watch.name)' is watched; SEGMENT.UNWATCH it first")
             }
             guard Watch.fingerprint(definition.plan) != watch.fingerprint else { continue }
+            if let split = watch.splits.first { throw .err("segment '\(watch.name)' is used by split '\(split.name)'") }
             try TimeAnalysis.check(segment: watch.name, in: catalog)
             changed.append((i, definition.plan))
         }
@@ -193,11 +218,20 @@ extension Database {
         var appended = false
         if member != watch.members.contains(row) {
             if member { watch.members.insert(row) } else { watch.members.remove(row) }
-            watch.record(row, member ? .entered : .exited, cause, at: t)
+            record(&watch, row, member ? .entered : .exited, cause, at: t)
             appended = true
         }
         watch.timers.set(row, next)
         return appended
+    }
+
+    /// Records a change in `watch` and assigns an entering user to its splits (the first
+    /// `entered` entry after a split's definition is the user's assignment, §2.3.3).
+    private func record(_ watch: inout Watch, _ row: UInt32, _ change: Change, _ cause: Cause, at t: Int64) {
+        watch.record(row, change, cause, at: t)
+        guard change == .entered, !watch.splits.isEmpty else { return }
+        let user = users.id(of: row)
+        for i in watch.splits.indices { watch.splits[i].assign(row, user: user, at: t) }
     }
 
     /// Evaluates every live user at `t`: the new membership by a scan, an entry per
@@ -209,7 +243,7 @@ extension Database {
         if let cause {
             let changed = members.symmetricDifference(watch.members)
             for row in bytewise(Array(changed.toArray())) {
-                watch.record(row, members.contains(row) ? .entered : .exited, cause, at: t)
+                record(&watch, row, members.contains(row) ? .entered : .exited, cause, at: t)
             }
         }
         watch.members = members

@@ -24,6 +24,8 @@ struct Watch: Sendable {
     var stream: SegmentStream
     /// Entries appended since the engine last published (`Database.takeFeedNotices`).
     var unpublished: [FeedEntry] = []
+    /// The splits of this segment (FEATURES §2), by name; each `entered` entry assigns.
+    var splits: [Split] = []
 
     init(name: String, plan: BoolPlan, stream: SegmentStream, since: Int64) {
         self.name = name
@@ -52,7 +54,7 @@ struct Watch: Sendable {
     /// The plan's full structure as text: equal texts mean equal meaning.
     static func fingerprint(_ plan: BoolPlan) -> String { String(reflecting: plan) }
 
-    var memoryBytes: Int { members.memoryBytes + timers.memoryBytes + stream.memoryBytes }
+    var memoryBytes: Int { members.memoryBytes + timers.memoryBytes + stream.memoryBytes + splits.reduce(0) { $0 + $1.memoryBytes } }
 }
 
 /// Every watched segment and the engine time the feed has reached (FEATURES §1).
@@ -111,6 +113,14 @@ public struct ChangeFeed: Sendable {
     }
 
     var hasUnpublished: Bool { list.contains { !$0.unpublished.isEmpty } }
+
+    /// The watch and index of the split `name`, if defined.
+    func split(named name: String) -> (watch: Int, split: Int)? {
+        for (w, watch) in list.enumerated() {
+            if let s = watch.splits.firstIndex(where: { $0.name == name }) { return (w, s) }
+        }
+        return nil
+    }
 
     /// The stream of `key` (`segment:<name>`), if watched.
     func stream(forKey key: String) -> SegmentStream? {

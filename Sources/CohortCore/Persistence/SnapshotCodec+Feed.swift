@@ -34,6 +34,24 @@ extension SnapshotCodec {
                 w.append(row)
                 w.append(time)
             }
+            w.append(UInt32(watch.splits.count))
+            for split in watch.splits {
+                w.append(split.name)
+                w.append(split.seed)
+                w.append(split.startedAt)
+                w.append(UInt32(split.arms.count))
+                for arm in split.arms {
+                    w.append(arm.name)
+                    w.append(UInt32(arm.basisPoints))
+                }
+                let assigned = split.members.enumerated().flatMap { arm, rows in rows.toArray().map { (arm, $0) } }
+                w.append(UInt64(assigned.count))
+                for (arm, row) in assigned {
+                    w.append(row)
+                    w.append(UInt8(arm))
+                    w.append(split.assignment(of: row)!)
+                }
+            }
         }
         return w.bytes
     }
@@ -78,6 +96,24 @@ extension SnapshotCodec {
                     let time = try r.read(Int64.self, "timer time")
                     guard row < rows else { throw .init(what: "a timer of '\(name)' for an unknown user") }
                     watch.timers.set(row, time)
+                }
+                for _ in 0..<(try r.read(UInt32.self, "split count")) {
+                    let splitName = try r.readString("split name")
+                    let seed = try r.readString("split seed")
+                    let startedAt = try r.read(Int64.self, "split start")
+                    var arms: [Split.Arm] = []
+                    for _ in 0..<(try r.read(UInt32.self, "arm count")) {
+                        arms.append(Split.Arm(name: try r.readString("arm name"), basisPoints: Int(try r.read(UInt32.self, "arm basis points"))))
+                    }
+                    var split = Split(name: splitName, seed: seed, startedAt: startedAt, arms: arms)
+                    for _ in 0..<(try r.readCount("assignment count")) {
+                        let row = try r.read(UInt32.self, "assigned user")
+                        let arm = Int(try r.read(UInt8.self, "assigned arm"))
+                        let at = try r.read(Int64.self, "assignment time")
+                        guard row < rows, arm < arms.count else { throw .init(what: "an assignment of split '\(splitName)' to an unknown user or arm") }
+                        split.restore(row, arm: arm, at: at)
+                    }
+                    watch.splits.append(split)
                 }
                 for e in entries where !db.users.isLive(e.row) {
                     let id = db.users.id(of: e.row)

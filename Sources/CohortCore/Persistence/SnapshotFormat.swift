@@ -1,4 +1,4 @@
-/// The byte layout of a snapshot file (version 3). FORMAT.md next to this file is the
+/// The byte layout of a snapshot file (version 4). FORMAT.md next to this file is the
 /// prose version; both describe the same bytes.
 ///
 /// ```
@@ -20,7 +20,7 @@ enum SnapshotFormat {
     static let magic: [UInt8] = Array("COHORTSN".utf8)
     /// 2: large columns in raw sections and id tables with their hash slots. Version 1
     /// files came from development builds only and are refused with a clear message.
-    static let version: UInt32 = 3
+    static let version: UInt32 = 4
     static let headerSize = 32
     static let sectionMagic: [UInt8] = Array("SECT".utf8)
     static let littleEndianFlag: UInt32 = 1

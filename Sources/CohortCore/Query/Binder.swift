@@ -17,10 +17,16 @@ struct Binder {
     let layout: Database
     let definitions: any DefinitionResolver
     var schema: Schema { layout.schema }
-    /// Whether `bucket_start` and `bucket_end` name the bucket being evaluated (in the
-    /// expressions of `SERIES.*` commands; attributes, properties and named aggregates
-    /// of those names shadow them).
-    var bucketNames = false
+    /// Time-valued names a command adds to its expressions; attributes, properties and
+    /// named aggregates of those names shadow them.
+    struct ExtraNames: OptionSet, Sendable {
+        let rawValue: Int
+        /// `bucket_start`, `bucket_end`: the bucket a `SERIES.*` command evaluates.
+        static let bucket = ExtraNames(rawValue: 1)
+        /// `assigned_at`: the user's assignment time in `SPLIT.REPORT ... CONVERT EXPR`.
+        static let assignedAt = ExtraNames(rawValue: 2)
+    }
+    var names: ExtraNames = []
 
     /// Where a name is being resolved: a user, or one event of a table (inside `where`).
     enum Scope {
@@ -268,8 +274,9 @@ struct Binder {
             }
         }
         if let bound = try definitions.aggregate(name) { return bound }
-        if bucketNames, name == "bucket_start" { return (.bucketStart, .time) }
-        if bucketNames, name == "bucket_end" { return (.bucketEnd, .time) }
+        if names.contains(.bucket), name == "bucket_start" { return (.bucketStart, .time) }
+        if names.contains(.bucket), name == "bucket_end" { return (.bucketEnd, .time) }
+        if names.contains(.assignedAt), name == "assigned_at" { return (.assignedAt, .time) }
         throw .err("unknown attribute '\(name)' at \(at)")
     }
 

@@ -22,6 +22,8 @@ extension Evaluator {
             out.update(repeating: Number(int: bucket.start))
         case .bucketEnd:
             out.update(repeating: Number(int: bucket.end))
+        case .assignedAt:
+            for i in rows.indices { out[i] = Number(int: assignments?.assignment(of: rows[i]) ?? NullSentinel.time) }
         case .int64Column(let c):
             let column = db.attributes.int64s[c].values
             for i in rows.indices {

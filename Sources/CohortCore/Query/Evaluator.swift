@@ -31,6 +31,8 @@ struct Evaluator: Sendable {
     /// The bucket a `SERIES.*` command evaluates (`bucket_start`, `bucket_end`); null
     /// elsewhere. Like `now`, fixed for the scans of one evaluator.
     var bucket: (start: Int64, end: Int64) = (NullSentinel.time, NullSentinel.time)
+    /// The split whose assignment times `assigned_at` reads (`SPLIT.REPORT`); nil elsewhere.
+    var assignments: Split?
     private let memo = SegmentMemo()
 
     init(db: Database, now: Int64) {
@@ -226,6 +228,7 @@ struct Evaluator: Sendable {
         case .now: return Number(int: now)
         case .bucketStart: return Number(int: bucket.start)
         case .bucketEnd: return Number(int: bucket.end)
+        case .assignedAt: return Number(int: assignments?.assignment(of: row) ?? NullSentinel.time)
         case .string, .stringColumn, .eventString: return .null
         case .int64Column(let c): return Number(int: db.attributes.int64s[c].value(row) ?? NullSentinel.int)
         case .doubleColumn(let c): return Number(double: db.attributes.doubles[c].value(row) ?? .nan)

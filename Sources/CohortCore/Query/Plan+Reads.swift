@@ -52,7 +52,7 @@ extension BoolPlan {
 extension ValuePlan {
     fileprivate func addReads(to reads: inout PlanReads) {
         switch self {
-        case .number, .integer, .now, .bucketStart, .bucketEnd, .string, .eventInt, .eventFloat, .eventBool, .eventString: return
+        case .number, .integer, .now, .bucketStart, .bucketEnd, .assignedAt, .string, .eventInt, .eventFloat, .eventBool, .eventString: return
         case .int64Column, .doubleColumn, .boolColumn, .stringColumn: reads.attributes = true
         case .aggregate(let a):
             reads.tables.insert(a.table)

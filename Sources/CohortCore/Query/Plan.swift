@@ -89,6 +89,8 @@ indirect enum ValuePlan: Sendable {
     /// The bucket being evaluated by a `SERIES.*` command: its start and end (times).
     case bucketStart
     case bucketEnd
+    /// The user's assignment time in the split a `SPLIT.REPORT` reads (a time).
+    case assignedAt
     case string(String)
     case int64Column(Int)
     case doubleColumn(Int)
