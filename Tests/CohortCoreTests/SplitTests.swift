@@ -73,8 +73,15 @@ struct SplitTests {
     }
 
     /// §2.4 "Assignment and conversion": the report reply for reply, MATURE, AT.
-    func assignmentExample() throws -> Engine {
+    /// What the engine published (its feed listener), in order.
+    final class Heard: @unchecked Sendable {
+        let lock = NSLock()
+        var json: [String] = []
+    }
+
+    func assignmentExample(_ heard: Heard = Heard()) throws -> Engine {
         let engine = try makeEngine()
+        engine.feedListener = { notices in heard.lock.withLock { heard.json += notices.map(\.json) } }
         for (k, signup) in [(1, "06-25"), (2, "06-20"), (3, "06-28"), (4, "06-30"), (5, "06-18"), (8, "06-29")] {
             try run(engine, "USER.SET \(u(k)) signup_at 2026-\(signup)T00:00:00Z")
         }
@@ -96,14 +103,23 @@ struct SplitTests {
     }
 
     @Test func assignmentAndConversionOfTheWorkedExample() throws {
-        let engine = try assignmentExample()
+        let heard = Heard()
+        let engine = try assignmentExample(heard)
         for (k, arm, at) in [(1, "treatment", "07-01T00:00:00Z"), (5, "control", "07-01T00:00:00Z"), (6, "control", "07-03T10:00:00Z"), (7, "control", "07-05T00:00:00Z")] {
             guard case .array(let cells) = try run(engine, "SPLIT.ARM welcome_test \(u(k))") else { throw Failure() }
             #expect(cells[0] == .bulk(arm))
             #expect(cells[2] == .bulk("2026-\(at)"), "\(k)")
         }
-        guard case .array(let entries) = try run(engine, "XRANGE segment:new_users 1783072800000 1783072800000") else { throw Failure() }
-        #expect(entries.count == 1)
+        // u6's entered entry names its arm (FEATURES §1.4), in the stream and in pub/sub.
+        let fields: [Reply] = [
+            "user", u(6), "change", "entered", "at", "2026-07-03T10:00:00Z", "cause", "write", "arms", #"{"welcome_test":"control"}"#,
+        ].map(Reply.bulk)
+        #expect(try run(engine, "XRANGE segment:new_users 1783072800000 1783072800000") == .array([.array([.bulk("1783072800000-0"), .array(fields)])]))
+        let published = heard.lock.withLock { heard.json }
+        #expect(
+            published.contains(
+                #"{"id":"1783072800000-0","segment":"new_users","user":"u0000006","change":"entered","at":"2026-07-03T10:00:00Z","cause":"write","arms":{"welcome_test":"control"}}"#
+            ), "\(published)")
         #expect(try run(engine, "SPLIT.COUNT welcome_test") == .array([.array([.bulk("control"), .integer(4)]), .array([.bulk("treatment"), .integer(4)])]))
         #expect(
             try run(engine, "SPLIT.MEMBERS welcome_test control")

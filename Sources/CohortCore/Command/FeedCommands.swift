@@ -124,9 +124,9 @@ enum FeedCommands {
         guard let low = bound(lowText, isStart: true), let high = bound(highText, isStart: false) else {
             throw .err("Invalid stream ID specified as stream command argument")
         }
-        guard let stream = db.feed.stream(forKey: args[0]) else { return .array([]) }
-        let entries = stream.entries(from: low, through: high, limit: limit, reverse: reverse)
-        return .array(entries.map { render($0, db) })
+        guard let watch = db.feed.watch(forKey: args[0]) else { return .array([]) }
+        let entries = watch.stream.entries(from: low, through: high, limit: limit, reverse: reverse)
+        return .array(entries.map { render($0, watch, db) })
     }
 
     /// `XREAD [COUNT n] [BLOCK ms] STREAMS key ... id ...`; a null array when no key has
@@ -146,13 +146,14 @@ enum FeedCommands {
             throw .err("unknown subcommand '\(args[0].prefix(64))'. Cohort answers XINFO STREAM only (consumer groups are not supported yet)")
         }
         guard args.count == 2 else { throw .wrongArity("xinfo|stream") }
-        guard let s = db.feed.stream(forKey: args[1]) else { throw .err("no such key") }
+        guard let watch = db.feed.watch(forKey: args[1]) else { throw .err("no such key") }
+        let s = watch.stream
         let fields: [(String, Reply)] = [
             ("length", .integer(Int64(s.length))), ("radix-tree-keys", .integer(0)), ("radix-tree-nodes", .integer(0)),
             ("last-generated-id", .bulk(s.lastID.description)), ("max-deleted-entry-id", .bulk(s.maxDeletedID.description)),
             ("entries-added", .integer(Int64(s.entriesAdded))),
             ("recorded-first-entry-id", .bulk((s.firstEntry?.id ?? .zero).description)), ("groups", .integer(0)),
-            ("first-entry", s.firstEntry.map { render($0, db) } ?? .null), ("last-entry", s.lastEntry.map { render($0, db) } ?? .null),
+            ("first-entry", s.firstEntry.map { render($0, watch, db) } ?? .null), ("last-entry", s.lastEntry.map { render($0, watch, db) } ?? .null),
             ("trimmed-up-to", .bulk(s.trimmedUpTo.description)),
         ]
         return .map(fields.map { Reply.MapEntry(.bulk($0.0), $0.1) })
@@ -189,14 +190,15 @@ enum FeedCommands {
     // MARK: Helpers
 
     /// An entry as Redis replies it: `[id, [user, u, change, c, at, iso, cause, c]]`.
-    static func render(_ entry: FeedEntry, _ db: borrowing Database) -> Reply {
-        .array([
-            .bulk(entry.id.description),
-            .array([
-                .bulk("user"), .bulk(db.users.id(of: entry.row)), .bulk("change"), .bulk(entry.change.name), .bulk("at"),
-                .bulk(TimeFormat.format(entry.at)), .bulk("cause"), .bulk(entry.cause.name),
-            ]),
-        ])
+    /// A stream entry `[id, [user, u, change, c, at, t, cause, c(, arms, {...})]]`.
+    static func render(_ entry: FeedEntry, _ watch: Watch, _ db: borrowing Database) -> Reply {
+        let user = db.users.id(of: entry.row)
+        var fields: [Reply] = [
+            .bulk("user"), .bulk(user), .bulk("change"), .bulk(entry.change.name), .bulk("at"), .bulk(TimeFormat.format(entry.at)), .bulk("cause"),
+            .bulk(entry.cause.name),
+        ]
+        if let arms = watch.arms(of: user) { fields += [.bulk("arms"), .bulk(arms)] }
+        return .array([.bulk(entry.id.description), .array(fields)])
     }
 
     /// An XRANGE bound: `-`, `+`, `ms`, `ms-seq`, or `(id` (exclusive).
@@ -280,11 +282,11 @@ public struct XReadRequest: Sendable {
     public func reply(_ db: borrowing Database) -> Reply? {
         var result: [Reply.MapEntry] = []
         for (k, key) in keys.enumerated() {
-            guard let stream = db.feed.stream(forKey: key) else { continue }
+            guard let watch = db.feed.watch(forKey: key) else { continue }
             guard let start = afterResolved?[k] ?? after[k] else { continue }
             guard let from = start.successor else { continue }
-            let entries = stream.entries(from: from, through: .max, limit: count)
-            if !entries.isEmpty { result.append(.init(.bulk(key), .array(entries.map { FeedCommands.render($0, db) }))) }
+            let entries = watch.stream.entries(from: from, through: .max, limit: count)
+            if !entries.isEmpty { result.append(.init(.bulk(key), .array(entries.map { FeedCommands.render($0, watch, db) }))) }
         }
         return result.isEmpty ? nil : .pairs(result)
     }

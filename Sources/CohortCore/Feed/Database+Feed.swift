@@ -270,8 +270,10 @@ extension Database {
         var notices: [FeedNotice] = []
         for i in feed.list.indices where !feed.list[i].unpublished.isEmpty {
             for e in feed.list[i].unpublished {
+                let user = users.id(of: e.row)
                 notices.append(
-                    FeedNotice(segment: feed.list[i].name, id: e.id, user: users.id(of: e.row), change: e.change, at: e.at, cause: e.cause))
+                    FeedNotice(
+                        segment: feed.list[i].name, id: e.id, user: user, change: e.change, at: e.at, cause: e.cause, arms: feed.list[i].arms(of: user)))
             }
             feed.list[i].unpublished.removeAll()
         }

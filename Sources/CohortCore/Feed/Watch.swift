@@ -54,6 +54,15 @@ struct Watch: Sendable {
     /// The plan's full structure as text: equal texts mean equal meaning.
     static func fingerprint(_ plan: BoolPlan) -> String { String(reflecting: plan) }
 
+    /// The `arms` field of an entry of `user` (FEATURES §1.4): per split, in name order,
+    /// the user's arm or null, as a JSON object; nil when no split uses the segment.
+    /// Split and arm names are identifiers, so they need no escaping.
+    func arms(of user: String) -> String? {
+        guard !splits.isEmpty else { return nil }
+        let pairs = splits.map { s in "\"\(s.name)\":" + (s.arm(of: user).map { "\"\(s.arms[$0].name)\"" } ?? "null") }
+        return "{" + pairs.joined(separator: ",") + "}"
+    }
+
     var memoryBytes: Int { members.memoryBytes + timers.memoryBytes + stream.memoryBytes + splits.reduce(0) { $0 + $1.memoryBytes } }
 }
 
@@ -125,7 +134,13 @@ public struct ChangeFeed: Sendable {
     /// The stream of `key` (`segment:<name>`), if watched.
     func stream(forKey key: String) -> SegmentStream? {
         guard key.hasPrefix("segment:") else { return nil }
-        return self[String(key.dropFirst(8))]?.stream
+        return watch(forKey: key)?.stream
+    }
+
+    /// The watch of `key` (`segment:<name>`), if watched.
+    func watch(forKey key: String) -> Watch? {
+        guard key.hasPrefix("segment:") else { return nil }
+        return self[String(key.dropFirst(8))]
     }
 }
 
@@ -137,6 +152,8 @@ public struct FeedNotice: Sendable {
     public let change: Change
     public let at: Int64
     public let cause: Cause
+    /// The `arms` object (FEATURES §1.4) for a segment used by splits, else nil.
+    public let arms: String?
 
     public var channel: String { "segment:" + segment }
 
@@ -154,6 +171,8 @@ public struct FeedNotice: Sendable {
             }
             return out + "\""
         }
-        return "{\"id\":\"\(id)\",\"segment\":\(quoted(segment)),\"user\":\(quoted(user)),\"change\":\"\(change.name)\",\"at\":\"\(TimeFormat.format(at))\",\"cause\":\"\(cause.name)\"}"
+        let fields =
+            "\"id\":\"\(id)\",\"segment\":\(quoted(segment)),\"user\":\(quoted(user)),\"change\":\"\(change.name)\",\"at\":\"\(TimeFormat.format(at))\",\"cause\":\"\(cause.name)\""
+        return "{" + fields + (arms.map { ",\"arms\":" + $0 } ?? "") + "}"
     }
 }
