@@ -3,8 +3,9 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 packages=(liblz4-dev libroaring-dev pkg-config)
-# The client-compatibility tests: redis-cli, and Python for redis-py (scripts/clients.sh).
-packages+=(redis-tools python3 python3-venv)
+# The client-compatibility tests: redis-cli, and Python for redis-py (scripts/clients.sh);
+# the report page test renders in Debian's headless Chromium.
+packages+=(redis-tools python3 python3-venv chromium)
 # Benchmark scripts add the tools they compare against (lz4, redis-tools).
 # shellcheck disable=SC2206
 packages+=(${COHORT_EXTRA_PACKAGES:-})

@@ -8,7 +8,7 @@ struct CohortCommand: ParsableCommand {
         commandName: "cohort",
         abstract: "Cohort: an in-memory segmentation and aggregation engine.",
         version: Cohort.version,
-        subcommands: [Generate.self, Load.self, Run.self, Recompute.self, Serve.self, SnapshotBenchmark.self]
+        subcommands: [Generate.self, Load.self, Run.self, Recompute.self, Report.self, Serve.self, SnapshotBenchmark.self]
     )
 }
 
