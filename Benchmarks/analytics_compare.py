@@ -76,6 +76,38 @@ def series(name, cohort, sql, also_separately=None):
     return (name, commands, 90, read, sql, lambda rows: [dict(rows).get(k, 0) for k in range(30)])
 
 
+# A 50% split of the trial and business users (180k at 1M), defined a month before now so
+# that purchases can convert: Cohort defines it (untimed setup), DuckDB gets the
+# assignment table an analyst would export (the same hash, FEATURES §2.3.1).
+SPLIT_START = NOW - 30 * DAY
+SETUP = [
+    'SEGMENT.DEFINE bench_split_base "plan in (\\"trial\\", \\"business\\")"',
+    "SPLIT.DEFINE bench_split bench_split_base ARMS control 50 treatment 50",
+    f"CLOCK.SET {NOW}",
+]
+
+
+def bucket(seed, user):
+    M = (1 << 64) - 1
+    h = 0xcbf29ce484222325
+    for b in seed.encode() + b"\0" + user.encode():
+        h = ((h ^ b) * 0x100000001b3) & M
+    h ^= h >> 33; h = (h * 0xff51afd7ed558ccd) & M
+    h ^= h >> 33; h = (h * 0xc4ceb93fe53ec5a3) & M
+    h ^= h >> 33
+    return h % 10000
+
+
+def split_question():
+    cohort = "SPLIT.REPORT bench_split CONVERT EVENT purchase WITHIN 14d"
+    # Cohort: two rows of ten fields (one line each); the answer is (assigned, converted) per arm.
+    read = lambda out: [int(out[k]) for k in (1, 2, 11, 12)]
+    sql = lambda codes: (
+        f"SELECT a.arm, count(*), count(c.u) FROM assign a LEFT JOIN (SELECT DISTINCT u FROM ev WHERE e = {codes['purchase']} "
+        f"AND t > {SPLIT_START} AND t <= {min(NOW, SPLIT_START + 14 * DAY)}) c ON c.u = a.u GROUP BY a.arm ORDER BY a.arm")
+    return ("split: SPLIT.REPORT, 50% of 180k, 14 days", [cohort], 20, read, sql, lambda rows: [v for r in rows for v in r[1:]])
+
+
 QUESTIONS = [
     funnel("funnel: 3 steps, 30 days", ["registration_started", "registration_completed", "ride"],
            [("registration_started", ""), ("registration_completed", ""), ("ride", "")], 30 * DAY, NOW - 30 * DAY, NOW),
@@ -91,19 +123,21 @@ QUESTIONS = [
            'SERIES.EVENTS "users(app_open)" BY day LAST 30',
            lambda codes: f"SELECT k, count(DISTINCT u) FROM (SELECT (t - {START}) // {DAY} AS k, u FROM ev WHERE e = {codes['app_open']} "
                          f"AND t >= {START} AND t <= {NOW}) GROUP BY k ORDER BY k"),
+    split_question(),
 ]
 
 
 def run_cohort():
-    lines = []
+    lines = list(SETUP)
     for _, commands, *_ in QUESTIONS:
         for command in commands:
             lines += [command] * args.reps
-    proc = subprocess.run([args.cohort, "run", "--demo", args.data, "--now", args.now, "--timing"],
+    proc = subprocess.run([args.cohort, "run", "--demo", args.data, "--now", str(SPLIT_START), "--timing"],
                           input="\n".join(lines) + "\n", capture_output=True, text=True, check=True)
     out = proc.stdout.split("\n")
-    times = [float(l.split()[1]) / 1000 for l in proc.stderr.split("\n") if l.startswith("time_us")]
-    answers, medians, separately, k = [], [], [], 0
+    times = [float(l.split()[1]) / 1000 for l in proc.stderr.split("\n") if l.startswith("time_us")][len(SETUP):]
+    # Each setup command answers one line (OK, or CLOCK.SET's count).
+    answers, medians, separately, k = [], [], [], len(SETUP)
     for _, commands, per_reply, read, *_ in QUESTIONS:
         answers.append(read(out[k:k + per_reply]))
         k += per_reply * args.reps
@@ -142,6 +176,10 @@ con.execute("CREATE TEMP TABLE keys AS SELECT user_id, (dense_rank() OVER (ORDER
 con.execute("CREATE TABLE ev AS SELECT k.u, c.e, r.t, r.distance_km FROM raw r JOIN keys k USING (user_id) JOIN kinds c USING (event) ORDER BY c.e, r.t")
 con.execute("DROP TABLE raw")
 codes = dict(con.execute("SELECT event, e FROM kinds").fetchall())
+users = con.execute(f"SELECT user_id FROM read_csv('{args.data}/users.csv', header = true) WHERE plan IN ('trial', 'business')").fetchall()
+con.execute("CREATE TEMP TABLE arms (user_id VARCHAR, arm VARCHAR)")
+con.executemany("INSERT INTO arms VALUES (?, ?)", [(u, "control" if bucket("bench_split", u) < 5000 else "treatment") for (u,) in users])
+con.execute("CREATE TABLE assign AS SELECT k.u, a.arm FROM arms a JOIN keys k USING (user_id)")
 print(f"duckdb set up in {time.perf_counter() - start:.1f} s ({duckdb.__version__}; {con.execute('SELECT count(*) FROM ev').fetchone()[0]} events)")
 
 results = {q[0]: ([], [], []) for q in QUESTIONS}
