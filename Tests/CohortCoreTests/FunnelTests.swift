@@ -7,18 +7,9 @@ import Testing
 /// examples, errors, and a randomized differential test against brute-force chain
 /// enumeration (Appendix B.2's oracle).
 struct FunnelTests {
-    func makeEngine() throws -> Engine {
-        let engine = Engine(fixedNow: 1_782_864_000, clock: { 1_782_864_000 })
-        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
-        return engine
-    }
-
-    @discardableResult
-    func run(_ engine: Engine, _ line: String) throws -> Reply { engine.execute(try InlineCommand.split(line)) }
-
     /// The users of §3.4, created in the order u1...u9 (the first write names each).
     func workedExample() throws -> Engine {
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         let events: [(String, String)] = [
             ("u1", "registration_started 2026-06-01T09:00:00Z"), ("u1", "registration_completed 2026-06-01T09:05:00Z"),
             ("u1", "ride 2026-06-02T18:00:00Z distance_km 12"),
@@ -34,7 +25,7 @@ struct FunnelTests {
             ("u9", "registration_started 2026-06-06T08:00:00Z"), ("u9", "registration_completed 2026-06-06T09:00:00Z"),
             ("u9", "ride 2026-06-12T00:00:01Z distance_km 11"),
         ]
-        for (user, event) in events { #expect(try run(engine, "EVENT.ADD \(user) \(event)") == .ok) }
+        for (user, event) in events { #expect(engine.run("EVENT.ADD \(user) \(event)") == .ok) }
         return engine
     }
 
@@ -48,69 +39,69 @@ struct FunnelTests {
 
     @Test func workedExampleOfSection3_4() throws {
         let engine = try workedExample()
-        #expect(try run(engine, "\(Self.funnel) \(Self.at)") == rows([(7, 1, 1), (6, 0.8571428571428571, 0.8571428571428571), (3, 0.42857142857142855, 0.5)]))
+        #expect(engine.run("\(Self.funnel) \(Self.at)") == rows([(7, 1, 1), (6, 0.8571428571428571, 0.8571428571428571), (3, 0.42857142857142855, 0.5)]))
         #expect(
-            try run(engine, "\(Self.funnel) STRICT_INCREASE \(Self.at)")
+            engine.run("\(Self.funnel) STRICT_INCREASE \(Self.at)")
                 == rows([(7, 1, 1), (5, 0.7142857142857143, 0.7142857142857143), (3, 0.42857142857142855, 0.6)]))
-        let later = try run(engine, "\(Self.funnel) AT 2026-06-13T00:00:00Z")
+        let later = engine.run("\(Self.funnel) AT 2026-06-13T00:00:00Z")
         #expect(later == rows([(7, 1, 1), (6, 6.0 / 7, 6.0 / 7), (4, 4.0 / 7, 4.0 / 6)]))
-        for user in ["u1", "u3", "u4", "u7"] { try run(engine, "USER.SET \(user) verified true") }
-        #expect(try run(engine, "\(Self.funnel) IN verified \(Self.at)") == rows([(4, 1, 1), (4, 1, 1), (2, 0.5, 0.5)]))
+        for user in ["u1", "u3", "u4", "u7"] { engine.run("USER.SET \(user) verified true") }
+        #expect(engine.run("\(Self.funnel) IN verified \(Self.at)") == rows([(4, 1, 1), (4, 1, 1), (2, 0.5, 0.5)]))
         for (user, plan) in [("u1", "pro"), ("u2", "free"), ("u3", "pro"), ("u4", "free"), ("u5", "pro"), ("u6", "free"), ("u8", "free"), ("u9", "pro")] {
-            try run(engine, "USER.SET \(user) plan \(plan)")
+            engine.run("USER.SET \(user) plan \(plan)")
         }
         let third = 0.3333333333333333, twoThirds = 0.6666666666666666
         #expect(
-            try run(engine, "\(Self.funnel) BY plan \(Self.at)")
+            engine.run("\(Self.funnel) BY plan \(Self.at)")
                 == .array([
                     .array([.bulk("free"), rows([(3, 1, 1), (2, twoThirds, twoThirds), (1, third, 0.5)])]),
                     .array([.bulk("pro"), rows([(3, 1, 1), (3, 1, 1), (2, twoThirds, twoThirds)])]),
                     .array([.null, rows([(1, 1, 1), (1, 1, 1), (0, 0, 0)])]),
                 ]))
         let members = Self.funnel.replacingOccurrences(of: "FUNNEL ", with: "FUNNEL.MEMBERS ")
-        #expect(try run(engine, "\(members) LEVEL 2 \(Self.at)") == .array([.bulk("0"), .array(["u4", "u7", "u9"].map(Reply.bulk))]))
+        #expect(engine.run("\(members) LEVEL 2 \(Self.at)") == .array([.bulk("0"), .array(["u4", "u7", "u9"].map(Reply.bulk))]))
         // Pages: the cursor resumes where the page ended.
-        guard case .array(let page) = try run(engine, "\(members) LEVEL 3 COUNT 2 \(Self.at)"), case .bulk(let cursor) = page[0] else {
+        guard case .array(let page) = engine.run("\(members) LEVEL 3 COUNT 2 \(Self.at)"), case .bulk(let cursor) = page[0] else {
             Issue.record("no page")
             return
         }
         #expect(page[1] == .array(["u1", "u2"].map(Reply.bulk)))
-        #expect(try run(engine, "\(members) LEVEL 3 COUNT 2 CURSOR \(cursor) \(Self.at)") == .array([.bulk("0"), .array([.bulk("u3")])]))
+        #expect(engine.run("\(members) LEVEL 3 COUNT 2 CURSOR \(cursor) \(Self.at)") == .array([.bulk("0"), .array([.bulk("u3")])]))
     }
 
     @Test func theSameEventTwice() throws {
         let funnel = "FUNNEL 2 app_open app_open WITHIN 1d FROM 2026-06-01 TO 2026-06-02"
-        let engine = try makeEngine()
-        try run(engine, "EVENT.ADD one app_open 2026-06-01T10:00:00Z")
-        try run(engine, "EVENT.ADD same app_open 2026-06-01T10:00:00Z")
-        try run(engine, "EVENT.ADD same app_open 2026-06-01T10:00:00Z")
-        try run(engine, "EVENT.ADD late app_open 2026-06-01T10:00:00Z")
-        try run(engine, "EVENT.ADD late app_open 2026-06-02T10:00:01Z")
+        let engine = try demoSchemaEngine()
+        engine.run("EVENT.ADD one app_open 2026-06-01T10:00:00Z")
+        engine.run("EVENT.ADD same app_open 2026-06-01T10:00:00Z")
+        engine.run("EVENT.ADD same app_open 2026-06-01T10:00:00Z")
+        engine.run("EVENT.ADD late app_open 2026-06-01T10:00:00Z")
+        engine.run("EVENT.ADD late app_open 2026-06-02T10:00:01Z")
         // one: 1, same: 2 (strict: 1), late: 1.
-        #expect(try run(engine, funnel) == rows([(3, 1, 1), (1, 1.0 / 3, 1.0 / 3)]))
-        #expect(try run(engine, "\(funnel) STRICT_INCREASE") == .array([.array([.integer(3), .double(1), .double(1)]), .array([.integer(0), .double(0), .double(0)])]))
+        #expect(engine.run(funnel) == rows([(3, 1, 1), (1, 1.0 / 3, 1.0 / 3)]))
+        #expect(engine.run("\(funnel) STRICT_INCREASE") == .array([.array([.integer(3), .double(1), .double(1)]), .array([.integer(0), .double(0), .double(0)])]))
         // Nobody in the group: rates are nil.
         #expect(
-            try run(engine, funnel + #" IN "plan = \"x\"""#)
+            engine.run(funnel + #" IN "plan = \"x\"""#)
                 == .array([.array([.integer(0), .null, .null]), .array([.integer(0), .null, .null])]))
     }
 
     @Test func badRequestsAreRefusedWithWhatWasWrong() throws {
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         let tail = "WITHIN 7d FROM 2026-06-01 TO 2026-06-08"
-        #expect(try run(engine, "FUNNEL 1 ride \(tail)") == .error(.err("numsteps must be an integer from 2 to 32, got '1'")))
-        guard case .error(let e) = try run(engine, "FUNNEL 2 ride nope \(tail)") else {
+        #expect(engine.run("FUNNEL 1 ride \(tail)") == .error(.err("numsteps must be an integer from 2 to 32, got '1'")))
+        guard case .error(let e) = engine.run("FUNNEL 2 ride nope \(tail)") else {
             Issue.record("an unknown event is refused")
             return
         }
         #expect(e.message.hasPrefix("step 2 'nope': "))
-        #expect(try run(engine, "FUNNEL 2 ride ride FROM 2026-06-01 TO 2026-06-08") == .error(.syntax("WITHIN duration is required (FUNNEL numsteps step ... WITHIN duration FROM time TO time [STRICT_INCREASE] [IN target] [BY attr] [AT time])")))
-        guard case .error(let tags) = try run(engine, "FUNNEL 2 ride ride \(tail) BY tags") else {
+        #expect(engine.run("FUNNEL 2 ride ride FROM 2026-06-01 TO 2026-06-08") == .error(.syntax("WITHIN duration is required (FUNNEL numsteps step ... WITHIN duration FROM time TO time [STRICT_INCREASE] [IN target] [BY attr] [AT time])")))
+        guard case .error(let tags) = engine.run("FUNNEL 2 ride ride \(tail) BY tags") else {
             Issue.record("BY tags is refused")
             return
         }
         #expect(tags.message == "BY needs an int, float, bool, string or time attribute; 'tags' is tags")
-        guard case .error = try run(engine, "FUNNEL.MEMBERS 2 ride ride \(tail)") else {
+        guard case .error = engine.run("FUNNEL.MEMBERS 2 ride ride \(tail)") else {
             Issue.record("FUNNEL.MEMBERS without LEVEL is refused")
             return
         }
@@ -137,7 +128,7 @@ struct FunnelTests {
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func levelsEqualBruteForceChainEnumeration(seed: UInt64) throws {
         var rng = SplitMix(seed: seed)
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         let base: Int64 = 1_780_272_000  // 2026-06-01
         let kinds = ["app_open", "registration_started", "ride"]
         // Steps over three types, one with a filter, one type twice.
@@ -159,7 +150,7 @@ struct FunnelTests {
                 // Few distinct seconds, so that ties and several events a second are common.
                 let t = base + Int64(rng.next() % 24) * 43_200 + Int64(rng.next() % 2)
                 let km = Int(rng.next() % 20)
-                try run(engine, "EVENT.ADD \(user) \(kind) \(t)" + (kind == "ride" ? " distance_km \(km)" : ""))
+                engine.run("EVENT.ADD \(user) \(kind) \(t)" + (kind == "ride" ? " distance_km \(km)" : ""))
                 if t <= now { byUser[user, default: []].append((matches(kind, km), t)) }
             }
         }
@@ -175,7 +166,7 @@ struct FunnelTests {
                 }
                 var reached = [Int](repeating: 0, count: 6)
                 for k in stride(from: 4, through: 1, by: -1) { reached[k] = reached[k + 1] + exact[k] }
-                guard case .array(let got) = try run(engine, "FUNNEL \(words)") else {
+                guard case .array(let got) = engine.run("FUNNEL \(words)") else {
                     Issue.record("FUNNEL failed")
                     return
                 }
@@ -184,7 +175,7 @@ struct FunnelTests {
                 for level in 1...4 {
                     let expected = (atLevel[level] ?? []).sorted { Int($0.dropFirst())! < Int($1.dropFirst())! }
                     #expect(
-                        try run(engine, "FUNNEL.MEMBERS \(words.replacingOccurrences(of: " AT ", with: " LEVEL \(level) AT "))")
+                        engine.run("FUNNEL.MEMBERS \(words.replacingOccurrences(of: " AT ", with: " LEVEL \(level) AT "))")
                             == .array([.bulk("0"), .array(expected.map(Reply.bulk))]), "\(words) LEVEL \(level)")
                 }
             }

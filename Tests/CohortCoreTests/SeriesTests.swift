@@ -8,93 +8,84 @@ import Testing
 /// `LAST n`, the bucket limit), and a differential test of `SERIES.EVENTS` against
 /// per-bucket `AGG.STATS` / `SEGMENT.COUNT` with `from A to B` windows.
 struct SeriesTests {
-    func makeEngine() throws -> Engine {
-        let engine = Engine(fixedNow: 1_782_864_000, clock: { 1_782_864_000 })
-        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
-        return engine
-    }
-
-    @discardableResult
-    func run(_ engine: Engine, _ line: String) throws -> Reply { engine.execute(try InlineCommand.split(line)) }
-
     func series(_ rows: [(String, Reply, Bool)]) -> Reply {
         .array(rows.map { .array([.bulk($0.0), $0.1, .bool($0.2)]) })
     }
 
     @Test func workedExamplesOfSection4_4() throws {
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         for (user, t) in [
             ("a", "2026-06-01T08:00:00Z"), ("a", "2026-06-02T23:59:59Z"), ("a", "2026-06-03T00:00:00Z"), ("b", "2026-05-31T23:59:59Z"),
             ("b", "2026-06-02T12:00:00Z"), ("c", "2026-06-03T18:00:00Z"),
         ] {
-            try run(engine, "EVENT.ADD \(user) app_open \(t)")
+            engine.run("EVENT.ADD \(user) app_open \(t)")
         }
         let range = "BY day FROM 2026-06-01 TO 2026-06-04 AT 2026-06-03T12:00:00Z"
         let days = ["2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z", "2026-06-03T00:00:00Z"]
         #expect(
-            try run(engine, "SERIES.EVENTS users(app_open) \(range)")
+            engine.run("SERIES.EVENTS users(app_open) \(range)")
                 == series([(days[0], .integer(1), true), (days[1], .integer(2), true), (days[2], .integer(1), false)]))
         #expect(
-            try run(engine, "SERIES.COUNT \"count(app_open, last 1d) >= 1\" \(range)")
+            engine.run("SERIES.COUNT \"count(app_open, last 1d) >= 1\" \(range)")
                 == series([(days[0], .integer(2), true), (days[1], .integer(2), true), (days[2], .integer(2), false)]))
         #expect(
-            try run(engine, "SERIES.COUNT \"count(app_open, from bucket_start to bucket_end) >= 1\" \(range)")
+            engine.run("SERIES.COUNT \"count(app_open, from bucket_start to bucket_end) >= 1\" \(range)")
                 == series([(days[0], .integer(1), true), (days[1], .integer(2), true), (days[2], .integer(1), false)]))
         // The names exist only in SERIES.* expressions, and a filter sees them too.
-        guard case .error(let e) = try run(engine, "SEGMENT.COUNT \"count(app_open, from bucket_start to bucket_end) >= 1\"") else {
+        guard case .error(let e) = engine.run("SEGMENT.COUNT \"count(app_open, from bucket_start to bucket_end) >= 1\"") else {
             Issue.record("bucket_start outside a series is refused")
             return
         }
         #expect(e.message.hasPrefix("unknown attribute 'bucket_start'"))
         #expect(
-            try run(engine, "SERIES.EVENTS \"count(app_open where bucket_end - bucket_start = 1d)\" \(range)")
+            engine.run("SERIES.EVENTS \"count(app_open where bucket_end - bucket_start = 1d)\" \(range)")
                 == series([(days[0], .integer(1), true), (days[1], .integer(2), true), (days[2], .integer(1), false)]))
 
         for (user, t, amount) in [
             ("a", "2026-06-01T10:00:00Z", "20.0"), ("a", "2026-06-07T23:59:59Z", "5.5"), ("a", "2026-06-08T00:00:00Z", "10.0"),
             ("b", "2026-06-03T09:00:00Z", "100.0"), ("c", "2026-06-09T15:00:00Z", "7.25"), ("c", "2026-06-11T09:00:00Z", "3.0"),
         ] {
-            try run(engine, "EVENT.ADD \(user) purchase \(t) amount \(amount)")
+            engine.run("EVENT.ADD \(user) purchase \(t) amount \(amount)")
         }
-        for (user, plan) in [("a", "pro"), ("b", "free"), ("c", "pro")] { try run(engine, "USER.SET \(user) plan \(plan)") }
+        for (user, plan) in [("a", "pro"), ("b", "free"), ("c", "pro")] { engine.run("USER.SET \(user) plan \(plan)") }
         #expect(
-            try run(engine, #"SERIES.EVENTS sum(purchase.amount) BY week FROM 2026-06-03 TO 2026-06-15 IN "plan = \"pro\"" AT 2026-06-10T00:00:00Z"#)
+            engine.run(#"SERIES.EVENTS sum(purchase.amount) BY week FROM 2026-06-03 TO 2026-06-15 IN "plan = \"pro\"" AT 2026-06-10T00:00:00Z"#)
                 == series([("2026-06-01T00:00:00Z", .double(25.5), true), ("2026-06-08T00:00:00Z", .double(17.25), false)]))
         // Recomputed: today's attribute applies to the past.
-        try run(engine, "SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"")
+        engine.run("SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"")
         #expect(
-            try run(engine, "SERIES.COUNT pros BY day LAST 3 AT 2026-06-03T12:00:00Z")
+            engine.run("SERIES.COUNT pros BY day LAST 3 AT 2026-06-03T12:00:00Z")
                 == series([(days[0], .integer(2), true), (days[1], .integer(2), true), (days[2], .integer(2), false)]))
     }
 
     @Test func bucketBoundariesOffsetsAndLimits() throws {
-        let engine = try makeEngine()
-        try run(engine, "EVENT.ADD a app_open 2026-05-31T22:30:00Z")  // 06-01 00:30 at +02:00
-        try run(engine, "EVENT.ADD a app_open 2026-06-30T23:59:59Z")
-        try run(engine, "EVENT.ADD a app_open 2026-07-01T00:00:00Z")
+        let engine = try demoSchemaEngine()
+        engine.run("EVENT.ADD a app_open 2026-05-31T22:30:00Z")  // 06-01 00:30 at +02:00
+        engine.run("EVENT.ADD a app_open 2026-06-30T23:59:59Z")
+        engine.run("EVENT.ADD a app_open 2026-07-01T00:00:00Z")
         // Months: June whole (05-31T22:30Z is May in UTC), July open at now (07-01T00:00:00Z).
         #expect(
-            try run(engine, "SERIES.EVENTS count(app_open) BY month FROM 2026-06-15 TO 2026-07-02")
+            engine.run("SERIES.EVENTS count(app_open) BY month FROM 2026-06-15 TO 2026-07-02")
                 == series([("2026-06-01T00:00:00Z", .integer(1), true), ("2026-07-01T00:00:00Z", .integer(1), false)]))
         #expect(
-            try run(engine, "SERIES.EVENTS count(app_open) BY month FROM 2026-05-15 TO 2026-07-02 OFFSET +02:00")
+            engine.run("SERIES.EVENTS count(app_open) BY month FROM 2026-05-15 TO 2026-07-02 OFFSET +02:00")
                 == series([
                     ("2026-04-30T22:00:00Z", .integer(0), true), ("2026-05-31T22:00:00Z", .integer(1), true), ("2026-06-30T22:00:00Z", .integer(2), false),
                 ]))
         // A local day at +02:00 starts at 22:00Z of the day before.
         #expect(
-            try run(engine, "SERIES.EVENTS count(app_open) BY day FROM 2026-06-01T00:00:00+02:00 TO 2026-06-02T00:00:00+02:00 OFFSET +02:00")
+            engine.run("SERIES.EVENTS count(app_open) BY day FROM 2026-06-01T00:00:00+02:00 TO 2026-06-02T00:00:00+02:00 OFFSET +02:00")
                 == series([("2026-05-31T22:00:00Z", .integer(1), true)]))
         // Weeks start on Monday (2026-06-29); LAST 2 ends with the bucket of now.
         #expect(
-            try run(engine, "SERIES.EVENTS count(app_open) BY week LAST 2")
+            engine.run("SERIES.EVENTS count(app_open) BY week LAST 2")
                 == series([("2026-06-22T00:00:00Z", .integer(0), true), ("2026-06-29T00:00:00Z", .integer(2), false)]))
-        #expect(try run(engine, "SERIES.EVENTS count(app_open) BY hour FROM 2026-04-01 TO 2026-05-31") == .error(.err("1440 buckets requested; at most 1000")))
-        guard case .error = try run(engine, "SERIES.EVENTS sum(app_open) BY day LAST 2") else {
+        #expect(engine.run("SERIES.EVENTS count(app_open) BY hour FROM 2026-04-01 TO 2026-05-31") == .error(.err("1440 buckets requested; at most 1000")))
+        guard case .error = engine.run("SERIES.EVENTS sum(app_open) BY day LAST 2") else {
             Issue.record("sum without a property is refused")
             return
         }
-        guard case .error = try run(engine, "SERIES.COUNT verified BY day LAST 2 RECORDED") else {
+        guard case .error = engine.run("SERIES.COUNT verified BY day LAST 2 RECORDED") else {
             Issue.record("RECORDED is refused until it exists")
             return
         }
@@ -112,7 +103,7 @@ struct SeriesTests {
             let car: String
         }
         var rng = SplitMix(seed: seed)
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         let base: Int64 = 1_780_272_000  // 2026-06-01
         var rides: [Ride] = []
         var pro: Set<Int> = []
@@ -120,14 +111,14 @@ struct SeriesTests {
             if rng.next() % 2 == 0 {
                 let isPro = rng.next() % 2 == 0
                 if isPro { pro.insert(u) }
-                try run(engine, "USER.SET p\(u) plan \(isPro ? "pro" : "free")")
+                engine.run("USER.SET p\(u) plan \(isPro ? "pro" : "free")")
             }
             for _ in 0..<Int(rng.next() % 8) {
                 let ride = Ride(
                     user: u, t: base + Int64(rng.next() % (12 * 86_400)), km: Int64(rng.next() % 30),
                     minutes: rng.next() % 4 == 0 ? nil : Int64(rng.next() % 50), car: "c\(rng.next() % 4)")
                 rides.append(ride)
-                try run(engine, "EVENT.ADD p\(u) ride \(ride.t) distance_km \(ride.km) car \(ride.car)" + (ride.minutes.map { " duration_min \($0)" } ?? ""))
+                engine.run("EVENT.ADD p\(u) ride \(ride.t) distance_km \(ride.km) car \(ride.car)" + (ride.minutes.map { " duration_min \($0)" } ?? ""))
             }
         }
         let now = base + 9 * 86_400 + 43_200
@@ -151,7 +142,7 @@ struct SeriesTests {
                     let inBucket = rides.filter { $0.t >= start && $0.t < start + 86_400 && $0.t <= now && member($0.user) }
                     return .array([.bulk(TimeFormat.format(start)), model(inBucket), .bool(now >= start + 86_400)])
                 }
-                #expect(try run(engine, command) == .array(expected), "\(command)")
+                #expect(engine.run(command) == .array(expected), "\(command)")
             }
         }
     }
@@ -160,17 +151,17 @@ struct SeriesTests {
     /// read as the bucket's literal bounds.
     @Test func statsEqualAggStatsPerBucket() throws {
         var rng = SplitMix(seed: 9)
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         let base: Int64 = 1_780_272_000  // 2026-06-01
         for u in 0..<30 {
-            try run(engine, "USER.SET s\(u) plan \(rng.next() % 2 == 0 ? "pro" : "free")")
+            engine.run("USER.SET s\(u) plan \(rng.next() % 2 == 0 ? "pro" : "free")")
             for _ in 0..<Int(rng.next() % 10) {
-                try run(engine, "EVENT.ADD s\(u) ride \(base + Int64(rng.next() % (8 * 86_400))) distance_km \(rng.next() % 30)")
+                engine.run("EVENT.ADD s\(u) ride \(base + Int64(rng.next() % (8 * 86_400))) distance_km \(rng.next() % 30)")
             }
         }
         let now = base + 6 * 86_400 + 3600
         for (value, group) in [("sum(ride.distance_km, last 2d)", #" IN "count(ride, last 1d) >= 1""#), ("count(ride, from bucket_start to bucket_end)", "")] {
-            guard case .array(let rows) = try run(engine, "SERIES.STATS \"\(value)\" BY day FROM \(base) TO \(base + 8 * 86_400)\(group) AT \(now)") else {
+            guard case .array(let rows) = engine.run("SERIES.STATS \"\(value)\" BY day FROM \(base) TO \(base + 8 * 86_400)\(group) AT \(now)") else {
                 Issue.record("SERIES.STATS failed")
                 return
             }
@@ -180,7 +171,7 @@ struct SeriesTests {
                 // Time literals are ISO-8601 strings in the language.
                 let literal = value.replacingOccurrences(of: "bucket_start", with: "\\\"\(TimeFormat.format(start))\\\"")
                     .replacingOccurrences(of: "bucket_end", with: "\\\"\(TimeFormat.format(start + 86_400))\\\"")
-                guard case .array(let stats) = try run(engine, "AGG.STATS \"\(literal)\"\(group) AT \(min(start + 86_399, now))") else {
+                guard case .array(let stats) = engine.run("AGG.STATS \"\(literal)\"\(group) AT \(min(start + 86_399, now))") else {
                     Issue.record("AGG.STATS failed")
                     return
                 }
@@ -197,21 +188,20 @@ struct SeriesTests {
     /// §4.4: recomputed applies today's attribute to the past, RECORDED what the feed said.
     @Test func recordedVersusRecomputed() throws {
         let start: Int64 = 1_782_777_600  // 2026-06-30
-        let engine = Engine(fixedNow: start, clock: { start })
-        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
-        try run(engine, "USER.SET x plan free")
-        try run(engine, "USER.SET y plan pro")
-        try run(engine, "SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"")
-        #expect(try run(engine, "SEGMENT.WATCH pros") == .array([.integer(1), .bulk("0-0")]))
-        try run(engine, "CLOCK.SET 2026-07-03T10:00:00Z")
-        try run(engine, "USER.SET x plan pro")
-        try run(engine, "CLOCK.SET 2026-07-04T12:00:00Z")
+        let engine = try demoSchemaEngine(now: start)
+        engine.run("USER.SET x plan free")
+        engine.run("USER.SET y plan pro")
+        engine.run("SEGMENT.DEFINE pros \"plan = \\\"pro\\\"\"")
+        #expect(engine.run("SEGMENT.WATCH pros") == .array([.integer(1), .bulk("0-0")]))
+        engine.run("CLOCK.SET 2026-07-03T10:00:00Z")
+        engine.run("USER.SET x plan pro")
+        engine.run("CLOCK.SET 2026-07-04T12:00:00Z")
         let command = "SERIES.COUNT pros BY day FROM 2026-07-01 TO 2026-07-05"
-        #expect(counts(try run(engine, "\(command) AT 2026-07-04T12:00:00Z")) == [2, 2, 2, 2].map(Reply.integer))
-        #expect(counts(try run(engine, "\(command) RECORDED AT 2026-07-04T12:00:00Z")) == [1, 1, 2, 2].map(Reply.integer))
+        #expect(counts(engine.run("\(command) AT 2026-07-04T12:00:00Z")) == [2, 2, 2, 2].map(Reply.integer))
+        #expect(counts(engine.run("\(command) RECORDED AT 2026-07-04T12:00:00Z")) == [1, 1, 2, 2].map(Reply.integer))
         // Before the watch started: nil. After the engine time: refused.
-        #expect(counts(try run(engine, "SERIES.COUNT pros BY day FROM 2026-06-28 TO 2026-07-01 RECORDED")) == [.null, .null, .integer(1)])
-        guard case .error = try run(engine, "\(command) RECORDED AT 2026-07-05T00:00:00Z"), case .error = try run(engine, "SERIES.COUNT verified BY day LAST 2 RECORDED")
+        #expect(counts(engine.run("SERIES.COUNT pros BY day FROM 2026-06-28 TO 2026-07-01 RECORDED")) == [.null, .null, .integer(1)])
+        guard case .error = engine.run("\(command) RECORDED AT 2026-07-05T00:00:00Z"), case .error = engine.run("SERIES.COUNT verified BY day LAST 2 RECORDED")
         else {
             Issue.record("RECORDED after the engine time, or of an unwatched segment, is refused")
             return
@@ -220,9 +210,9 @@ struct SeriesTests {
 
     /// §4.4 on the change-feed example of §1.7: the deleted u2 counts nowhere.
     @Test func recordedOverTheChangeFeedExample() throws {
-        let engine = try makeEngine()
-        try run(engine, "SEGMENT.DEFINE active_riders \"count(ride, last 30d) >= 3\"")
-        try run(engine, "SEGMENT.WATCH active_riders")
+        let engine = try demoSchemaEngine()
+        engine.run("SEGMENT.DEFINE active_riders \"count(ride, last 30d) >= 3\"")
+        engine.run("SEGMENT.WATCH active_riders")
         for line in [
             "EVENT.ADD u1 ride 2026-06-05T08:00:00Z", "EVENT.ADD u1 ride 2026-06-20T08:00:00Z", "EVENT.ADD u1 ride 2026-06-30T08:00:00Z",
             "EVENT.ADD u2 ride 2026-06-25T10:00:00Z", "EVENT.ADD u2 ride 2026-06-28T10:00:00Z", "EVENT.ADD u2 ride 2026-07-02T09:00:00Z",
@@ -230,14 +220,14 @@ struct SeriesTests {
             // The example asks AT 12:00, which RECORDED needs the engine time to have reached.
             "CLOCK.SET 2026-07-06T12:00:00Z",
         ] {
-            try run(engine, line)
+            engine.run(line)
         }
         #expect(
-            counts(try run(engine, "SERIES.COUNT active_riders BY day FROM 2026-07-01 TO 2026-07-07 RECORDED AT 2026-07-06T12:00:00Z"))
+            counts(engine.run("SERIES.COUNT active_riders BY day FROM 2026-07-01 TO 2026-07-07 RECORDED AT 2026-07-06T12:00:00Z"))
                 == [1, 1, 1, 1, 0, 1].map(Reply.integer))
         // Retention: with the oldest entries trimmed, the history before them is refused.
-        try run(engine, "SEGMENT.WATCH active_riders MAXLEN 1")
-        guard case .error(let e) = try run(engine, "SERIES.COUNT active_riders BY day FROM 2026-07-01 TO 2026-07-07 RECORDED AT 2026-07-06T12:00:00Z") else {
+        engine.run("SEGMENT.WATCH active_riders MAXLEN 1")
+        guard case .error(let e) = engine.run("SERIES.COUNT active_riders BY day FROM 2026-07-01 TO 2026-07-07 RECORDED AT 2026-07-06T12:00:00Z") else {
             Issue.record("a trimmed history is refused")
             return
         }

@@ -10,15 +10,6 @@ import Testing
 struct SplitTests {
     static let start: Int64 = 1_782_864_000  // 2026-07-01T00:00:00Z
 
-    func makeEngine() throws -> Engine {
-        let engine = Engine(fixedNow: Self.start, clock: { Self.start })
-        try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
-        return engine
-    }
-
-    @discardableResult
-    func run(_ engine: Engine, _ line: String) throws -> Reply { engine.execute(try InlineCommand.split(line)) }
-
     @Test func hashTestVectors() {
         #expect(Split.fnv1a64([UInt8]()) == 0xcbf2_9ce4_8422_2325)
         #expect(Split.fnv1a64(Array("a".utf8)) == 0xaf63_dc4c_8601_ec8c)
@@ -41,13 +32,13 @@ struct SplitTests {
     func u(_ k: Int) -> String { "u000000\(k)" }
 
     @Test func armsOfTheWorkedExample() throws {
-        let engine = try makeEngine()
-        try run(engine, "SPLIT.DEFINE half new_users ARMS control 50 treatment 50 SEED welcome_test")
-        try run(engine, "SPLIT.DEFINE partial new_users ARMS control 20 treatment 30 SEED welcome_test")
+        let engine = try demoSchemaEngine()
+        engine.run("SPLIT.DEFINE half new_users ARMS control 50 treatment 50 SEED welcome_test")
+        engine.run("SPLIT.DEFINE partial new_users ARMS control 20 treatment 30 SEED welcome_test")
         let half = ["treatment", "treatment", "treatment", "control", "control", "control", "control", "treatment"]
         let partial: [String?] = [nil, nil, nil, "treatment", "control", "control", "treatment", nil]
         for k in 1...8 {
-            guard case .array(let a) = try run(engine, "SPLIT.ARM half \(u(k))"), case .array(let b) = try run(engine, "SPLIT.ARM partial \(u(k))") else {
+            guard case .array(let a) = engine.run("SPLIT.ARM half \(u(k))"), case .array(let b) = engine.run("SPLIT.ARM partial \(u(k))") else {
                 Issue.record("SPLIT.ARM failed")
                 return
             }
@@ -56,20 +47,20 @@ struct SplitTests {
             #expect(a[2] == .null)
         }
         #expect(
-            try run(engine, "SPLIT.LIST")
+            engine.run("SPLIT.LIST")
                 == .array([
                     .array([.bulk("half"), .bulk("new_users"), .bulk("welcome_test"), .bulk("2026-07-01T00:00:00Z"), .array([.bulk("control"), .double(50), .bulk("treatment"), .double(50)])]),
                     .array([.bulk("partial"), .bulk("new_users"), .bulk("welcome_test"), .bulk("2026-07-01T00:00:00Z"), .array([.bulk("control"), .double(20), .bulk("treatment"), .double(30)])]),
                 ]))
-        #expect(try run(engine, "SPLIT.DEFINE half new_users ARMS a 10") == .error(.err("split 'half' exists; splits are immutable (SPLIT.DROP it first)")))
-        #expect(try run(engine, "SPLIT.DEFINE x new_users ARMS a 60 b 50") == .error(.err("the arms add up to 110.0%, more than 100")))
-        guard case .error = try run(engine, "SPLIT.DEFINE y new_users ARMS a 1.234"), case .error = try run(engine, "SPLIT.DEFINE y new_users ARMS a 0") else {
+        #expect(engine.run("SPLIT.DEFINE half new_users ARMS a 10") == .error(.err("split 'half' exists; splits are immutable (SPLIT.DROP it first)")))
+        #expect(engine.run("SPLIT.DEFINE x new_users ARMS a 60 b 50") == .error(.err("the arms add up to 110.0%, more than 100")))
+        guard case .error = engine.run("SPLIT.DEFINE y new_users ARMS a 1.234"), case .error = engine.run("SPLIT.DEFINE y new_users ARMS a 0") else {
             Issue.record("bad percentages are refused")
             return
         }
-        #expect(try run(engine, "SEGMENT.UNWATCH new_users") == .error(.err("segment 'new_users' is used by split 'half'")))
-        #expect(try run(engine, "SPLIT.DROP partial") == .integer(1))
-        #expect(try run(engine, "SPLIT.DROP partial") == .integer(0))
+        #expect(engine.run("SEGMENT.UNWATCH new_users") == .error(.err("segment 'new_users' is used by split 'half'")))
+        #expect(engine.run("SPLIT.DROP partial") == .integer(1))
+        #expect(engine.run("SPLIT.DROP partial") == .integer(0))
     }
 
     /// §2.4 "Assignment and conversion": the report reply for reply, MATURE, AT.
@@ -80,25 +71,25 @@ struct SplitTests {
     }
 
     func assignmentExample(_ heard: Heard = Heard()) throws -> Engine {
-        let engine = try makeEngine()
+        let engine = try demoSchemaEngine()
         engine.feedListener = { notices in heard.lock.withLock { heard.json += notices.map(\.json) } }
         for (k, signup) in [(1, "06-25"), (2, "06-20"), (3, "06-28"), (4, "06-30"), (5, "06-18"), (8, "06-29")] {
-            try run(engine, "USER.SET \(u(k)) signup_at 2026-\(signup)T00:00:00Z")
+            engine.run("USER.SET \(u(k)) signup_at 2026-\(signup)T00:00:00Z")
         }
-        try run(engine, "USER.SET \(u(6)) plan free")
-        try run(engine, "USER.SET \(u(7)) signup_at 2026-06-01T00:00:00Z")
-        #expect(try run(engine, "SPLIT.DEFINE welcome_test new_users ARMS control 50 treatment 50") == .ok)
-        try run(engine, "CLOCK.SET 2026-07-03T10:00:00Z")
-        try run(engine, "USER.SET \(u(6)) signup_at 2026-07-03T10:00:00Z")
-        try run(engine, "CLOCK.SET 2026-07-05T00:00:00Z")
-        try run(engine, "USER.SET \(u(7)) signup_at 2026-07-05T00:00:00Z")
+        engine.run("USER.SET \(u(6)) plan free")
+        engine.run("USER.SET \(u(7)) signup_at 2026-06-01T00:00:00Z")
+        #expect(engine.run("SPLIT.DEFINE welcome_test new_users ARMS control 50 treatment 50") == .ok)
+        engine.run("CLOCK.SET 2026-07-03T10:00:00Z")
+        engine.run("USER.SET \(u(6)) signup_at 2026-07-03T10:00:00Z")
+        engine.run("CLOCK.SET 2026-07-05T00:00:00Z")
+        engine.run("USER.SET \(u(7)) signup_at 2026-07-05T00:00:00Z")
         for (k, t) in [
             (4, "06-30T12:00:00Z"), (4, "07-09T00:00:00Z"), (5, "07-01T00:00:00Z"), (6, "07-10T10:00:00Z"), (1, "07-02T15:00:00Z"), (2, "07-08T00:00:00Z"),
             (3, "07-08T00:00:01Z"), (8, "07-03T08:30:00Z"),
         ] {
-            try run(engine, "EVENT.ADD \(u(k)) purchase 2026-\(t) amount 10")
+            engine.run("EVENT.ADD \(u(k)) purchase 2026-\(t) amount 10")
         }
-        try run(engine, "CLOCK.SET 2026-07-15T00:00:00Z")
+        engine.run("CLOCK.SET 2026-07-15T00:00:00Z")
         return engine
     }
 
@@ -106,7 +97,7 @@ struct SplitTests {
         let heard = Heard()
         let engine = try assignmentExample(heard)
         for (k, arm, at) in [(1, "treatment", "07-01T00:00:00Z"), (5, "control", "07-01T00:00:00Z"), (6, "control", "07-03T10:00:00Z"), (7, "control", "07-05T00:00:00Z")] {
-            guard case .array(let cells) = try run(engine, "SPLIT.ARM welcome_test \(u(k))") else { throw Failure() }
+            guard case .array(let cells) = engine.run("SPLIT.ARM welcome_test \(u(k))") else { throw Failure() }
             #expect(cells[0] == .bulk(arm))
             #expect(cells[2] == .bulk("2026-\(at)"), "\(k)")
         }
@@ -114,19 +105,19 @@ struct SplitTests {
         let fields: [Reply] = [
             "user", u(6), "change", "entered", "at", "2026-07-03T10:00:00Z", "cause", "write", "arms", #"{"welcome_test":"control"}"#,
         ].map(Reply.bulk)
-        #expect(try run(engine, "XRANGE segment:new_users 1783072800000 1783072800000") == .array([.array([.bulk("1783072800000-0"), .array(fields)])]))
+        #expect(engine.run("XRANGE segment:new_users 1783072800000 1783072800000") == .array([.array([.bulk("1783072800000-0"), .array(fields)])]))
         let published = heard.lock.withLock { heard.json }
         #expect(
             published.contains(
                 #"{"id":"1783072800000-0","segment":"new_users","user":"u0000006","change":"entered","at":"2026-07-03T10:00:00Z","cause":"write","arms":{"welcome_test":"control"}}"#
             ), "\(published)")
-        #expect(try run(engine, "SPLIT.COUNT welcome_test") == .array([.array([.bulk("control"), .integer(4)]), .array([.bulk("treatment"), .integer(4)])]))
+        #expect(engine.run("SPLIT.COUNT welcome_test") == .array([.array([.bulk("control"), .integer(4)]), .array([.bulk("treatment"), .integer(4)])]))
         #expect(
-            try run(engine, "SPLIT.MEMBERS welcome_test control")
+            engine.run("SPLIT.MEMBERS welcome_test control")
                 == .array([.bulk("0"), .array([u(4), u(5), u(6), u(7)].map(Reply.bulk))]))
         let nils = [Reply](repeating: .null, count: 6)
         #expect(
-            try run(engine, "SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d")
+            engine.run("SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d")
                 == .array([
                     .array([.bulk("control"), .integer(4), .integer(1), .double(0.25)] + nils),
                     .array([
@@ -134,20 +125,20 @@ struct SplitTests {
                         .double(1.1001139595444136), .double(1.414213562373095), .double(0.1572992070502852),
                     ]),
                 ]))
-        guard case .array(let mature) = try run(engine, "SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d MATURE AT 2026-07-11T00:00:00Z"),
+        guard case .array(let mature) = engine.run("SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d MATURE AT 2026-07-11T00:00:00Z"),
             case .array(let control) = mature[0], case .array(let treatment) = mature[1],
-            case .array(let immature) = try run(engine, "SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d AT 2026-07-11T00:00:00Z"),
+            case .array(let immature) = engine.run("SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d AT 2026-07-11T00:00:00Z"),
             case .array(let control2) = immature[0]
         else { throw Failure() }
         #expect(Array(control[1...3]) == [.integer(3), .integer(1), .double(0.3333333333333333)])
         #expect(Array(treatment[1...3]) == [.integer(4), .integer(3), .double(0.75)])
         #expect(Array(control2[1...2]) == [.integer(4), .integer(1)])
         // The expression form, with assigned_at: the same conversions.
-        guard case .array(let byExpr) = try run(engine, #"SPLIT.REPORT welcome_test CONVERT EXPR "count(purchase, from assigned_at + 1s to assigned_at + 7d + 1s) >= 1""#) else {
+        guard case .array(let byExpr) = engine.run(#"SPLIT.REPORT welcome_test CONVERT EXPR "count(purchase, from assigned_at + 1s to assigned_at + 7d + 1s) >= 1""#) else {
             throw Failure()
         }
-        #expect(byExpr == (try run(engine, "SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d")).arrayValue)
-        #expect(try run(engine, "SPLIT.COUNT welcome_test AT 2026-07-16T00:00:00Z") == .error(.err("AT is after the engine time; assignments after it are not known yet")))
+        #expect(byExpr == (engine.run("SPLIT.REPORT welcome_test CONVERT EVENT purchase WITHIN 7d")).arrayValue)
+        #expect(engine.run("SPLIT.COUNT welcome_test AT 2026-07-16T00:00:00Z") == .error(.err("AT is after the engine time; assignments after it are not known yet")))
     }
 
     @Test func statisticsOfTheRealisticHoldout() {
@@ -185,17 +176,17 @@ struct SplitTests {
                 let (d, engine, _) = try DataDirectory.open(directory.path, create: true, appendfsync: .always, fixedNow: Self.start, clock: { Self.start })
                 if before.isEmpty {
                     try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
-                    for k in 1...8 { try run(engine, "USER.SET \(u(k)) signup_at 2026-06-2\(k)T00:00:00Z") }
-                    try run(engine, "SPLIT.DEFINE welcome_test new_users ARMS control 50 treatment 50")
-                    try run(engine, "CLOCK.SET 2026-07-03T10:00:00Z")
-                    try run(engine, "USER.SET u0000009 signup_at 2026-07-03T10:00:00Z")
-                    try run(engine, "EVENT.ADD u0000002 purchase 2026-07-02T10:00:00Z amount 5")
-                    try run(engine, "USER.DEL u0000004")
-                    before = try questions.map { try run(engine, $0) }
+                    for k in 1...8 { engine.run("USER.SET \(u(k)) signup_at 2026-06-2\(k)T00:00:00Z") }
+                    engine.run("SPLIT.DEFINE welcome_test new_users ARMS control 50 treatment 50")
+                    engine.run("CLOCK.SET 2026-07-03T10:00:00Z")
+                    engine.run("USER.SET u0000009 signup_at 2026-07-03T10:00:00Z")
+                    engine.run("EVENT.ADD u0000002 purchase 2026-07-02T10:00:00Z amount 5")
+                    engine.run("USER.DEL u0000004")
+                    before = questions.map { engine.run($0) }
                 } else {
-                    #expect(try questions.map { try run(engine, $0) } == before, "round \(round)")
+                    #expect(questions.map { engine.run($0) } == before, "round \(round)")
                 }
-                if round == 1 { #expect(try run(engine, "SNAPSHOT") == .ok) }
+                if round == 1 { #expect(engine.run("SNAPSHOT") == .ok) }
                 try d.close()
             }
         }

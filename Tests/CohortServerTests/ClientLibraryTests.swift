@@ -1,3 +1,4 @@
+import CohortTestSupport
 import Foundation
 import Testing
 
@@ -21,28 +22,12 @@ struct ClientLibraryTests {
             return
         }
         let server = try TestServer()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Self.packageRoot.appendingPathComponent("Tests/Clients/feed_clients.py").path, "\(server.port)", cli]
-        // Output to a file, not a pipe: a child the script leaves behind would hold a pipe open.
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("cohort-feed-clients-\(getpid()).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let output = try FileHandle(forWritingTo: log)
-        defer { try? output.close() }
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
+        let script = Self.packageRoot.appendingPathComponent("Tests/Clients/feed_clients.py").path
         // Bounded: the script's own waits total well under a minute.
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { usleep(50_000) }
-        if process.isRunning {
-            process.terminate()
-            Issue.record("feed_clients.py did not finish within 60 s")
-        }
-        process.waitUntilExit()
-        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        #expect(process.terminationStatus == 0, "feed_clients.py failed:\n\(text)")
+        let result = try runChild(python, [script, "\(server.port)", cli])
+        let text = result.out + result.err
+        #expect(result.finished, "feed_clients.py did not finish within 60 s:\n\(text)")
+        #expect(result.status == 0, "feed_clients.py failed:\n\(text)")
         #expect(text.contains("feed clients: ok"), "\(text)")
     }
 }

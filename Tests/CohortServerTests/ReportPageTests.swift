@@ -17,25 +17,12 @@ struct ReportPageTests {
 
     /// Runs Chromium headless on `arguments`; its standard output and error.
     func browser(_ arguments: [String]) throws -> (out: String, err: String) {
-        let directory = TemporaryDirectory("cohort-chromium")
-        defer { directory.remove() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.chromium()!)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(directory.path)/profile", "--enable-logging=stderr", "--v=0"] + arguments
-        let (out, err) = (directory.file("out"), directory.file("err"))
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { usleep(50_000) }
-        if process.isRunning {
-            process.terminate()
-            Issue.record("chromium did not finish within 60 s")
-        }
-        process.waitUntilExit()
-        return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "", (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        let profile = TemporaryDirectory("cohort-chromium")
+        defer { profile.remove() }
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(profile.path)", "--enable-logging=stderr", "--v=0"]
+        let result = try runChild(Self.chromium()!, flags + arguments)
+        #expect(result.finished, "chromium did not finish within 60 s")
+        return (result.out, result.err)
     }
 
     @Test func theReportRendersInHeadlessChromium() throws {

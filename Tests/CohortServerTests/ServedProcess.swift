@@ -19,7 +19,7 @@ final class ServedProcess {
         guard let executable = builtExecutable(named: "cohort") else {
             throw RESPClient.ClientError(message: "the cohort executable is not built next to the tests")
         }
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
         defer { try? output.close() }
         process.executableURL = URL(fileURLWithPath: executable)

@@ -16,8 +16,16 @@ public func loadGeneratedDemo(users: Int, seed: UInt64 = 7, directory: String, i
     }
 }
 
+/// An engine on a fixed clock at `now` with the demo schema's definitions and no data.
+public func demoSchemaEngine(now: Int64 = demoNow) throws -> Engine {
+    let engine = Engine(fixedNow: now, clock: { now })
+    try DefinitionsScript.run(DemoSchema.text, file: "schema", on: engine)
+    return engine
+}
+
 extension Engine {
     /// Runs an inline command line (`SEGMENT.COUNT "a and b"`).
+    @discardableResult
     public func run(_ line: String) -> Reply {
         execute((try? InlineCommand.split(line)) ?? [])
     }

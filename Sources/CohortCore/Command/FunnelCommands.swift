@@ -37,43 +37,30 @@ enum FunnelCommands {
         var cursor: UInt32 = 0
         var count = 1000
         var now = env.now
-        var i = n + 1
-        func next() throws(CohortError) -> String {
-            guard i + 1 < args.count else { throw .syntax("expected a value after \(args[i]) (\(usage))") }
-            i += 1
-            return args[i]
-        }
-        while i < args.count {
-            switch args[i].uppercased() {
-            case "WITHIN":
-                let text = try next()
-                guard let d = FeedCommands.duration(text), d >= 0 else { throw .err("WITHIN needs a duration (as 7d or seconds), got '\(text)'") }
-                window = d
-            case "FROM":
-                let a = try time(try next(), "FROM")
-                guard i + 1 < args.count, args[i + 1].uppercased() == "TO" else { throw .syntax("FROM time must be followed by TO time (\(usage))") }
-                i += 1
-                let b = try time(try next(), "TO")
-                range = (a, b)
+        var words = OptionWords(args, from: n + 1, usage: usage)
+        while words.hasMore {
+            switch words.keyword {
+            case "WITHIN": window = try words.duration()
+            case "FROM": range = try words.range()
             case "STRICT_INCREASE": strict = true
-            case "IN": target = try next()
-            case "BY" where !members: byName = try next()
+            case "IN": target = try words.value()
+            case "BY" where !members: byName = try words.value()
             case "LEVEL" where members:
-                let text = try next()
+                let text = try words.value()
                 guard let k = Int(text), (1...n).contains(k) else { throw .err("LEVEL must be an integer from 1 to \(n), got '\(text)'") }
                 level = k
             case "CURSOR" where members:
-                let text = try next()
+                let text = try words.value()
                 guard let c = UInt32(text) else { throw .err("invalid cursor '\(text)'") }
                 cursor = c
             case "COUNT" where members:
-                let text = try next()
+                let text = try words.value()
                 guard let c = Int(text), c > 0 else { throw .err("COUNT must be a positive integer, got '\(text)'") }
                 count = c
-            case "AT": now = try time(try next(), "AT")
-            default: throw .syntax("unexpected '\(args[i])' (\(usage))")
+            case "AT": now = try words.time()
+            default: throw words.unexpected()
             }
-            i += 1
+            words.next()
         }
         guard let window else { throw .syntax("WITHIN duration is required (\(usage))") }
         guard let range else { throw .syntax("FROM time TO time is required (\(usage))") }
@@ -109,13 +96,6 @@ enum FunnelCommands {
             throw .err("step \(number) '\(word)': expected an event name, optionally with 'where ...'")
         }
         return Funnel.Step(table: a.table, filter: a.filter)
-    }
-
-    static func time(_ text: String, _ option: String) throws(CohortError) -> Int64 {
-        guard let t = TimeFormat.parse(text) else {
-            throw .err("invalid time '\(text)' after \(option): use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z)")
-        }
-        return t
     }
 
     /// Every group member's level, in row order, computed in parallel.

@@ -26,40 +26,32 @@ enum SeriesCommands {
         var within: (String, Bool)?
         var isRecorded = false
         var now = env.now
-        var i = 1
-        func next() throws(CohortError) -> String {
-            guard i + 1 < args.count else { throw .syntax("expected a value after \(args[i]) (\(usage))") }
-            i += 1
-            return args[i]
-        }
-        while i < args.count {
-            switch args[i].uppercased() {
+        var words = OptionWords(args, from: 1, usage: usage)
+        while words.hasMore {
+            switch words.keyword {
             case "BY":
-                let text = try next()
+                let text = try words.value()
                 guard let u = Buckets.Unit(rawValue: text.lowercased()) else { throw .err("BY needs hour, day, week or month, got '\(text)'") }
                 unit = u
             case "FROM":
-                let a = try FunnelCommands.time(try next(), "FROM")
-                guard i + 1 < args.count, args[i + 1].uppercased() == "TO" else { throw .syntax("FROM time must be followed by TO time (\(usage))") }
-                i += 1
-                let b = try FunnelCommands.time(try next(), "TO")
+                let (a, b) = try words.range()
                 guard a < b else { throw .err("FROM must be before TO") }
                 from = (a, b)
             case "LAST":
-                let text = try next()
+                let text = try words.value()
                 guard let n = Int(text), n > 0 else { throw .err("LAST needs a positive number of buckets, got '\(text)'") }
                 last = n
             case "OFFSET":
-                let text = try next()
+                let text = try words.value()
                 guard let o = Buckets.offset(text) else { throw .err("OFFSET needs ±HH:MM (as +02:00), got '\(text)'") }
                 offset = o
-            case "IN" where groups: within = (try next(), true)
-            case "COHORT" where groups: within = (try next(), false)
+            case "IN" where groups: within = (try words.value(), true)
+            case "COHORT" where groups: within = (try words.value(), false)
             case "RECORDED" where recorded: isRecorded = true
-            case "AT": now = try FunnelCommands.time(try next(), "AT")
-            default: throw .syntax("unexpected '\(args[i])' (\(usage))")
+            case "AT": now = try words.time()
+            default: throw words.unexpected()
             }
-            i += 1
+            words.next()
         }
         guard let unit else { throw .syntax("BY unit is required (\(usage))") }
         guard (from == nil) != (last == nil) else { throw .syntax("give one range: FROM time TO time, or LAST n (\(usage))") }
