@@ -19,6 +19,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 
@@ -177,9 +178,10 @@ con.execute("CREATE TABLE ev AS SELECT k.u, c.e, r.t, r.distance_km FROM raw r J
 con.execute("DROP TABLE raw")
 codes = dict(con.execute("SELECT event, e FROM kinds").fetchall())
 users = con.execute(f"SELECT user_id FROM read_csv('{args.data}/users.csv', header = true) WHERE plan IN ('trial', 'business')").fetchall()
-con.execute("CREATE TEMP TABLE arms (user_id VARCHAR, arm VARCHAR)")
-con.executemany("INSERT INTO arms VALUES (?, ?)", [(u, "control" if bucket("bench_split", u) < 5000 else "treatment") for (u,) in users])
-con.execute("CREATE TABLE assign AS SELECT k.u, a.arm FROM arms a JOIN keys k USING (user_id)")
+with tempfile.NamedTemporaryFile("w", suffix=".csv") as arms:
+    arms.write("user_id,arm\n" + "".join(f"{u},{'control' if bucket('bench_split', u) < 5000 else 'treatment'}\n" for (u,) in users))
+    arms.flush()
+    con.execute(f"CREATE TABLE assign AS SELECT k.u, a.arm FROM read_csv('{arms.name}', header = true) a JOIN keys k USING (user_id)")
 print(f"duckdb set up in {time.perf_counter() - start:.1f} s ({duckdb.__version__}; {con.execute('SELECT count(*) FROM ev').fetchone()[0]} events)")
 
 results = {q[0]: ([], [], []) for q in QUESTIONS}

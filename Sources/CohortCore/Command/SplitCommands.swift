@@ -184,34 +184,43 @@ enum SplitCommands {
             }
         }
         if mature, within == nil { throw .err("MATURE needs WITHIN duration") }
+        let (window, onlyMature) = (within, mature)
         var evaluator = Evaluator(db: copy db, now: now)
         evaluator.assignments = split
-        let converts: (UInt32, Int64) -> Bool
+        // Whether `row`, assigned at the given time, converted; `events` is a scratch buffer.
+        typealias Converts = @Sendable (UInt32, Int64, inout [(position: Int, time: UInt32)]) -> Bool
+        let converts: Converts
         if byEvent {
             let step = try FunnelCommands.step(conversion, number: 1, evaluator, env)
             let table = evaluator.db.events.tables[step.table]
             let e = evaluator
-            converts = { row, assignedAt in
-                var events: [(position: Int, time: UInt32)] = []
-                table.appendEvents(of: row, from: assignedAt + 1, through: min(now, within.map { assignedAt + $0 } ?? now), into: &events)
+            converts = { row, assignedAt, events in
+                events.removeAll(keepingCapacity: true)
+                table.appendEvents(of: row, from: assignedAt + 1, through: min(now, window.map { assignedAt + $0 } ?? now), into: &events)
                 guard let filter = step.filter else { return !events.isEmpty }
                 return events.contains { e.test(filter, row, EventRef(table: step.table, position: $0.position)) }
             }
         } else {
             let plan = try SegmentCommands.target(conversion, evaluator, env, names: .assignedAt)
             let e = evaluator
-            converts = { row, _ in e.test(plan, row, nil) }
+            converts = { row, _, _ in e.test(plan, row, nil) }
         }
-        var counts: [(n: Int, x: Int)] = []
-        for i in split.arms.indices {
-            var (n, x) = (0, 0)
-            for row in split.members[i].toArray() {
-                let t = split.assignment(of: row)!
-                guard t <= now, !mature || t + within! <= now else { continue }
-                n += 1
-                if converts(row, t) { x += 1 }
+        // Per arm, its assigned users in parallel chunks (the sums do not depend on the order).
+        let counts: [(n: Int, x: Int)] = split.arms.indices.map { i in
+            let rows = split.members[i].toArray()
+            let chunk = 8192
+            let parts = parallelMap((rows.count + chunk - 1) / chunk) { k -> (Int, Int) in
+                var (n, x) = (0, 0)
+                var events: [(position: Int, time: UInt32)] = []
+                for row in rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)] {
+                    let t = split.assignment(of: row)!
+                    guard t <= now, !onlyMature || t + window! <= now else { continue }
+                    n += 1
+                    if converts(row, t, &events) { x += 1 }
+                }
+                return (n, x)
             }
-            counts.append((n, x))
+            return parts.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
         }
         return .array(split.arms.indices.map { i in .array([.bulk(split.arms[i].name)] + reportFields(counts[i], baseline: counts[0], isBaseline: i == 0, z: z)) })
     }
