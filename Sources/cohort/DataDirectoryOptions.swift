@@ -38,6 +38,20 @@ func openDemoDirectory(_ demo: String?, now: Int64?, appendfsync: AppendFsync = 
     return (directory, engine, path)
 }
 
+/// The data directory `path`, or without one the demo dataset in a temporary directory
+/// (returned, for `removeTemporaryDirectory` when the command ends): what `run`, `serve`
+/// and `report` open.
+func openDataDirectoryOrDemo(
+    _ path: String?, demo: String?, create: Bool, now: Int64?, appendfsync: AppendFsync = .everysec
+) throws -> (DataDirectory, Engine, temporary: String?) {
+    if let path {
+        let (directory, engine) = try openDataDirectory(path, create: create, now: now, appendfsync: appendfsync)
+        return (directory, engine, nil)
+    }
+    let (directory, engine, temporary) = try openDemoDirectory(demo, now: now, appendfsync: appendfsync)
+    return (directory, engine, temporary)
+}
+
 /// Writes the demo dataset into `directory` (for a binary started away from data/).
 private func generateDemo(in directory: String) throws -> String {
     note("demo: no data/ here; generated the demo dataset (cohort gen --users 3000 --seed 42) in \(directory)")

@@ -24,14 +24,7 @@ struct Report: ParsableCommand {
     @Option(help: "The event whose daily users are the active users.") var active: String?
 
     func run() throws {
-        let (directory, engine): (DataDirectory, Engine)
-        var temporary: String?
-        if let dataDir {
-            (directory, engine) = try openDataDirectory(dataDir, create: false, now: now?.seconds)
-        } else {
-            let opened = try openDemoDirectory(nil, now: now?.seconds)
-            (directory, engine, temporary) = (opened.0, opened.1, opened.2)
-        }
+        let (directory, engine, temporary) = try openDataDirectoryOrDemo(dataDir, demo: nil, create: false, now: now?.seconds)
         defer { if let temporary { removeTemporaryDirectory(temporary) } }
         var options = ReportPage.Options(now: engine.environment.now)
         options.funnels = funnel

@@ -23,15 +23,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let directory: DataDirectory
-        let engine: Engine
-        var temporary: String?
-        if let dataDir {
-            (directory, engine) = try openDataDirectory(dataDir, create: false, now: now?.seconds)
-        } else {
-            let opened = try openDemoDirectory(demo, now: now?.seconds)
-            (directory, engine, temporary) = (opened.0, opened.1, opened.2)
-        }
+        let (directory, engine, temporary) = try openDataDirectoryOrDemo(dataDir, demo: demo, create: false, now: now?.seconds)
         engine.mergeThreshold = mergeThreshold
         defer { if let temporary { removeTemporaryDirectory(temporary) } }
         var failed = false

@@ -60,15 +60,7 @@ struct Serve: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let logger = Logger(label: "cohort")
         let started = DispatchTime.now().uptimeNanoseconds
-        let directory: DataDirectory
-        let engine: Engine
-        var temporary: String?
-        if let dataDir {
-            (directory, engine) = try openDataDirectory(dataDir, create: true, now: now?.seconds, appendfsync: appendfsync)
-        } else {
-            let opened = try openDemoDirectory(demo, now: now?.seconds, appendfsync: appendfsync)
-            (directory, engine, temporary) = (opened.0, opened.1, opened.2)
-        }
+        let (directory, engine, temporary) = try openDataDirectoryOrDemo(dataDir, demo: demo, create: true, now: now?.seconds, appendfsync: appendfsync)
         engine.mergeThreshold = mergeThreshold
         engine.maxWatches = maxWatches
         // Snapshots while serving leave a core to the requests.

@@ -58,6 +58,8 @@ struct SplitTests {
             Issue.record("bad percentages are refused")
             return
         }
+        // Regression: with AT taken off, a missing arm was read past the end (a trap).
+        #expect(engine.run("SPLIT.MEMBERS half AT 2026-07-01T00:00:00Z") == .error(.wrongArity("SPLIT.MEMBERS")))
         #expect(engine.run("SEGMENT.UNWATCH new_users") == .error(.err("segment 'new_users' is used by split 'half'")))
         #expect(engine.run("SPLIT.DROP partial") == .integer(1))
         #expect(engine.run("SPLIT.DROP partial") == .integer(0))

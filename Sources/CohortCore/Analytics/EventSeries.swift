@@ -54,13 +54,12 @@ struct EventSeries: Sendable {
     ) -> [Accumulator] {
         guard let first = buckets.first, let last = buckets.last else { return [] }
         let through = Swift.min(now, last.end - 1)
-        let chunk = 8192
-        let parts = parallelMap((rows.count + chunk - 1) / chunk) { k -> [Accumulator] in
+        let parts = parallelChunks(rows) { chunk -> [Accumulator] in
             var acc = [Accumulator](repeating: Accumulator(), count: buckets.count)
             var evaluator = evaluator
             let table = evaluator.db.events.tables[self.table]
             var events: [(position: Int, time: UInt32)] = []
-            for row in rows[(k * chunk)..<Swift.min(rows.count, (k + 1) * chunk)] {
+            for row in chunk {
                 events.removeAll(keepingCapacity: true)
                 table.appendEvents(of: row, from: first.start, through: through, into: &events)
                 for (position, time) in events {

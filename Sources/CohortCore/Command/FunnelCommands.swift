@@ -49,14 +49,8 @@ enum FunnelCommands {
                 let text = try words.value()
                 guard let k = Int(text), (1...n).contains(k) else { throw .err("LEVEL must be an integer from 1 to \(n), got '\(text)'") }
                 level = k
-            case "CURSOR" where members:
-                let text = try words.value()
-                guard let c = UInt32(text) else { throw .err("invalid cursor '\(text)'") }
-                cursor = c
-            case "COUNT" where members:
-                let text = try words.value()
-                guard let c = Int(text), c > 0 else { throw .err("COUNT must be a positive integer, got '\(text)'") }
-                count = c
+            case "CURSOR" where members: cursor = try words.cursor()
+            case "COUNT" where members: count = try words.positiveCount()
             case "AT": now = try words.time()
             default: throw words.unexpected()
             }
@@ -101,11 +95,8 @@ enum FunnelCommands {
     /// Every group member's level, in row order, computed in parallel.
     static func levels(_ request: Request) -> (rows: ContiguousArray<UInt32>, levels: [UInt8]) {
         let rows = request.group.toArray()
-        let chunk = 8192
         let (funnel, evaluator) = (request.funnel, request.evaluator)
-        let parts = parallelMap((rows.count + chunk - 1) / chunk) { k -> [UInt8] in
-            funnel.levels(of: rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)], evaluator)
-        }
+        let parts = parallelChunks(rows) { funnel.levels(of: $0, evaluator) }
         return (rows, parts.flatMap { $0 })
     }
 

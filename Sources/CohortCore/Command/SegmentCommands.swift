@@ -51,20 +51,15 @@ enum SegmentCommands {
         var cursor: UInt32 = 0
         var limit = 1000
         var now = env.now
-        var i = 1
-        while i < args.count {
-            guard i + 1 < args.count else { throw .syntax("expected a value after \(args[i])") }
-            switch args[i].uppercased() {
-            case "CURSOR":
-                guard let c = UInt32(args[i + 1]) else { throw .err("invalid cursor '\(args[i + 1])'") }
-                cursor = c
-            case "COUNT":
-                guard let n = Int(args[i + 1]), n > 0 else { throw .err("COUNT must be a positive integer, got '\(args[i + 1])'") }
-                limit = n
-            case "AT": now = try time(args[i + 1])
-            default: throw .syntax("unknown option '\(args[i])' (use CURSOR, COUNT or AT)")
+        var words = OptionWords(args, from: 1, usage: nil)
+        while words.hasMore {
+            switch words.keyword {
+            case "CURSOR": cursor = try words.cursor()
+            case "COUNT": limit = try words.positiveCount()
+            case "AT": now = try words.time()
+            default: throw .syntax("unknown option '\(args[words.index])' (use CURSOR, COUNT or AT)")
             }
-            i += 2
+            words.next()
         }
         let evaluator = Evaluator(db: copy db, now: now)
         let members = evaluator.rows(try target(args[0], evaluator, env), within: evaluator.db.users.live)
@@ -168,12 +163,7 @@ enum SegmentCommands {
         return (args, env.now)
     }
 
-    static func time(_ text: String) throws(CohortError) -> Int64 {
-        guard let t = TimeFormat.parse(text) else {
-            throw .err("invalid time '\(text)' after AT: use Unix seconds or ISO-8601 (2026-06-30T12:00:00Z)")
-        }
-        return t
-    }
+    static func time(_ text: String) throws(CohortError) -> Int64 { try OptionWords.time(text, after: "AT") }
 
     /// The one way every read command resolves a target: a defined segment's bound plan
     /// when one has that name, else the text parsed and bound once per catalog version

@@ -119,23 +119,19 @@ enum SplitCommands {
     /// `SPLIT.MEMBERS name arm [CURSOR c] [COUNT n] [AT time]`.
     static func members(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
         let (words, now) = try at(args, env)
+        guard words.count >= 2 else { throw .wrongArity(args.command) }
         let split = try split(db, words[0])
         guard let i = split.arms.firstIndex(where: { $0.name == words[1] }) else { throw .err("split '\(split.name)' has no arm '\(words[1])'") }
         var cursor: UInt32 = 0
         var limit = 1000
-        var k = 2
-        while k < words.count {
-            guard k + 1 < words.count else { throw .syntax("expected a value after \(words[k])") }
-            switch words[k].uppercased() {
-            case "CURSOR":
-                guard let c = UInt32(words[k + 1]) else { throw .err("invalid cursor '\(words[k + 1])'") }
-                cursor = c
-            case "COUNT":
-                guard let n = Int(words[k + 1]), n > 0 else { throw .err("COUNT must be a positive integer, got '\(words[k + 1])'") }
-                limit = n
-            default: throw .syntax("unknown option '\(words[k])' (use CURSOR, COUNT or AT)")
+        var options = OptionWords(words, from: 2, usage: nil)
+        while options.hasMore {
+            switch options.keyword {
+            case "CURSOR": cursor = try options.cursor()
+            case "COUNT": limit = try options.positiveCount()
+            default: throw .syntax("unknown option '\(words[options.index])' (use CURSOR, COUNT or AT)")
             }
-            k += 2
+            options.next()
         }
         let rows = assigned(split, i, now: now).filter { $0 >= cursor }
         let page = rows.prefix(limit)
@@ -162,26 +158,22 @@ enum SplitCommands {
         var within: Int64?
         var mature = false
         var z = 1.959963984540054
-        var k = 4
-        while k < words.count {
-            switch words[k].uppercased() {
-            case "WITHIN" where byEvent && k + 1 < words.count:
-                guard let d = FeedCommands.duration(words[k + 1]), d >= 0 else { throw .err("WITHIN needs a duration (as 7d or seconds), got '\(words[k + 1])'") }
-                within = d
-                k += 2
-            case "MATURE" where byEvent:
-                mature = true
-                k += 1
-            case "ALPHA" where k + 1 < words.count:
-                switch words[k + 1] {
+        var options = OptionWords(words, from: 4, usage: usage)
+        while options.hasMore {
+            switch options.keyword {
+            case "WITHIN" where byEvent: within = try options.duration()
+            case "MATURE" where byEvent: mature = true
+            case "ALPHA":
+                let text = try options.value()
+                switch text {
                 case "0.10", "0.1": z = 1.6448536269514722
                 case "0.05": z = 1.959963984540054
                 case "0.01": z = 2.5758293035489004
-                default: throw .err("ALPHA must be 0.10, 0.05 or 0.01, got '\(words[k + 1])'")
+                default: throw .err("ALPHA must be 0.10, 0.05 or 0.01, got '\(text)'")
                 }
-                k += 2
-            default: throw .syntax("unexpected '\(words[k])' (\(usage))")
+            default: throw options.unexpected()
             }
+            options.next()
         }
         if mature, within == nil { throw .err("MATURE needs WITHIN duration") }
         let (window, onlyMature) = (within, mature)
@@ -207,12 +199,10 @@ enum SplitCommands {
         }
         // Per arm, its assigned users in parallel chunks (the sums do not depend on the order).
         let counts: [(n: Int, x: Int)] = split.arms.indices.map { i in
-            let rows = split.members[i].toArray()
-            let chunk = 8192
-            let parts = parallelMap((rows.count + chunk - 1) / chunk) { k -> (Int, Int) in
+            let parts = parallelChunks(split.members[i].toArray()) { rows -> (Int, Int) in
                 var (n, x) = (0, 0)
                 var events: [(position: Int, time: UInt32)] = []
-                for row in rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)] {
+                for row in rows {
                     let t = split.assignment(of: row)!
                     guard t <= now, !onlyMature || t + window! <= now else { continue }
                     n += 1

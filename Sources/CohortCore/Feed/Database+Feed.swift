@@ -250,13 +250,11 @@ extension Database {
         watch.timers = TimerHeap()
         let finder = NextChange(plan)
         guard finder.dependsOnTime else { return }
-        let rows = users.live.toArray()
-        let chunk = 4096
         let db = self
-        let scheduled = parallelMap((rows.count + chunk - 1) / chunk) { k -> [(UInt32, Int64)] in
+        let scheduled = parallelChunks(users.live.toArray(), chunk: 4096) { rows -> [(UInt32, Int64)] in
             var evaluator = Evaluator(db: db, now: t)
             var out: [(UInt32, Int64)] = []
-            for row in rows[(k * chunk)..<min(rows.count, (k + 1) * chunk)] {
+            for row in rows {
                 if let next = finder.after(t, row: row, member: members.contains(row), &evaluator) { out.append((row, next)) }
             }
             return out

@@ -69,13 +69,14 @@ struct Split: Sendable {
     /// `bucket(seed, user) = fmix64(FNV1a64(UTF8(seed) ‖ 0x00 ‖ UTF8(user))) mod 10000`
     /// (FEATURES §2.3.1): a pure function every language can reproduce bit for bit.
     static func bucket(seed: String, user: String) -> Int {
-        var h = fnv1a64(Array(seed.utf8) + [0] + Array(user.utf8))
-        h = fmix64(h)
-        return Int(h % UInt64(buckets))
+        // FNV-1a continued over the three parts: no concatenated copy per user.
+        let h = fnv1a64(user.utf8, from: fnv1a64(CollectionOfOne(0), from: fnv1a64(seed.utf8)))
+        return Int(fmix64(h) % UInt64(buckets))
     }
 
-    static func fnv1a64<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    /// FNV-1a 64 of `bytes`, continuing from `h` (the offset basis to start).
+    static func fnv1a64<S: Sequence>(_ bytes: S, from h: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 where S.Element == UInt8 {
+        var h = h
         for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return h
     }

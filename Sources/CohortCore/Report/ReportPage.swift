@@ -40,7 +40,7 @@ public struct ReportPage {
     public func html() throws(CohortError) -> String {
         let (users, events, segments, splitNames, hasActive) = engine.read { db in
             (
-                db.users.liveCount, db.events.liveCount, db.catalog.segments.keys.sorted(),
+                db.users.liveCount, db.events.liveCount, db.catalog.segments.values.map { ($0.name, $0.source) }.sorted { $0.0 < $1.0 },
                 db.feed.list.flatMap { $0.splits.map(\.name) }.sorted(),
                 db.schema.event(named: options.activeEvent ?? "app_open") != nil
             )
@@ -48,7 +48,7 @@ public struct ReportPage {
         var body = "<h1>Cohort report</h1>"
         body += "<p class=\"meta\">At \(TimeFormat.format(options.now)): <span id=\"users\">\(users)</span> users, \(events) events, \(segments.count) segments.</p>"
         body += try segmentSection(segments)
-        if segments.count >= 2 { body += try overlapSection(segments) }
+        if segments.count >= 2 { body += try overlapSection(segments.map(\.0)) }
         if !options.funnels.isEmpty { body += try funnelSection() }
         if !splitNames.isEmpty { body += try splitSection(splitNames) }
         if hasActive { body += try activeSection() }
@@ -71,12 +71,12 @@ public struct ReportPage {
 
     // MARK: Sections
 
-    func segmentSection(_ names: [String]) throws(CohortError) -> String {
+    /// `segments`: (name, definition) by name.
+    func segmentSection(_ segments: [(String, String)]) throws(CohortError) -> String {
         var rows = ""
-        for name in names {
+        for (name, definition) in segments {
             guard case .integer(let size) = try ask(["SEGMENT.COUNT", name] + at) else { continue }
             let series = try seriesValues(try ask(["SERIES.COUNT", name, "BY", "day", "LAST", "30"] + at))
-            let definition = engine.read { db in db.catalog.segments[name]?.source ?? "" }
             rows += "<tr><td>\(SVGChart.escape(name))</td><td class=\"num\" id=\"size-\(SVGChart.escape(name))\">\(size)</td>"
             rows += "<td>\(SVGChart.sparkline(series.map(\.1)))</td><td><code>\(SVGChart.escape(definition))</code></td></tr>"
         }

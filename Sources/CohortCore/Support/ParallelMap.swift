@@ -26,3 +26,15 @@ func parallelMap<T>(_ count: Int, workers: Int = .max, _ body: @Sendable (Int) -
     }
     return slots.map { $0! }
 }
+
+/// `parallelMap` over consecutive slices of `items` of at most `chunk` elements: the
+/// results per slice, in order. The shape of every per-user scan (funnels, series,
+/// splits, next-change times): a chunk's worth of state per task, merged by the caller.
+func parallelChunks<C: RandomAccessCollection & Sendable, T>(
+    _ items: C, chunk: Int = 8192, _ body: @Sendable (C.SubSequence) -> T
+) -> [T] where C.Index == Int {
+    parallelMap((items.count + chunk - 1) / chunk) { k in
+        let start = items.startIndex + k * chunk
+        return body(items[start..<Swift.min(items.endIndex, start + chunk)])
+    }
+}
