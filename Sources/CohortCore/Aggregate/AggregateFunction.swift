@@ -94,10 +94,11 @@ struct AggregateState<Number: EvaluationNumber> {
     }
 
     /// The result of the unfiltered aggregate over `start..<end` without the per-event
-    /// bookkeeping of `add`, when the function allows it; nil otherwise (`distinct`).
-    /// Equal to adding every event by construction: `count(e)` is the length,
-    /// `first`/`last`/`avg_gap` read the slice's ends, and the value statistics are one
-    /// tight loop over the property column feeding `result`.
+    /// bookkeeping of `add`. Equal to adding every event by construction: `count(e)` is
+    /// the length, `first`/`last`/`avg_gap` read the slice's ends, the value statistics
+    /// are one tight loop over the property column feeding `result`, and `distinct`
+    /// counts the slice's keys sorted in place (no hashing, no allocation for the short
+    /// slices of most users).
     @inline(__always)
     @_specialize(where Number == Double)
     @_specialize(where Number == Int64)
@@ -114,7 +115,18 @@ struct AggregateState<Number: EvaluationNumber> {
             var values = Statistics<Number>()
             if let property { for p in start..<end { values.add(property.value(p)) } }
             return result(function, values)
-        case .distinct: return nil
+        case .distinct:
+            guard let property else { return Number(int: 0) }
+            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { keys in
+                var k = 0
+                for p in start..<end {
+                    if let key = property.key(p) {
+                        keys[k] = key
+                        k += 1
+                    }
+                }
+                return Number(int: Int64(DistinctKey.count(UnsafeMutableBufferPointer(rebasing: keys[0..<k]))))
+            }
         }
     }
 }
@@ -157,6 +169,69 @@ enum EventWindow {
         if start < end, times[end - 1] > hi { end = firstIndex(times, start, end) { $0 > hi } }
         return start..<end
     }
+
+    /// The window of each of `rows` (ascending user rows; `offsets`/`times` a table's
+    /// base) into `windows`: what `slice` gives each, empty for rows the base does not
+    /// cover.
+    ///
+    /// When the rows are dense in the base (their span holds at most `denseEvents`
+    /// events per row), one branch-free pass over the span's times replaces the
+    /// per-row searches: running counts of the events before the window (`t < lo`)
+    /// and up to its end (`t <= hi`), sampled at each row's boundaries. A slice is
+    /// sorted, so its window starts after its events before `lo` and ends after its
+    /// events up to `hi`. The searches cost a few mispredicted branches per row
+    /// (~20 ns); the pass ~1 ns per event and no data-dependent branch. Sparse rows
+    /// (a narrowed candidate set) keep the searches.
+    static func slices(
+        _ rows: UnsafeBufferPointer<UInt32>, _ offsets: UnsafeBufferPointer<UInt32>, _ times: UnsafeBufferPointer<UInt32>,
+        _ bounds: ClosedRange<UInt32>, into windows: UnsafeMutableBufferPointer<Range<Int>>
+    ) {
+        // Rows at or past `offsets.count - 1` have no base events; ascending, they come last.
+        var covered = rows.count
+        while covered > 0, Int(rows[covered - 1]) + 1 >= offsets.count {
+            covered -= 1
+            windows[covered] = 0..<0
+        }
+        guard covered > 0 else { return }
+        let spanStart = Int(offsets[Int(rows[0])])
+        let spanEnd = Int(offsets[Int(rows[covered - 1]) + 1])
+        let n = spanEnd - spanStart
+        if n > denseEvents * covered {
+            for i in 0..<covered {
+                let r = Int(rows[i])
+                windows[i] = slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
+            }
+            return
+        }
+        let (lo, hi) = (bounds.lowerBound, bounds.upperBound)
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * (n + 1)) { counts in
+            let before = counts.baseAddress!
+            let through = before + (n + 1)
+            var b: UInt32 = 0
+            var t: UInt32 = 0
+            before[0] = 0
+            through[0] = 0
+            for k in 0..<n {
+                let time = times[spanStart + k]
+                b &+= time < lo ? 1 : 0
+                t &+= time <= hi ? 1 : 0
+                before[k + 1] = b
+                through[k + 1] = t
+            }
+            for i in 0..<covered {
+                let r = Int(rows[i])
+                let a = Int(offsets[r]) - spanStart
+                let e = Int(offsets[r + 1]) - spanStart
+                let start = a + Int(before[e] &- before[a])
+                let end = a + Int(through[e] &- through[a])
+                windows[i] = (spanStart + start)..<(spanStart + Swift.max(start, end))
+            }
+        }
+    }
+
+    /// The most base events per row in a batch's span for which `slices` takes the
+    /// single pass instead of per-row searches.
+    static let denseEvents = 16
 
     /// The first index in `start..<end` whose time satisfies `isAfter` (false then true
     /// along the sorted slice), or `end`. Branch-free halving: the data-dependent choice
@@ -214,4 +289,16 @@ enum DistinctKey {
     @inline(__always) static func of(_ v: Double) -> UInt64? { v.isNaN ? nil : v.bitPattern }
     @inline(__always) static func of(_ v: UInt8) -> UInt64? { v == NullSentinel.bool ? nil : UInt64(v) }
     @inline(__always) static func of(code v: UInt32) -> UInt64? { v == NullSentinel.stringCode ? nil : UInt64(v) }
+
+    /// The number of distinct keys in `keys` (sorted in place): what `distinct` answers
+    /// for the events whose keys they are, as `AggregateState`'s set would.
+    @inline(__always)
+    static func count(_ keys: UnsafeMutableBufferPointer<UInt64>) -> Int {
+        if keys.count < 2 { return keys.count }
+        var keys = keys
+        keys.sort()
+        var n = 1
+        for i in 1..<keys.count where keys[i] != keys[i - 1] { n += 1 }
+        return n
+    }
 }

@@ -15,47 +15,80 @@ extension Evaluator {
             return AggregateState<Number>(a.function, hasProperty: a.property != nil).result
         }
         let table = db.events.tables[a.table]
+        let filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self) }
         return table.times.withUnsafeBufferPointer { times in
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
             return withPropertyColumn(a.property, table.properties) { property in
                 let delta = DeltaReader(table, a.property)
-                guard let list = delta.list(of: row) else { return value(a, row, window, times, property) }
-                return merged(a, row, window, times, property, delta, list, bounds)
+                guard let list = delta.list(of: row) else { return value(a, row, window, times, property, filter) }
+                return merged(a, row, window, times, property, filter, delta, list, bounds)
             }
         }
     }
 
     /// The aggregate over `window` of the base (one user's events inside the window
     /// bounds): the unfiltered shortcut when there is one, else every passing event fed
-    /// to the state. What the scalar path and the batch kernel both call.
+    /// to the state. What the scalar path and the batch kernel both call; `filter` is
+    /// `a.filter` compiled (`EventFilter`), nil exactly when `a` has none.
     @_specialize(where Number == Double)
     @_specialize(where Number == Int64)
     @inline(__always)
     func value<Number: EvaluationNumber>(
-        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
+        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
+        _ filter: EventFilter?
     ) -> Number {
-        if a.filter == nil, let x = AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
+        if filter == nil, let x = AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
             return x
         }
-        return reduce(a, row, window, times, property)
+        return reduce(a, row, window, times, property, filter)
     }
 
-    /// `value` without the shortcut: every passing event fed to the state. Out of line,
-    /// so `value` stays small enough to inline into the batch kernel's loop.
+    /// `value` without the shortcut: the events passing `filter` (64 at a time, as
+    /// masks) fed to the state; a filtered `count(e)` is the masks' population count and
+    /// a `distinct` the distinct keys of the passing events. Out of line, so `value`
+    /// stays small enough to inline into the batch kernel's loop.
     @_specialize(where Number == Double)
     @_specialize(where Number == Int64)
     @inline(never)
     func reduce<Number: EvaluationNumber>(
-        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
+        _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
+        _ filter: EventFilter?
     ) -> Number {
-        var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
-        if let filter = a.filter {
-            for p in window where test(filter, row, EventRef(table: a.table, position: p)) {
-                state.add(position: p, time: times[p], property: property, at: p)
-            }
-        } else {
+        guard let filter else {
+            var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
             for p in window { state.add(position: p, time: times[p], property: property, at: p) }
+            return state.result
+        }
+        if a.function == .count, property == nil {
+            var n = 0
+            filter.forEachMask(window, row: row, self) { _, m in n += m.nonzeroBitCount }
+            return Number(int: Int64(n))
+        }
+        if a.function == .distinct, let property {
+            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: window.count) { keys in
+                var n = 0
+                filter.forEachMask(window, row: row, self) { start, mask in
+                    var m = mask
+                    while m != 0 {
+                        if let key = property.key(start + m.trailingZeroBitCount) {
+                            keys[n] = key
+                            n += 1
+                        }
+                        m &= m &- 1
+                    }
+                }
+                return Number(int: Int64(DistinctKey.count(UnsafeMutableBufferPointer(rebasing: keys[0..<n]))))
+            }
+        }
+        var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
+        filter.forEachMask(window, row: row, self) { start, mask in
+            var m = mask
+            while m != 0 {
+                let p = start + m.trailingZeroBitCount
+                state.add(position: p, time: times[p], property: property, at: p)
+                m &= m &- 1
+            }
         }
         return state.result
     }
@@ -68,10 +101,10 @@ extension Evaluator {
     @inline(never)
     func merged<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
-        _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
+        _ filter: EventFilter?, _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
     ) -> Number {
         var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
-        accumulateMerged(&state, a, row, window, times, property, delta, list, bounds)
+        accumulateMerged(&state, a, row, window, times, property, filter, delta, list, bounds)
         return state.result
     }
 
@@ -81,7 +114,7 @@ extension Evaluator {
     @inline(__always)
     func accumulateMerged<Number: EvaluationNumber>(
         _ state: inout AggregateState<Number>, _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>,
-        _ property: PropertyBuffer?, _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
+        _ property: PropertyBuffer?, _ filter: EventFilter?, _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
     ) {
         let end = EventTable.DeltaList.end
         let distinct = a.function == .distinct
@@ -93,14 +126,14 @@ extension Evaluator {
             if d == end || (b < window.upperBound && times[b] <= delta.times[Int(d)]) {
                 let p = b
                 b += 1
-                if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                if let filter, !filter.holds(p, row: row, self) { continue }
                 state.add(position: p, time: times[p], property: property, at: p)
             } else {
                 let i = Int(d)
                 d = delta.next[i]
                 if d != end, delta.times[Int(d)] > bounds.upperBound { d = end }
                 let p = delta.baseCount + i
-                if let filter = a.filter, !test(filter, row, EventRef(table: a.table, position: p)) { continue }
+                if let filter, !filter.holds(p, row: row, self) { continue }
                 state.add(position: p, time: delta.times[i], value: delta.value(i), key: distinct ? delta.key(i) : nil)
             }
         }
@@ -120,12 +153,13 @@ extension Evaluator {
         guard let bounds = EventWindow.bounds(a.window, now: now, { number($0, row, nil) }) else { return nil }
         var state = AggregateState<Double>(a.function, hasProperty: a.property != nil)
         let table = db.events.tables[a.table]
+        let filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self) }
         table.times.withUnsafeBufferPointer { times in
             let events = table.range(of: row)
             let window = EventWindow.slice(times, events.lowerBound, events.upperBound, bounds)
             withPropertyColumn(a.property, table.properties) { property in
                 let delta = DeltaReader(table, a.property)
-                accumulateMerged(&state, a, row, window, times, property, delta, delta.list(of: row) ?? .empty, bounds)
+                accumulateMerged(&state, a, row, window, times, property, filter, delta, delta.list(of: row) ?? .empty, bounds)
             }
         }
         return state.edgePosition

@@ -83,6 +83,7 @@ extension Evaluator {
             return
         }
         let table = db.events.tables[a.table]
+        let filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self) }
         let delta = DeltaReader(table, a.property)
         // The rows of this batch that have delta events, ascending like `rows`: they take
         // the merged path, every other row one slice of the base.
@@ -91,21 +92,22 @@ extension Evaluator {
             let n = table.deltaUsers.count(in: firstRow..<(lastRow &+ 1))
             if n > 0 { deltaRows = table.deltaUsers.values(from: firstRow, limit: n) }
         }
-        var next = 0
         table.offsets.withUnsafeBufferPointer { offsets in
             table.times.withUnsafeBufferPointer { times in
-                withPropertyColumn(a.property, table.properties) { property in
-                    // No delta rows in this batch (the usual case): the base-only loop.
-                    if deltaRows.isEmpty { return baseOnly(a, rows, offsets, times, property, bounds, empty, out) }
-                    for i in rows.indices {
-                        let row = rows[i]
-                        let r = Int(row)
-                        let window = r + 1 < offsets.count ? EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds) : 0..<0
-                        while next < deltaRows.count, deltaRows[next] < row { next += 1 }
-                        if next < deltaRows.count, deltaRows[next] == row, let list = delta.list(of: row) {
-                            out[i] = merged(a, row, window, times, property, delta, list, bounds)
-                        } else {
-                            out[i] = r + 1 < offsets.count ? value(a, row, window, times, property) : empty
+                withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count) { windows in
+                    EventWindow.slices(rows, offsets, times, bounds, into: windows)
+                    withPropertyColumn(a.property, table.properties) { property in
+                        // No delta rows in this batch (the usual case): the base-only loop.
+                        if deltaRows.isEmpty { return baseOnly(a, rows, UnsafeBufferPointer(windows), times, property, filter, out) }
+                        var next = 0
+                        for i in rows.indices {
+                            let row = rows[i]
+                            while next < deltaRows.count, deltaRows[next] < row { next += 1 }
+                            if next < deltaRows.count, deltaRows[next] == row, let list = delta.list(of: row) {
+                                out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds)
+                            } else {
+                                out[i] = value(a, row, windows[i], times, property, filter)
+                            }
                         }
                     }
                 }
@@ -113,23 +115,15 @@ extension Evaluator {
         }
     }
 
-    /// The kernel's loop for a batch without delta rows: one base slice per row, then
-    /// `value`. Its own small function so the optimizer inlines `value` and the
-    /// shortcut into the loop (as a branch of the kernel it did not).
+    /// The kernel's loop for a batch without delta rows: `value` over each row's base
+    /// window. Its own small function so the optimizer inlines `value` and the shortcut
+    /// into the loop (as a branch of the kernel it did not).
     @inline(never)
     private func baseOnly<Number: EvaluationNumber>(
-        _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ offsets: UnsafeBufferPointer<UInt32>, _ times: UnsafeBufferPointer<UInt32>,
-        _ property: PropertyBuffer?, _ bounds: ClosedRange<UInt32>, _ empty: Number, _ out: UnsafeMutableBufferPointer<Number>
+        _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ windows: UnsafeBufferPointer<Range<Int>>, _ times: UnsafeBufferPointer<UInt32>,
+        _ property: PropertyBuffer?, _ filter: EventFilter?, _ out: UnsafeMutableBufferPointer<Number>
     ) {
-        for i in rows.indices {
-            let r = Int(rows[i])
-            guard r + 1 < offsets.count else {
-                out[i] = empty
-                continue
-            }
-            let window = EventWindow.slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
-            out[i] = value(a, rows[i], window, times, property)
-        }
+        for i in rows.indices { out[i] = value(a, rows[i], windows[i], times, property, filter) }
     }
 }
 

@@ -76,6 +76,12 @@ struct Evaluator: Sendable {
             return compareRows(l, op, r, candidates, as: Double.self)
         case .compareInts(let l, let op, let r):
             return compareRows(l, op, r, candidates, as: Int64.self)
+        case .compareStrings(.aggregate(let a), let op, .string(let s)) where a.stringSlot != nil:
+            return stringEdgeRows(a, candidates) { op.holds($0, s) }
+        case .compareStrings(.string(let s), let op, .aggregate(let a)) where a.stringSlot != nil:
+            return stringEdgeRows(a, candidates) { op.holds(s, $0) }
+        case .stringIn(.aggregate(let a), let set) where a.stringSlot != nil:
+            return stringEdgeRows(a, candidates) { set.contains($0) }
         default:
             return filter(candidates) { test(plan, $0, nil) }
         }
@@ -93,6 +99,22 @@ struct Evaluator: Sendable {
                 numbers(r, rows, into: right)
                 // Null compares false under every operator: DESIGN's rule.
                 for i in rows.indices where !left[i].isNull && !right[i].isNull && op.holds(left[i], right[i]) { keep.append(rows[i]) }
+            }
+        }
+    }
+
+    /// The candidates whose string `first`/`last` `a` passes `test`: the aggregate in
+    /// batches as dictionary codes (what the batch kernel computes for a string
+    /// property), each code's verdict decided once over the property's dictionary, so no
+    /// string is built per user.
+    private func stringEdgeRows(_ a: AggregatePlan, _ candidates: Bitmap, _ test: (String) -> Bool) -> Bitmap {
+        let dictionary = db.events.tables[a.table].dictionaries[a.stringSlot!]
+        let passes = ContiguousArray<Bool>((0..<dictionary.count).map { test(dictionary.string(for: UInt32($0))) })
+        return filterBatches(candidates) { rows, keep in
+            withUnsafeTemporaryAllocation(of: Double.self, capacity: rows.count) { codes in
+                numbers(.aggregate(a), rows, into: codes)
+                // NaN is null: no value, the test is false (DESIGN §3).
+                for i in rows.indices where !codes[i].isNaN && passes[Int(codes[i])] { keep.append(rows[i]) }
             }
         }
     }

@@ -119,6 +119,13 @@ struct AggregatePlan: Sendable {
     let type: ValueType
 
     var isInteger: Bool { type == .int }
+
+    /// The string property's slot when the call is `first(e.p)`/`last(e.p)` of a string
+    /// property (a string-valued aggregate, whose numeric form is the dictionary code).
+    var stringSlot: Int? {
+        guard function == .first || function == .last, case .string(let s)? = property else { return nil }
+        return s
+    }
 }
 
 /// Which events a window selects, relative to the evaluation's now (DESIGN §3).

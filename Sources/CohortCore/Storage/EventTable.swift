@@ -30,8 +30,11 @@
 /// base events as garbage for the next merge: rows are never reused and readers only
 /// look at live rows, so they are invisible from then on.
 ///
+/// **Activity** (`ActivityIndex`): which rows have base events on each day, built with
+/// each new base, so windowed scans skip the rows with no event in the window.
+///
 /// Cost per event: 4 bytes of time in the base plus 4 bytes of offset per user row per
-/// event type; in the delta 12 bytes (row, time, link) plus the per-user list entry.
+/// event type, and about 2 bytes of activity index per distinct (user, day); in the delta 12 bytes (row, time, link) plus the per-user list entry.
 /// Times are `UInt32` Unix seconds (1970 to 2106).
 public struct EventTable: Sendable {
     init() {}
@@ -39,6 +42,8 @@ public struct EventTable: Sendable {
     public private(set) var offsets: ContiguousArray<UInt32> = [0]
     public private(set) var times = ContiguousArray<UInt32>()
     public private(set) var properties = PropertyColumns()
+    /// Which rows have base events on each day: built with every new base.
+    public private(set) var activity = ActivityIndex()
 
     private(set) var deltaRows = ChunkedArray<UInt32>()
     private(set) var deltaTimes = ChunkedArray<UInt32>()
@@ -80,6 +85,7 @@ public struct EventTable: Sendable {
         self.times = times
         self.properties = properties
         self.dictionaries = dictionaries
+        activity = ActivityIndex(offsets: offsets, times: times)
         delta = DeltaColumns(shape: properties)
         liveCount = times.count
     }
@@ -257,8 +263,8 @@ public struct EventTable: Sendable {
         var copy = self
         copy.compact(live: live, rowCount: rowCount)
         return MergedBase(
-            offsets: copy.offsets, times: copy.times, properties: copy.properties, mergedDelta: deltaCount, deletions: deletedRows.count,
-            slots: properties.slots.count)
+            offsets: copy.offsets, times: copy.times, properties: copy.properties, activity: copy.activity, mergedDelta: deltaCount,
+            deletions: deletedRows.count, slots: properties.slots.count)
     }
 
     /// A base computed by `merged(live:rowCount:)` from this table's first `mergedDelta` delta
@@ -267,6 +273,7 @@ public struct EventTable: Sendable {
         let offsets: ContiguousArray<UInt32>
         let times: ContiguousArray<UInt32>
         let properties: PropertyColumns
+        let activity: ActivityIndex
         let mergedDelta: Int
         /// `deletedRows.count` when it was taken: later deletions are not in it.
         let deletions: Int
@@ -292,6 +299,7 @@ public struct EventTable: Sendable {
         rest.offsets = merged.offsets
         rest.times = merged.times
         rest.properties = merged.properties
+        rest.activity = merged.activity
         for i in merged.mergedDelta..<deltaCount where live.contains(deltaRows[i]) {
             rest.append(row: deltaRows[i], time: deltaTimes[i], delta.raw(at: i))
         }
@@ -378,6 +386,7 @@ public struct EventTable: Sendable {
         times = gatherColumn(times, deltaTimes.flattened(), source)
         properties = PropertyColumns.gather(properties, delta.flattened(shape: properties, count: deltaRows.count), source: source)
         offsets = newOffsets
+        activity = ActivityIndex(offsets: offsets, times: times)
         deltaRows = ChunkedArray()
         deltaTimes = ChunkedArray()
         delta = DeltaColumns(shape: properties)
@@ -393,7 +402,7 @@ public struct EventTable: Sendable {
     /// Heap bytes of the time, offset and property columns, base and delta.
     public var memoryBytes: Int {
         offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes + deltaRows.memoryBytes + deltaTimes.memoryBytes
-            + deltaNext.memoryBytes + deltaLists.memoryBytes + delta.memoryBytes
+            + deltaNext.memoryBytes + deltaLists.memoryBytes + delta.memoryBytes + activity.memoryBytes
     }
 
     /// Heap bytes of the (user, time) part alone: offsets, times, delta rows, times, links.

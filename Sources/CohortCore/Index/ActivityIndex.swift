@@ -1,0 +1,70 @@
+/// Which user rows have base events of one type on each day (UTC): a bitmap per day,
+/// FeatureBase's time quantums at day granularity. What lets a windowed scan skip the
+/// users with no event in the window: their aggregate is the value over no events,
+/// known without reading them (`Evaluator.compareRows`).
+///
+/// Invariant: `days[k]` holds exactly the rows with at least one base event whose time
+/// is on day `firstDay + k` (`time / 86_400`), for the base it was built from. It
+/// describes the base only: rows with delta events are the table's `deltaUsers`, and
+/// rows deleted since (whose base events are garbage) may still be listed, which is
+/// harmless because scans only ask about live rows.
+///
+/// Built with the base (loads, snapshot reads, background merges), never on a request's
+/// path: O(events + rows) time. Memory: one roaring entry per distinct (user, day) with
+/// events, about 2 bytes, plus a container header per day and 65,536 rows.
+public struct ActivityIndex: Sendable {
+    static let day: UInt32 = 86_400
+    /// The Unix day of `days[0]`.
+    private(set) var firstDay = 0
+    private(set) var days: [Bitmap] = []
+
+    init() {}
+
+    /// The index of a base (compressed sparse rows, each row's times sorted).
+    init(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>) {
+        guard let earliest = times.min(), let latest = times.max() else { return }
+        firstDay = Int(earliest / Self.day)
+        var rows = [ContiguousArray<UInt32>](repeating: [], count: Int(latest / Self.day) - firstDay + 1)
+        for u in 0..<(offsets.count - 1) {
+            var previous = -1
+            // Times are sorted within a row: each day of the row is one run.
+            for p in Int(offsets[u])..<Int(offsets[u + 1]) {
+                let d = Int(times[p] / Self.day) - firstDay
+                if d != previous {
+                    rows[d].append(UInt32(u))
+                    previous = d
+                }
+            }
+        }
+        days = rows.map { list in
+            var bitmap = Bitmap()
+            list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
+            bitmap.optimize()
+            return bitmap
+        }
+    }
+
+    /// The days `bounds` (inclusive seconds) touches, as indices of `days`.
+    private func span(_ bounds: ClosedRange<UInt32>) -> Range<Int> {
+        let lo = Swift.max(0, Int(bounds.lowerBound / Self.day) - firstDay)
+        let hi = Swift.min(days.count, Int(bounds.upperBound / Self.day) - firstDay + 1)
+        return lo < hi ? lo..<hi : 0..<0
+    }
+
+    /// An upper bound on the rows `rows(in:)` returns, in O(days): the sum of the days'
+    /// sizes (a row active on several days counts several times).
+    func estimatedRows(in bounds: ClosedRange<UInt32>) -> Int {
+        span(bounds).reduce(0) { $0 + days[$1].count }
+    }
+
+    /// The rows with a base event on a day `bounds` touches: every row with a base event
+    /// inside `bounds`, and a few with events only outside it on its first or last day.
+    func rows(in bounds: ClosedRange<UInt32>) -> Bitmap {
+        var result = Bitmap()
+        for d in span(bounds) { result.formUnion(days[d]) }
+        return result
+    }
+
+    /// Heap bytes of the bitmaps.
+    var memoryBytes: Int { days.reduce(days.capacity * 8) { $0 + $1.memoryBytes } }
+}

@@ -1,0 +1,349 @@
+/// A `where` filter compiled against one event table: the predicate as a flat tree of
+/// typed column tests that answer for up to 64 consecutive base events at once, as a
+/// bit mask (bit `i` for event `start + i`).
+///
+/// Leaves are what filters are made of: a numeric property against a constant (typed,
+/// the null sentinel tested once per value), `in` lists, `is null`, a bool property, and
+/// string tests as a lookup over dictionary codes (equality, `in` and orderings alike:
+/// which codes pass is decided once, at compile time, not per event). `and`/`or`/`not`
+/// combine masks; `not` is the complement within the events asked about (DESIGN §3). A
+/// leaf of any other shape (a property against an attribute, arithmetic over
+/// properties, ...) becomes a `fallback`: the interpreter's `Evaluator.test` per event,
+/// so every filter compiles and the compiled form never changes an answer.
+///
+/// Delta events (positions at or past `baseCount`) are not in the base columns: `holds`
+/// answers them with the interpreter. The merged path of a user with delta events is the
+/// rare one.
+///
+/// Cost: compiling is O(nodes), plus O(dictionary) for an ordering on a string property
+/// (above `maxOrderedDictionary` entries it stays a fallback). Evaluating is one pass of
+/// a tight loop per leaf over the events asked about, with no allocation and no
+/// reference counting.
+///
+/// Memory safety: nodes hold raw pointers into the table's base columns. They stay valid
+/// because `columns` holds those arrays, and this copy is never mutated: a writer that
+/// mutates the table's columns copies them first (copy-on-write) and never moves ours.
+/// An `EventFilter` is immutable once compiled, so parallel chunks may share one. A
+/// class, so that handing it down the per-user loop copies one reference, not its arrays.
+final class EventFilter: @unchecked Sendable {
+    let table: Int
+    let baseCount: Int
+    private var root = 0
+    // The program, built by `compile` and then frozen into the buffers below, which
+    // evaluation reads (raw buffers: reading them costs no reference counting).
+    private var nodes = ContiguousArray<Node>()
+    /// Per-code pass tables of string leaves (1 = passes), one after the other.
+    private var codes = ContiguousArray<UInt8>()
+    /// Literal lists of `in` leaves.
+    private var doubles = ContiguousArray<Double>()
+    private var ints = ContiguousArray<Int64>()
+    private var children = ContiguousArray<Int>()
+    private var program = Program()
+    private var fallbacks: [BoolPlan] = []
+    /// The plan compiled: what delta events are tested with.
+    private let plan: BoolPlan
+    /// Keeps the arrays the nodes point into alive.
+    private let columns: PropertyColumns
+
+    /// Dictionaries larger than this keep string orderings interpreted.
+    static let maxOrderedDictionary = 1 << 16
+
+    private enum Kind: UInt8 {
+        case constant, and, or, not
+        /// float property `op` constant (`literal` is its bit pattern).
+        case float
+        /// int property `op` int constant, exactly.
+        case int
+        /// int property `op` constant as Doubles (a float literal against an int property).
+        case intAsDouble
+        /// bool property (0, 1, sentinel 2) `op` constant as Doubles.
+        case boolAsDouble
+        /// string property: `codes[first ..< first + count]` says which codes pass.
+        case code
+        /// float / int property in `doubles[first ..< first + count]` / `ints[...]`.
+        case floatIn, intIn
+        /// the property is null (`op` unused).
+        case floatNull, intNull, boolNull, codeNull
+        /// `fallbacks[first]`, interpreted per event.
+        case fallback
+    }
+
+    /// One node. Trivial, so walking the tree costs no reference counting. The children
+    /// of `and`/`or` are the node indices `children[first ..< first + count]`; the child
+    /// of `not` is node `first`.
+    private struct Node {
+        var kind: Kind
+        var op: Comparison = .equal
+        var column: UnsafeRawPointer? = nil
+        var literal: UInt64 = 0
+        var first = 0
+        var count = 0
+    }
+
+    /// `plan` (instantiated) compiled for events of table `table`; constants (literals,
+    /// `now`) are evaluated by `evaluator` now.
+    init(_ plan: BoolPlan, table: Int, evaluator: Evaluator) {
+        let events = evaluator.db.events.tables[table]
+        self.table = table
+        baseCount = events.baseCount
+        columns = events.properties
+        self.plan = plan
+        root = compile(plan, events, evaluator)
+        program = Program(nodes: .copy(nodes), children: .copy(children), codes: .copy(codes), doubles: .copy(doubles), ints: .copy(ints))
+    }
+
+    deinit { program.deallocate() }
+
+    /// The frozen program: copies of the builder's arrays in raw buffers, owned here.
+    private struct Program {
+        var nodes = UnsafeMutableBufferPointer<Node>(start: nil, count: 0)
+        var children = UnsafeMutableBufferPointer<Int>(start: nil, count: 0)
+        var codes = UnsafeMutableBufferPointer<UInt8>(start: nil, count: 0)
+        var doubles = UnsafeMutableBufferPointer<Double>(start: nil, count: 0)
+        var ints = UnsafeMutableBufferPointer<Int64>(start: nil, count: 0)
+
+        func deallocate() {
+            nodes.deallocate()
+            children.deallocate()
+            codes.deallocate()
+            doubles.deallocate()
+            ints.deallocate()
+        }
+    }
+
+    // MARK: Evaluation
+
+    /// Bit `i` set when base event `start + i` passes, for `i < n` (`n <= 64`, every
+    /// position below `baseCount`); `row` is the user the events belong to.
+    @inline(__always)
+    func mask(_ start: Int, _ n: Int, row: UInt32, _ evaluator: Evaluator) -> UInt64 {
+        mask(root, start, n, row, evaluator)
+    }
+
+    /// Calls `body` with each run of up to 64 base positions of `window` (its start) and
+    /// the mask of those that pass, in order.
+    @inline(__always)
+    func forEachMask(_ window: Range<Int>, row: UInt32, _ evaluator: Evaluator, _ body: (Int, UInt64) -> Void) {
+        var start = window.lowerBound
+        while start < window.upperBound {
+            let n = Swift.min(64, window.upperBound - start)
+            body(start, mask(start, n, row: row, evaluator))
+            start += n
+        }
+    }
+
+    /// Whether the event at `position` (base or delta) passes.
+    func holds(_ position: Int, row: UInt32, _ evaluator: Evaluator) -> Bool {
+        if position < baseCount { return mask(position, 1, row: row, evaluator) & 1 != 0 }
+        return evaluator.test(plan, row, EventRef(table: table, position: position))
+    }
+
+    private func mask(_ index: Int, _ start: Int, _ n: Int, _ row: UInt32, _ evaluator: Evaluator) -> UInt64 {
+        let node = program.nodes[index]
+        let all: UInt64 = n == 64 ? ~0 : (1 << UInt64(n)) &- 1
+        switch node.kind {
+        case .constant: return node.literal != 0 ? all : 0
+        case .and:
+            var m = all
+            for k in node.first..<(node.first + node.count) where m != 0 { m &= mask(program.children[k], start, n, row, evaluator) }
+            return m
+        case .or:
+            var m: UInt64 = 0
+            for k in node.first..<(node.first + node.count) where m != all { m |= mask(program.children[k], start, n, row, evaluator) }
+            return m
+        case .not: return ~mask(node.first, start, n, row, evaluator) & all
+        case .float:
+            let x = Double(bitPattern: node.literal)
+            return Self.bits(node.column!.assumingMemoryBound(to: Double.self) + start, n, node.op, x) { $0 }
+        case .int:
+            let x = Int64(bitPattern: node.literal)
+            let column = node.column!.assumingMemoryBound(to: Int64.self) + start
+            var m: UInt64 = 0
+            switch node.op {
+            case .equal: for i in 0..<n { m |= UInt64(column[i] == x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .notEqual: for i in 0..<n { m |= UInt64(column[i] != x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .less: for i in 0..<n { m |= UInt64(column[i] < x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .lessOrEqual: for i in 0..<n { m |= UInt64(column[i] <= x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .greater: for i in 0..<n { m |= UInt64(column[i] > x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .greaterOrEqual: for i in 0..<n { m |= UInt64(column[i] >= x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            }
+            return m
+        case .intAsDouble:
+            let x = Double(bitPattern: node.literal)
+            return Self.bits(node.column!.assumingMemoryBound(to: Int64.self) + start, n, node.op, x) { Double(int: $0) }
+        case .boolAsDouble:
+            let x = Double(bitPattern: node.literal)
+            return Self.bits(node.column!.assumingMemoryBound(to: UInt8.self) + start, n, node.op, x) { Double(bool: $0) }
+        case .code:
+            let column = node.column!.assumingMemoryBound(to: UInt32.self) + start
+            let passes = program.codes.baseAddress! + node.first
+            let size = UInt32(node.count)
+            var m: UInt64 = 0
+            // The null code (UInt32.max) is past every table: it never passes.
+            for i in 0..<n where column[i] < size { m |= UInt64(passes[Int(column[i])]) << UInt64(i) }
+            return m
+        case .floatIn:
+            let column = node.column!.assumingMemoryBound(to: Double.self) + start
+            var m: UInt64 = 0
+            let values = UnsafeBufferPointer(rebasing: program.doubles[node.first..<(node.first + node.count)])
+            for i in 0..<n where values.contains(column[i]) { m |= 1 << UInt64(i) }
+            return m
+        case .intIn:
+            let column = node.column!.assumingMemoryBound(to: Int64.self) + start
+            var m: UInt64 = 0
+            let values = UnsafeBufferPointer(rebasing: program.ints[node.first..<(node.first + node.count)])
+            for i in 0..<n where column[i] != NullSentinel.int && values.contains(column[i]) { m |= 1 << UInt64(i) }
+            return m
+        case .floatNull:
+            let column = node.column!.assumingMemoryBound(to: Double.self) + start
+            var m: UInt64 = 0
+            for i in 0..<n { m |= UInt64(column[i].isNaN ? 1 : 0) << UInt64(i) }
+            return m
+        case .intNull:
+            let column = node.column!.assumingMemoryBound(to: Int64.self) + start
+            var m: UInt64 = 0
+            for i in 0..<n { m |= UInt64(column[i] == NullSentinel.int ? 1 : 0) << UInt64(i) }
+            return m
+        case .boolNull:
+            let column = node.column!.assumingMemoryBound(to: UInt8.self) + start
+            var m: UInt64 = 0
+            for i in 0..<n { m |= UInt64(column[i] == NullSentinel.bool ? 1 : 0) << UInt64(i) }
+            return m
+        case .codeNull:
+            let column = node.column!.assumingMemoryBound(to: UInt32.self) + start
+            var m: UInt64 = 0
+            for i in 0..<n { m |= UInt64(column[i] == NullSentinel.stringCode ? 1 : 0) << UInt64(i) }
+            return m
+        case .fallback:
+            let plan = fallbacks[node.first]
+            var m: UInt64 = 0
+            for i in 0..<n where evaluator.test(plan, row, EventRef(table: table, position: start + i)) { m |= 1 << UInt64(i) }
+            return m
+        }
+    }
+
+    /// The mask of `value(column[i]) op x` for `i < n`, where `value` gives NaN for null
+    /// and null compares false under every operator (as `Evaluator.test`).
+    @inline(__always)
+    private static func bits<T>(_ column: UnsafePointer<T>, _ n: Int, _ op: Comparison, _ x: Double, _ value: (T) -> Double) -> UInt64 {
+        var m: UInt64 = 0
+        switch op {
+        case .equal: for i in 0..<n { m |= UInt64(value(column[i]) == x ? 1 : 0) << UInt64(i) }
+        case .notEqual:
+            for i in 0..<n {
+                let v = value(column[i])
+                m |= UInt64(!v.isNaN && v != x ? 1 : 0) << UInt64(i)
+            }
+        case .less: for i in 0..<n { m |= UInt64(value(column[i]) < x ? 1 : 0) << UInt64(i) }
+        case .lessOrEqual: for i in 0..<n { m |= UInt64(value(column[i]) <= x ? 1 : 0) << UInt64(i) }
+        case .greater: for i in 0..<n { m |= UInt64(value(column[i]) > x ? 1 : 0) << UInt64(i) }
+        case .greaterOrEqual: for i in 0..<n { m |= UInt64(value(column[i]) >= x ? 1 : 0) << UInt64(i) }
+        }
+        return m
+    }
+
+    // MARK: Compiling
+
+    /// Appends the nodes of `plan` and returns the index of its root.
+    private func compile(_ plan: BoolPlan, _ events: EventTable, _ evaluator: Evaluator) -> Int {
+        switch plan {
+        case .constant(let b): return add(Node(kind: .constant, literal: b ? 1 : 0))
+        case .and(let terms), .or(let terms):
+            let indices = terms.map { compile($0, events, evaluator) }
+            let first = children.count
+            children.append(contentsOf: indices)
+            if case .and = plan { return add(Node(kind: .and, first: first, count: indices.count)) }
+            return add(Node(kind: .or, first: first, count: indices.count))
+        case .not(let inner):
+            let child = compile(inner, events, evaluator)
+            return add(Node(kind: .not, first: child))
+        case .compareNumbers(let l, let op, let r):
+            if r.isConstant, let leaf = numberLeaf(l, op, evaluator.number(r, 0, nil)) { return add(leaf) }
+            if l.isConstant, let leaf = numberLeaf(r, op.mirrored, evaluator.number(l, 0, nil)) { return add(leaf) }
+        case .compareInts(let l, let op, let r):
+            if r.isConstant, case .eventInt(let s) = l { return add(intLeaf(s, op, evaluator.integer(r, 0, nil))) }
+            if l.isConstant, case .eventInt(let s) = r { return add(intLeaf(s, op.mirrored, evaluator.integer(l, 0, nil))) }
+        case .numberIn(.eventFloat(let s), let values):
+            let first = doubles.count
+            doubles.append(contentsOf: values.filter { !$0.isNaN })
+            return add(Node(kind: .floatIn, column: pointer(columns.floats[s]), first: first, count: doubles.count - first))
+        case .intIn(.eventInt(let s), let values):
+            let first = ints.count
+            ints.append(contentsOf: values.sorted())
+            return add(Node(kind: .intIn, column: pointer(columns.ints[s]), first: first, count: ints.count - first))
+        case .isNull(.eventFloat(let s), _): return add(Node(kind: .floatNull, column: pointer(columns.floats[s])))
+        case .isNull(.eventInt(let s), _): return add(Node(kind: .intNull, column: pointer(columns.ints[s])))
+        case .isNull(.eventBool(let s), _): return add(Node(kind: .boolNull, column: pointer(columns.bools[s])))
+        case .isNull(.eventString(let s), _): return add(Node(kind: .codeNull, column: pointer(columns.strings[s])))
+        case .truthy(.eventBool(let s)):
+            return add(Node(kind: .boolAsDouble, op: .equal, column: pointer(columns.bools[s]), literal: (1.0).bitPattern))
+        case .eventStringCodes(let s, let codes):
+            var passes = ContiguousArray<UInt8>(repeating: 0, count: Int(codes.max().map { $0 + 1 } ?? 0))
+            for code in codes { passes[Int(code)] = 1 }
+            return add(codeLeaf(s, passes))
+        case .eventString(_, let s, let test) where events.dictionaries[s].count <= Self.maxOrderedDictionary:
+            let dictionary = events.dictionaries[s]
+            let passes = ContiguousArray<UInt8>((0..<dictionary.count).map { test.holds(dictionary.string(for: UInt32($0))) ? 1 : 0 })
+            return add(codeLeaf(s, passes))
+        default: break
+        }
+        fallbacks.append(plan)
+        return add(Node(kind: .fallback, first: fallbacks.count - 1))
+    }
+
+    private func add(_ node: Node) -> Int {
+        nodes.append(node)
+        return nodes.count - 1
+    }
+
+    /// `property op x` for a numeric or bool property, nil for any other value.
+    private func numberLeaf(_ value: ValuePlan, _ op: Comparison, _ x: Double) -> Node? {
+        let kind: Kind
+        let column: UnsafeRawPointer?
+        switch value {
+        case .eventFloat(let s): (kind, column) = (.float, pointer(columns.floats[s]))
+        case .eventInt(let s): (kind, column) = (.intAsDouble, pointer(columns.ints[s]))
+        case .eventBool(let s): (kind, column) = (.boolAsDouble, pointer(columns.bools[s]))
+        default: return nil
+        }
+        // A null constant: the comparison is false for every event.
+        if x.isNaN { return Node(kind: .constant, literal: 0) }
+        return Node(kind: kind, op: op, column: column, literal: x.bitPattern)
+    }
+
+    /// `property op x` over an int property; a null constant passes nothing.
+    private func intLeaf(_ slot: Int, _ op: Comparison, _ x: Int64) -> Node {
+        if x == NullSentinel.int { return Node(kind: .constant, literal: 0) }
+        return Node(kind: .int, op: op, column: pointer(columns.ints[slot]), literal: UInt64(bitPattern: x))
+    }
+
+    private func codeLeaf(_ slot: Int, _ passes: ContiguousArray<UInt8>) -> Node {
+        let first = codes.count
+        codes.append(contentsOf: passes)
+        return Node(kind: .code, column: pointer(columns.strings[slot]), first: first, count: passes.count)
+    }
+
+    /// The address of a base column's first element (see the type's memory-safety note).
+    private func pointer<T>(_ column: ContiguousArray<T>) -> UnsafeRawPointer? {
+        column.withUnsafeBufferPointer { $0.baseAddress.map(UnsafeRawPointer.init) }
+    }
+}
+
+extension UnsafeMutableBufferPointer {
+    /// A new buffer holding a copy of `array`'s elements (trivial types only).
+    fileprivate static func copy(_ array: ContiguousArray<Element>) -> UnsafeMutableBufferPointer<Element> {
+        let buffer = UnsafeMutableBufferPointer<Element>.allocate(capacity: Swift.max(1, array.count))
+        _ = buffer.initialize(from: array)
+        return buffer
+    }
+}
+
+extension ValuePlan {
+    /// True for a property of the filtered event.
+    var isEventProperty: Bool {
+        switch self {
+        case .eventInt, .eventFloat, .eventBool, .eventString: true
+        default: false
+        }
+    }
+}
