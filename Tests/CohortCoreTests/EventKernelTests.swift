@@ -40,6 +40,45 @@ struct EventKernelTests {
         }
     }
 
+    /// A random base of 300 rows over 90 days (sorted times per row, ties included).
+    private func randomBase(_ rng: inout SplitMix) -> (ContiguousArray<UInt32>, ContiguousArray<UInt32>) {
+        var offsets: ContiguousArray<UInt32> = [0]
+        var times = ContiguousArray<UInt32>()
+        let start: UInt32 = 1_780_000_000
+        for _ in 0..<300 {
+            let n = Int(rng.next() % 12)
+            times += (0..<n).map { _ in start + UInt32(rng.next() % (90 * 86_400)) }.sorted()
+            offsets.append(UInt32(times.count))
+        }
+        return (offsets, times)
+    }
+
+    /// The recent copy holds exactly each row's events at or after its horizon, in order,
+    /// with their property values; the activity index exactly the rows active each day.
+    @Test(arguments: [4, 5] as [UInt64])
+    func recentCopyAndActivityMatchTheBase(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let (offsets, times) = randomBase(&rng)
+        var columns = PropertyColumns()
+        columns.addProperty(.int)
+        columns.ints[0] = ContiguousArray((0..<times.count).map { Int64($0) })
+        let recent = try #require(RecentBase(offsets: offsets, times: times, properties: columns))
+        #expect(recent.horizon % 86_400 == 0 && recent.horizon <= times.max()! && times.max()! - recent.horizon >= RecentBase.reach - 86_400)
+        let activity = ActivityIndex(offsets: offsets, times: times)
+        for u in 0..<(offsets.count - 1) {
+            let slice = Int(offsets[u])..<Int(offsets[u + 1])
+            let expected = slice.filter { times[$0] >= recent.horizon }
+            let copy = u + 1 < recent.offsets.count ? Int(recent.offsets[u])..<Int(recent.offsets[u + 1]) : 0..<0
+            #expect(copy.map { recent.times[$0] } == expected.map { times[$0] }, "row \(u)")
+            #expect(copy.map { recent.properties.ints[0][$0] } == expected.map { Int64($0) }, "row \(u)")
+            let days = Set(slice.map { times[$0] / 86_400 })
+            for d in (times.min()! / 86_400)...(times.max()! / 86_400) {
+                let bounds = (d * 86_400)...(d * 86_400 + 86_399)
+                #expect(activity.rows(in: bounds).contains(UInt32(u)) == days.contains(d), "row \(u) day \(d)")
+            }
+        }
+    }
+
     private func stride_from(_ first: UInt32, _ end: UInt32, _ step: Int) -> StrideTo<UInt32> { stride(from: first, to: end, by: step) }
 
     /// `DistinctKey.count` is the number of distinct keys, whatever their order.

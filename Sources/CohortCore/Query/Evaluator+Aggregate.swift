@@ -36,39 +36,44 @@ extension Evaluator {
     @inline(__always)
     func value<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
-        _ filter: EventFilter?
+        _ filter: EventFilter?, _ selected: SelectedEvents? = nil
     ) -> Number {
         if filter == nil, let x = AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
             return x
         }
-        return reduce(a, row, window, times, property, filter)
+        return reduce(a, row, window, times, property, filter, selected)
     }
 
     /// `value` without the shortcut: the events passing `filter` (64 at a time, as
-    /// masks) fed to the state; a filtered `count(e)` is the masks' population count and
-    /// a `distinct` the distinct keys of the passing events. Out of line, so `value`
-    /// stays small enough to inline into the batch kernel's loop.
+    /// masks: read from `selected` when the batch kernel evaluated the filter over its
+    /// whole span, else computed for this row) fed to the state; a filtered `count(e)`
+    /// is the masks' population count and a `distinct` the distinct keys of the passing
+    /// events. Out of line, so `value` stays small enough to inline into the batch
+    /// kernel's loop.
     @_specialize(where Number == Double)
     @_specialize(where Number == Int64)
     @inline(never)
     func reduce<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
-        _ filter: EventFilter?
+        _ filter: EventFilter?, _ selected: SelectedEvents? = nil
     ) -> Number {
         guard let filter else {
             var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
             for p in window { state.add(position: p, time: times[p], property: property, at: p) }
             return state.result
         }
+        func forEachMask(_ body: (Int, UInt64) -> Void) {
+            if let selected { selected.forEachMask(window, body) } else { filter.forEachMask(window, row: row, self, body) }
+        }
         if a.function == .count, property == nil {
             var n = 0
-            filter.forEachMask(window, row: row, self) { _, m in n += m.nonzeroBitCount }
+            forEachMask { _, m in n += m.nonzeroBitCount }
             return Number(int: Int64(n))
         }
         if a.function == .distinct, let property {
             return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: window.count) { keys in
                 var n = 0
-                filter.forEachMask(window, row: row, self) { start, mask in
+                forEachMask { start, mask in
                     var m = mask
                     while m != 0 {
                         if let key = property.key(start + m.trailingZeroBitCount) {
@@ -82,7 +87,7 @@ extension Evaluator {
             }
         }
         var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
-        filter.forEachMask(window, row: row, self) { start, mask in
+        forEachMask { start, mask in
             var m = mask
             while m != 0 {
                 let p = start + m.trailingZeroBitCount

@@ -71,8 +71,9 @@ extension Evaluator {
 
     /// `a` for each row, its window the same for all (`WindowPlan.isConstant`), in the
     /// aggregate's own representation (`Number` is Int64 exactly when `a.isInteger`).
-    /// Reads the table's columns through buffers scoped to this call; per row, the slice
-    /// search, then `value` (the scalar path's own reduction).
+    /// Reads the table's columns (its base, or its recent copy for a window inside it)
+    /// through buffers scoped to this call; per row, the window's slice, then `value`
+    /// (the scalar path's own reduction).
     private func aggregateKernel<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, into out: UnsafeMutableBufferPointer<Number>
     ) {
@@ -83,7 +84,15 @@ extension Evaluator {
             return
         }
         let table = db.events.tables[a.table]
-        let filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self) }
+        // A window inside the recent copy reads it instead of the base (same slices, in
+        // the same order, contiguous), unless the filter has leaves that read the base.
+        var recent = table.recent.flatMap { $0.covers(bounds) ? $0 : nil }
+        var filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self, recent: recent != nil) }
+        if recent != nil, filter?.hasFallback == true {
+            recent = nil
+            filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self) }
+        }
+        let (offsetColumn, timeColumn, properties) = recent.map { ($0.offsets, $0.times, $0.properties) } ?? (table.offsets, table.times, table.properties)
         let delta = DeltaReader(table, a.property)
         // The rows of this batch that have delta events, ascending like `rows`: they take
         // the merged path, every other row one slice of the base.
@@ -92,11 +101,11 @@ extension Evaluator {
             let n = table.deltaUsers.count(in: firstRow..<(lastRow &+ 1))
             if n > 0 { deltaRows = table.deltaUsers.values(from: firstRow, limit: n) }
         }
-        table.offsets.withUnsafeBufferPointer { offsets in
-            table.times.withUnsafeBufferPointer { times in
+        offsetColumn.withUnsafeBufferPointer { offsets in
+            timeColumn.withUnsafeBufferPointer { times in
                 withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count) { windows in
                     EventWindow.slices(rows, offsets, times, bounds, into: windows)
-                    withPropertyColumn(a.property, table.properties) { property in
+                    withPropertyColumn(a.property, properties) { property in
                         // No delta rows in this batch (the usual case): the base-only loop.
                         if deltaRows.isEmpty { return baseOnly(a, rows, UnsafeBufferPointer(windows), times, property, filter, out) }
                         var next = 0
@@ -118,12 +127,82 @@ extension Evaluator {
     /// The kernel's loop for a batch without delta rows: `value` over each row's base
     /// window. Its own small function so the optimizer inlines `value` and the shortcut
     /// into the loop (as a branch of the kernel it did not).
+    ///
+    /// A filter without per-row leaves is evaluated once for the whole batch: the
+    /// positions of every row's window listed one after the other, each leaf one tight
+    /// loop over them (`EventFilter.fill`), and each row then reads its own run of the
+    /// verdict bits (`SelectedEvents`), instead of a call and a tree walk per row.
     @inline(never)
     private func baseOnly<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ windows: UnsafeBufferPointer<Range<Int>>, _ times: UnsafeBufferPointer<UInt32>,
         _ property: PropertyBuffer?, _ filter: EventFilter?, _ out: UnsafeMutableBufferPointer<Number>
     ) {
-        for i in rows.indices { out[i] = value(a, rows[i], windows[i], times, property, filter) }
+        if filter == nil, a.function == .count, property == nil {
+            for i in rows.indices { out[i] = Number(int: Int64(windows[i].count)) }
+            return
+        }
+        guard let filter, !filter.hasFallback else {
+            for i in rows.indices { out[i] = value(a, rows[i], windows[i], times, property, filter) }
+            return
+        }
+        var (listed, lo, hi) = (0, Int.max, Int.min)
+        for w in windows where !w.isEmpty {
+            listed += w.count
+            lo = Swift.min(lo, w.lowerBound)
+            hi = Swift.max(hi, w.upperBound)
+        }
+        guard listed > 0 else {
+            out.update(repeating: value(a, 0, 0..<0, times, property, filter))
+            return
+        }
+        if hi - lo <= 2 * listed {
+            // The windows fill most of their span (a recent window read from the recent
+            // copy): one pass over the span, no list.
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (hi - lo + 63) / 64 + 1) { words in
+                filter.fill(words, from: lo, count: hi - lo, self)
+                words[words.count - 1] = 0
+                reduceSelected(a, rows, windows, times, property, filter, words, listedBefore: nil, out)
+            }
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: listed) { positions in
+            var k = 0
+            for w in windows where !w.isEmpty {
+                for p in w {
+                    positions[k] = UInt32(truncatingIfNeeded: p)
+                    k += 1
+                }
+            }
+            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (listed + 63) / 64 + 1) { words in
+                filter.fill(words, listed: UnsafeBufferPointer(positions), self)
+                words[words.count - 1] = 0
+                reduceSelected(a, rows, windows, times, property, filter, words, listedBefore: 0, out)
+            }
+        }
+    }
+
+    /// Each row's value from the verdict bits `words` of a batch: filled over the span
+    /// from the first window's start (`listedBefore` nil), or over the list of every
+    /// window's positions, row after row (`listedBefore` 0).
+    @inline(__always)
+    private func reduceSelected<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ windows: UnsafeBufferPointer<Range<Int>>, _ times: UnsafeBufferPointer<UInt32>,
+        _ property: PropertyBuffer?, _ filter: EventFilter, _ words: UnsafeMutableBufferPointer<UInt64>, listedBefore: Int?,
+        _ out: UnsafeMutableBufferPointer<Number>
+    ) {
+        let bits = UnsafePointer(words.baseAddress!)
+        let spanStart = windows.first { !$0.isEmpty }!.lowerBound
+        var first = listedBefore ?? 0  // where row i's window starts in the list
+        for i in rows.indices {
+            let w = windows[i]
+            let selected = SelectedEvents(words: bits, start: listedBefore == nil ? spanStart : w.lowerBound - first)
+            if a.function == .count, property == nil {
+                out[i] = Number(int: Int64(selected.count(in: w)))
+            } else {
+                out[i] = value(a, rows[i], w, times, property, filter, selected)
+            }
+            first += w.count
+        }
     }
 }
 

@@ -88,7 +88,57 @@ struct Evaluator: Sendable {
     }
 
     /// The candidates for which `l op r` holds, both sides computed in batches as `Number`.
+    ///
+    /// When one side is an aggregate over a constant window and the other a constant,
+    /// and the table's `ActivityIndex` says few candidates have events on the window's
+    /// days, only those are computed: every other candidate's aggregate is the value
+    /// over no events (0 for `count`/`sum`/`distinct`, null otherwise), so one
+    /// comparison decides them all.
     private func compareRows<Number: EvaluationNumber>(
+        _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
+    ) -> Bitmap {
+        if let (active, emptyPasses) = activeRows(l, op, r, candidates, as: Number.self) {
+            let result = compareEach(l, op, r, active, as: Number.self)
+            return emptyPasses ? result.union(candidates.subtracting(active)) : result
+        }
+        return compareEach(l, op, r, candidates, as: Number.self)
+    }
+
+    /// For `compareRows`: the candidates that may have events in the window of an
+    /// `aggregate op constant` comparison (either way round), and whether the others
+    /// pass; nil when the shape does not allow it or pruning would not pay (the window's
+    /// days holding more rows than there are candidates, counted with repeats, or more
+    /// than half the candidates once united).
+    private func activeRows<Number: EvaluationNumber>(
+        _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
+    ) -> (Bitmap, Bool)? {
+        let (a, constant, aggregateLeft): (AggregatePlan, ValuePlan, Bool)
+        if case .aggregate(let x) = l, r.isConstant {
+            (a, constant, aggregateLeft) = (x, r, true)
+        } else if case .aggregate(let x) = r, l.isConstant {
+            (a, constant, aggregateLeft) = (x, l, false)
+        } else {
+            return nil
+        }
+        guard a.window.isConstant, let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else { return nil }
+        let table = db.events.tables[a.table]
+        guard table.activity.estimatedRows(in: bounds) < candidates.count else { return nil }
+        var active = table.activity.rows(in: bounds)
+        active.formUnion(table.deltaUsers)
+        active.formIntersection(candidates)
+        guard active.count <= candidates.count / 2 else { return nil }
+        // The aggregate over no events, as `numbers` gives it (Int64 exactly for int aggregates).
+        let empty: Number =
+            a.isInteger
+            ? Number(int: AggregateState<Int64>(a.function, hasProperty: a.property != nil).result)
+            : Number(double: AggregateState<Double>(a.function, hasProperty: a.property != nil).result)
+        let c: Number = evaluate(constant, 0, nil)
+        let passes = !empty.isNull && !c.isNull && (aggregateLeft ? op.holds(empty, c) : op.holds(c, empty))
+        return (active, passes)
+    }
+
+    /// `compareRows` over every candidate.
+    private func compareEach<Number: EvaluationNumber>(
         _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
     ) -> Bitmap {
         filterBatches(candidates) { rows, keep in

@@ -11,9 +11,9 @@
 /// properties, ...) becomes a `fallback`: the interpreter's `Evaluator.test` per event,
 /// so every filter compiles and the compiled form never changes an answer.
 ///
-/// Delta events (positions at or past `baseCount`) are not in the base columns: `holds`
-/// answers them with the interpreter. The merged path of a user with delta events is the
-/// rare one.
+/// Delta events (positions at or past the table's base count) are not in the base
+/// columns: `holds` answers them with the interpreter. The merged path of a user with
+/// delta events is the rare one.
 ///
 /// Cost: compiling is O(nodes), plus O(dictionary) for an ordering on a string property
 /// (above `maxOrderedDictionary` entries it stays a fallback). Evaluating is one pass of
@@ -58,7 +58,8 @@ final class EventFilter: @unchecked Sendable {
         case intAsDouble
         /// bool property (0, 1, sentinel 2) `op` constant as Doubles.
         case boolAsDouble
-        /// string property: `codes[first ..< first + count]` says which codes pass.
+        /// string property: `codes[first ..< first + count]` says which codes pass (its
+        /// last entry is 0, for every code past the table).
         case code
         /// float / int property in `doubles[first ..< first + count]` / `ints[...]`.
         case floatIn, intIn
@@ -81,12 +82,15 @@ final class EventFilter: @unchecked Sendable {
     }
 
     /// `plan` (instantiated) compiled for events of table `table`; constants (literals,
-    /// `now`) are evaluated by `evaluator` now.
-    init(_ plan: BoolPlan, table: Int, evaluator: Evaluator) {
+    /// `now`) are evaluated by `evaluator` now. `recent` compiles it against the table's
+    /// recent copy (`RecentBase`) instead of its base: positions below `baseCount` are
+    /// then the copy's, and fallback leaves, which read the base, would be wrong, so a
+    /// caller uses such a filter only when `hasFallback` is false.
+    init(_ plan: BoolPlan, table: Int, evaluator: Evaluator, recent: Bool = false) {
         let events = evaluator.db.events.tables[table]
         self.table = table
-        baseCount = events.baseCount
-        columns = events.properties
+        columns = recent ? events.recent!.properties : events.properties
+        baseCount = recent ? events.recent!.times.count : events.baseCount
         self.plan = plan
         root = compile(plan, events, evaluator)
         program = Program(nodes: .copy(nodes), children: .copy(children), codes: .copy(codes), doubles: .copy(doubles), ints: .copy(ints))
@@ -117,7 +121,7 @@ final class EventFilter: @unchecked Sendable {
     /// position below `baseCount`); `row` is the user the events belong to.
     @inline(__always)
     func mask(_ start: Int, _ n: Int, row: UInt32, _ evaluator: Evaluator) -> UInt64 {
-        mask(root, start, n, row, evaluator)
+        mask(root, ContiguousPositions(start: start), n, row, evaluator)
     }
 
     /// Calls `body` with each run of up to 64 base positions of `window` (its start) and
@@ -132,113 +136,138 @@ final class EventFilter: @unchecked Sendable {
         }
     }
 
+    /// True when some leaf is interpreted per event (it may read the user's attributes,
+    /// so a mask is only valid for one row's events).
+    var hasFallback: Bool { !fallbacks.isEmpty }
+
+    /// Fills `words` with the masks of the base positions listed in `positions`, 64 per
+    /// word (bit `i % 64` of word `i / 64` for `positions[i]`; the last word partial).
+    /// The batch kernel's one pass over every window of a batch, instead of a call per
+    /// row. Only for filters without fallback leaves: the events may belong to many rows.
+    func fill(_ words: UnsafeMutableBufferPointer<UInt64>, listed positions: UnsafeBufferPointer<UInt32>, _ evaluator: Evaluator) {
+        precondition(!hasFallback && words.count >= (positions.count + 63) / 64)
+        guard let list = positions.baseAddress else { return }
+        var k = 0
+        while 64 * k < positions.count {
+            words[k] = mask(root, ListedPositions(list: list + 64 * k), Swift.min(64, positions.count - 64 * k), 0, evaluator)
+            k += 1
+        }
+    }
+
+    /// Fills `words` with the masks of base positions `start ..< start + count`, as
+    /// `fill(_:listed:_:)` does for a list.
+    func fill(_ words: UnsafeMutableBufferPointer<UInt64>, from start: Int, count: Int, _ evaluator: Evaluator) {
+        precondition(!hasFallback && words.count >= (count + 63) / 64)
+        var k = 0
+        while 64 * k < count {
+            words[k] = mask(root, ContiguousPositions(start: start + 64 * k), Swift.min(64, count - 64 * k), 0, evaluator)
+            k += 1
+        }
+    }
+
     /// Whether the event at `position` (base or delta) passes.
     func holds(_ position: Int, row: UInt32, _ evaluator: Evaluator) -> Bool {
         if position < baseCount { return mask(position, 1, row: row, evaluator) & 1 != 0 }
         return evaluator.test(plan, row, EventRef(table: table, position: position))
     }
 
-    private func mask(_ index: Int, _ start: Int, _ n: Int, _ row: UInt32, _ evaluator: Evaluator) -> UInt64 {
+    /// The mask of node `index` over the `n <= 64` events `at(0) ..< at(n)`.
+    @_specialize(where P == ContiguousPositions)
+    @_specialize(where P == ListedPositions)
+    private func mask<P: EventPositions>(_ index: Int, _ at: P, _ n: Int, _ row: UInt32, _ evaluator: Evaluator) -> UInt64 {
         let node = program.nodes[index]
         let all: UInt64 = n == 64 ? ~0 : (1 << UInt64(n)) &- 1
         switch node.kind {
         case .constant: return node.literal != 0 ? all : 0
         case .and:
             var m = all
-            for k in node.first..<(node.first + node.count) where m != 0 { m &= mask(program.children[k], start, n, row, evaluator) }
+            for k in node.first..<(node.first + node.count) where m != 0 { m &= mask(program.children[k], at, n, row, evaluator) }
             return m
         case .or:
             var m: UInt64 = 0
-            for k in node.first..<(node.first + node.count) where m != all { m |= mask(program.children[k], start, n, row, evaluator) }
+            for k in node.first..<(node.first + node.count) where m != all { m |= mask(program.children[k], at, n, row, evaluator) }
             return m
-        case .not: return ~mask(node.first, start, n, row, evaluator) & all
+        case .not: return ~mask(node.first, at, n, row, evaluator) & all
         case .float:
-            let x = Double(bitPattern: node.literal)
-            return Self.bits(node.column!.assumingMemoryBound(to: Double.self) + start, n, node.op, x) { $0 }
+            return Self.bits(node.column!.assumingMemoryBound(to: Double.self), at, n, node.op, Double(bitPattern: node.literal)) { $0 }
         case .int:
             let x = Int64(bitPattern: node.literal)
-            let column = node.column!.assumingMemoryBound(to: Int64.self) + start
+            let column = node.column!.assumingMemoryBound(to: Int64.self)
             var m: UInt64 = 0
             switch node.op {
-            case .equal: for i in 0..<n { m |= UInt64(column[i] == x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .notEqual: for i in 0..<n { m |= UInt64(column[i] != x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .less: for i in 0..<n { m |= UInt64(column[i] < x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .lessOrEqual: for i in 0..<n { m |= UInt64(column[i] <= x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .greater: for i in 0..<n { m |= UInt64(column[i] > x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .greaterOrEqual: for i in 0..<n { m |= UInt64(column[i] >= x && column[i] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .equal: for i in 0..<n { m |= UInt64(column[at(i)] == x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .notEqual: for i in 0..<n { m |= UInt64(column[at(i)] != x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .less: for i in 0..<n { m |= UInt64(column[at(i)] < x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .lessOrEqual: for i in 0..<n { m |= UInt64(column[at(i)] <= x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .greater: for i in 0..<n { m |= UInt64(column[at(i)] > x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .greaterOrEqual: for i in 0..<n { m |= UInt64(column[at(i)] >= x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
             }
             return m
         case .intAsDouble:
-            let x = Double(bitPattern: node.literal)
-            return Self.bits(node.column!.assumingMemoryBound(to: Int64.self) + start, n, node.op, x) { Double(int: $0) }
+            return Self.bits(node.column!.assumingMemoryBound(to: Int64.self), at, n, node.op, Double(bitPattern: node.literal)) { Double(int: $0) }
         case .boolAsDouble:
-            let x = Double(bitPattern: node.literal)
-            return Self.bits(node.column!.assumingMemoryBound(to: UInt8.self) + start, n, node.op, x) { Double(bool: $0) }
+            return Self.bits(node.column!.assumingMemoryBound(to: UInt8.self), at, n, node.op, Double(bitPattern: node.literal)) { Double(bool: $0) }
         case .code:
-            let column = node.column!.assumingMemoryBound(to: UInt32.self) + start
+            let column = node.column!.assumingMemoryBound(to: UInt32.self)
             let passes = program.codes.baseAddress! + node.first
-            let size = UInt32(node.count)
+            // Every table ends with a 0 entry that codes past it (the null code among
+            // them) are clamped to: no branch per event.
+            let last = UInt32(node.count - 1)
             var m: UInt64 = 0
-            // The null code (UInt32.max) is past every table: it never passes.
-            for i in 0..<n where column[i] < size { m |= UInt64(passes[Int(column[i])]) << UInt64(i) }
+            for i in 0..<n { m |= UInt64(passes[Int(Swift.min(column[at(i)], last))]) << UInt64(i) }
             return m
         case .floatIn:
-            let column = node.column!.assumingMemoryBound(to: Double.self) + start
-            var m: UInt64 = 0
+            let column = node.column!.assumingMemoryBound(to: Double.self)
             let values = UnsafeBufferPointer(rebasing: program.doubles[node.first..<(node.first + node.count)])
-            for i in 0..<n where values.contains(column[i]) { m |= 1 << UInt64(i) }
+            var m: UInt64 = 0
+            for i in 0..<n where values.contains(column[at(i)]) { m |= 1 << UInt64(i) }
             return m
         case .intIn:
-            let column = node.column!.assumingMemoryBound(to: Int64.self) + start
-            var m: UInt64 = 0
+            let column = node.column!.assumingMemoryBound(to: Int64.self)
             let values = UnsafeBufferPointer(rebasing: program.ints[node.first..<(node.first + node.count)])
-            for i in 0..<n where column[i] != NullSentinel.int && values.contains(column[i]) { m |= 1 << UInt64(i) }
-            return m
-        case .floatNull:
-            let column = node.column!.assumingMemoryBound(to: Double.self) + start
             var m: UInt64 = 0
-            for i in 0..<n { m |= UInt64(column[i].isNaN ? 1 : 0) << UInt64(i) }
+            for i in 0..<n where column[at(i)] != NullSentinel.int && values.contains(column[at(i)]) { m |= 1 << UInt64(i) }
             return m
-        case .intNull:
-            let column = node.column!.assumingMemoryBound(to: Int64.self) + start
-            var m: UInt64 = 0
-            for i in 0..<n { m |= UInt64(column[i] == NullSentinel.int ? 1 : 0) << UInt64(i) }
-            return m
-        case .boolNull:
-            let column = node.column!.assumingMemoryBound(to: UInt8.self) + start
-            var m: UInt64 = 0
-            for i in 0..<n { m |= UInt64(column[i] == NullSentinel.bool ? 1 : 0) << UInt64(i) }
-            return m
-        case .codeNull:
-            let column = node.column!.assumingMemoryBound(to: UInt32.self) + start
-            var m: UInt64 = 0
-            for i in 0..<n { m |= UInt64(column[i] == NullSentinel.stringCode ? 1 : 0) << UInt64(i) }
-            return m
+        case .floatNull: return Self.nulls(node.column!.assumingMemoryBound(to: Double.self), at, n) { $0.isNaN }
+        case .intNull: return Self.nulls(node.column!.assumingMemoryBound(to: Int64.self), at, n) { $0 == NullSentinel.int }
+        case .boolNull: return Self.nulls(node.column!.assumingMemoryBound(to: UInt8.self), at, n) { $0 == NullSentinel.bool }
+        case .codeNull: return Self.nulls(node.column!.assumingMemoryBound(to: UInt32.self), at, n) { $0 == NullSentinel.stringCode }
         case .fallback:
             let plan = fallbacks[node.first]
             var m: UInt64 = 0
-            for i in 0..<n where evaluator.test(plan, row, EventRef(table: table, position: start + i)) { m |= 1 << UInt64(i) }
+            for i in 0..<n where evaluator.test(plan, row, EventRef(table: table, position: at(i))) { m |= 1 << UInt64(i) }
             return m
         }
     }
 
-    /// The mask of `value(column[i]) op x` for `i < n`, where `value` gives NaN for null
-    /// and null compares false under every operator (as `Evaluator.test`).
+    /// The mask of `value(column[at(i)]) op x` for `i < n`, where `value` gives NaN for
+    /// null and null compares false under every operator (as `Evaluator.test`). One
+    /// loop per operator, each simple enough to vectorise.
     @inline(__always)
-    private static func bits<T>(_ column: UnsafePointer<T>, _ n: Int, _ op: Comparison, _ x: Double, _ value: (T) -> Double) -> UInt64 {
+    private static func bits<T, P: EventPositions>(
+        _ column: UnsafePointer<T>, _ at: P, _ n: Int, _ op: Comparison, _ x: Double, _ value: (T) -> Double
+    ) -> UInt64 {
         var m: UInt64 = 0
         switch op {
-        case .equal: for i in 0..<n { m |= UInt64(value(column[i]) == x ? 1 : 0) << UInt64(i) }
+        case .equal: for i in 0..<n { m |= UInt64(value(column[at(i)]) == x ? 1 : 0) << UInt64(i) }
         case .notEqual:
             for i in 0..<n {
-                let v = value(column[i])
+                let v = value(column[at(i)])
                 m |= UInt64(!v.isNaN && v != x ? 1 : 0) << UInt64(i)
             }
-        case .less: for i in 0..<n { m |= UInt64(value(column[i]) < x ? 1 : 0) << UInt64(i) }
-        case .lessOrEqual: for i in 0..<n { m |= UInt64(value(column[i]) <= x ? 1 : 0) << UInt64(i) }
-        case .greater: for i in 0..<n { m |= UInt64(value(column[i]) > x ? 1 : 0) << UInt64(i) }
-        case .greaterOrEqual: for i in 0..<n { m |= UInt64(value(column[i]) >= x ? 1 : 0) << UInt64(i) }
+        case .less: for i in 0..<n { m |= UInt64(value(column[at(i)]) < x ? 1 : 0) << UInt64(i) }
+        case .lessOrEqual: for i in 0..<n { m |= UInt64(value(column[at(i)]) <= x ? 1 : 0) << UInt64(i) }
+        case .greater: for i in 0..<n { m |= UInt64(value(column[at(i)]) > x ? 1 : 0) << UInt64(i) }
+        case .greaterOrEqual: for i in 0..<n { m |= UInt64(value(column[at(i)]) >= x ? 1 : 0) << UInt64(i) }
         }
+        return m
+    }
+
+    /// The mask of `isNull(column[at(i)])` for `i < n`.
+    @inline(__always)
+    private static func nulls<T, P: EventPositions>(_ column: UnsafePointer<T>, _ at: P, _ n: Int, _ isNull: (T) -> Bool) -> UInt64 {
+        var m: UInt64 = 0
+        for i in 0..<n { m |= UInt64(isNull(column[at(i)]) ? 1 : 0) << UInt64(i) }
         return m
     }
 
@@ -320,7 +349,8 @@ final class EventFilter: @unchecked Sendable {
     private func codeLeaf(_ slot: Int, _ passes: ContiguousArray<UInt8>) -> Node {
         let first = codes.count
         codes.append(contentsOf: passes)
-        return Node(kind: .code, column: pointer(columns.strings[slot]), first: first, count: passes.count)
+        codes.append(0)  // where larger codes and the null code land
+        return Node(kind: .code, column: pointer(columns.strings[slot]), first: first, count: passes.count + 1)
     }
 
     /// The address of a base column's first element (see the type's memory-safety note).
@@ -344,6 +374,56 @@ extension ValuePlan {
         switch self {
         case .eventInt, .eventFloat, .eventBool, .eventString: true
         default: false
+        }
+    }
+}
+
+/// Where the `i`th event a mask asks about is in the base: a run of consecutive
+/// positions, or a list of them.
+protocol EventPositions {
+    func callAsFunction(_ i: Int) -> Int
+}
+
+struct ContiguousPositions: EventPositions {
+    let start: Int
+    @inline(__always) func callAsFunction(_ i: Int) -> Int { start + i }
+}
+
+struct ListedPositions: EventPositions {
+    let list: UnsafePointer<UInt32>
+    @inline(__always) func callAsFunction(_ i: Int) -> Int { Int(list[i]) }
+}
+
+/// A filter's verdicts for one row's window, read from the bits `EventFilter.fill` wrote
+/// over a span of positions or over a list in which the window's positions are
+/// consecutive: bit `p - start` is position `p`'s verdict. What the batch kernel computes once per batch
+/// instead of once per row. Valid while the buffer it was filled into is.
+struct SelectedEvents {
+    /// The verdict bits; one word of padding past the last, so a run crossing a word
+    /// boundary reads two words.
+    let words: UnsafePointer<UInt64>
+    let start: Int
+
+    /// The number of selected positions in `window`.
+    @inline(__always)
+    func count(in window: Range<Int>) -> Int {
+        var n = 0
+        forEachMask(window) { _, m in n += m.nonzeroBitCount }
+        return n
+    }
+
+    /// As `EventFilter.forEachMask`, for `window`.
+    @inline(__always)
+    func forEachMask(_ window: Range<Int>, _ body: (Int, UInt64) -> Void) {
+        var p = window.lowerBound
+        while p < window.upperBound {
+            let n = Swift.min(64, window.upperBound - p)
+            let bit = p - start
+            let (w, offset) = (bit >> 6, UInt64(bit & 63))
+            var m = words[w] >> offset
+            if offset != 0 { m |= words[w + 1] << (64 - offset) }
+            body(p, n == 64 ? m : m & ((1 << UInt64(n)) &- 1))
+            p += n
         }
     }
 }
