@@ -12,6 +12,14 @@ var dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
 ]
 
+// Nehalem (2008 on: SSE4.2 and POPCNT, what every x86-64 server has): the event kernels count mask bits, and
+// without it `nonzeroBitCount` is a dozen instructions instead of one.
+#if arch(x86_64)
+    let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "nehalem"])]
+#else
+    let kernelSettings: [SwiftSetting] = []
+#endif
+
 var targets: [Target] = [
     .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
     // Debian's libroaring-dev has no .pc file: the module map links `roaring` itself.
@@ -19,7 +27,8 @@ var targets: [Target] = [
     .target(
         name: "CohortCore",
         dependencies: ["CRoaring", "CLZ4"],
-        exclude: ["Persistence/FORMAT.md"]
+        exclude: ["Persistence/FORMAT.md"],
+        swiftSettings: kernelSettings
     ),
     .target(
         name: "CohortServer",

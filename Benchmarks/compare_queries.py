@@ -10,6 +10,9 @@ repeated --reps times, in-process times from --timing), DuckDB in-process. Check
 both return the same answer for every question (counts exactly, AGG.STATS floats to
 1e-9 relative; a mismatch is printed and makes the exit status 1), then prints the
 median times, the ratio, their geometric mean and each engine's memory for the data.
+With --bandwidth (GB/s, Benchmarks/tools/membw.c), also each question's floor: the bytes
+its floor model in queries.tsv says any engine must read (counted in DuckDB's tables),
+and the time that takes at that bandwidth.
 
 DuckDB setups (--setup):
   expert  (default) what a DuckDB expert builds: integer surrogate user keys, event
@@ -49,6 +52,7 @@ parser.add_argument("--rounds", type=int, default=2)
 parser.add_argument("--setup", choices=["expert", "old"], default="expert")
 parser.add_argument("--sequential", action="store_true")
 parser.add_argument("--cohort-only", action="store_true")
+parser.add_argument("--bandwidth", type=float, help="the machine's read bandwidth in GB/s, for the floor column")
 parser.add_argument("--json")
 args = parser.parse_args()
 
@@ -81,7 +85,9 @@ def quote(text):
 
 
 queries = []  # (name, Cohort command, SQL template, answer size)
-for name, question, sql in table("queries.tsv"):
+floor_models = {}
+for name, question, sql, model in table("queries.tsv"):
+    floor_models[name] = model
     if question.startswith("OVERLAP "):
         names = question.split()[1:]
         queries.append((name, "SEGMENT.OVERLAP " + " ".join(names), overlap_sql(names), len(names) ** 2))
@@ -173,6 +179,28 @@ def instantiate(sql):
     return sql.replace("{now}", tokens["now"])
 
 
+def floor_bytes(model):
+    """The bytes a floor model of queries.tsv names, counted in the loaded tables."""
+    total = 0.0
+    users = con.execute("SELECT count(*) FROM users").fetchone()[0]
+    for item in model.split():
+        event, *rest = item.split(":")
+        if event == "users":
+            total += users * float(rest[0])
+            continue
+        window, extra = rest
+        if window == "all":
+            where = "t <= {now}"
+        elif window.endswith("d"):
+            where = "{last:" + window[:-1] + "}"
+        else:
+            a, b = window.split("..")
+            where = "t >= {at:" + a + "} AND t < {at:" + b + "} AND t <= {now}"
+        n = con.execute(instantiate(f"SELECT count(*) FROM events WHERE e = {{e:{event}}} AND {where}")).fetchone()[0]
+        total += n * (4 + float(extra))
+    return total
+
+
 def run_duck():
     answers, ms = {}, {}
     for name, _, sql, _ in queries:
@@ -219,6 +247,10 @@ elif not args.cohort_only:
                 for name in duck_ms: duck_ms[name] += d_ms[name]
 duck_memory = None if args.cohort_only else con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()[0]
 
+floors = {}
+if args.bandwidth and not args.cohort_only:
+    floors = {name: floor_bytes(model) for name, model in floor_models.items()}
+
 mismatch = False
 for c_answers, d_answers in zip(cohort_answers, duck_answers):
     for name in cohort_ms:
@@ -226,19 +258,20 @@ for c_answers, d_answers in zip(cohort_answers, duck_answers):
             mismatch = True
             print(f"MISMATCH {name}: cohort {c_answers[name]} duckdb {d_answers[name]}")
 
-print(f"{'question':<18}{'answer':>10}{'cohort ms':>12}{'duckdb ms':>12}{'speedup':>10}")
+print(f"{'question':<18}{'answer':>10}{'cohort ms':>12}{'duckdb ms':>12}{'speedup':>10}" + (f"{'floor MB':>10}{'floor ms':>10}" if floors else ""))
 ratios = []
 results = {}
 for name, _, _, size in queries:
     c = statistics.median(cohort_ms[name])
     d = None if args.cohort_only else statistics.median(duck_ms[name])
     answer = c_answers[name][0] if size != 25 else sum(c_answers[name])
-    results[name] = {"answer": c_answers[name], "cohort_ms": c, "duckdb_ms": d}
+    floor = f"{floors[name] / 1e6:>10.1f}{floors[name] / (args.bandwidth * 1e6):>10.2f}" if name in floors else ""
+    results[name] = {"answer": c_answers[name], "cohort_ms": c, "duckdb_ms": d, "floor_bytes": floors.get(name)}
     if d is None:
         print(f"{name:<18}{answer:>10}{c:>12.2f}{'-':>12}{'-':>10}")
     else:
         ratios.append(d / c)
-        print(f"{name:<18}{answer:>10}{c:>12.2f}{d:>12.2f}{d / c:>9.1f}x")
+        print(f"{name:<18}{answer:>10}{c:>12.2f}{d:>12.2f}{d / c:>9.1f}x{floor}")
 geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
 if geomean is None:
     print("DuckDB left out: its copy of the data does not fit in memory")

@@ -117,16 +117,7 @@ struct AggregateState<Number: EvaluationNumber> {
             return result(function, values)
         case .distinct:
             guard let property else { return Number(int: 0) }
-            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: n) { keys in
-                var k = 0
-                for p in start..<end {
-                    if let key = property.key(p) {
-                        keys[k] = key
-                        k += 1
-                    }
-                }
-                return Number(int: Int64(DistinctKey.count(UnsafeMutableBufferPointer(rebasing: keys[0..<k]))))
-            }
+            return Number(int: Int64(DistinctKey.count(property, capacity: n) { body in for p in start..<end { body(p) } }))
         }
     }
 }
@@ -289,6 +280,40 @@ enum DistinctKey {
     @inline(__always) static func of(_ v: Double) -> UInt64? { v.isNaN ? nil : v.bitPattern }
     @inline(__always) static func of(_ v: UInt8) -> UInt64? { v == NullSentinel.bool ? nil : UInt64(v) }
     @inline(__always) static func of(code v: UInt32) -> UInt64? { v == NullSentinel.stringCode ? nil : UInt64(v) }
+
+    /// The number of distinct non-null values of `property` at the positions `forEach`
+    /// yields (at most `capacity` of them): what `distinct` answers. String codes below
+    /// 64 (a small dictionary: the usual case) are one bit each of a word, no sort;
+    /// anything else is sorted keys.
+    @inline(__always)
+    static func count(_ property: PropertyBuffer, capacity: Int, _ forEach: ((Int) -> Void) -> Void) -> Int {
+        if case .string(let codes) = property {
+            var bits = CodeBits()
+            forEach { bits.add(codes[$0]) }
+            if !bits.large { return bits.count }
+        }
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: capacity) { keys in
+            var k = 0
+            forEach { p in
+                if let key = property.key(p) {
+                    keys[k] = key
+                    k += 1
+                }
+            }
+            return count(UnsafeMutableBufferPointer(rebasing: keys[0..<k]))
+        }
+    }
+
+    /// Distinct string codes below 64, a bit each; `large` once a larger code was seen
+    /// (the caller then counts sorted keys instead). Nulls are skipped.
+    struct CodeBits {
+        private var seen: UInt64 = 0
+        private(set) var large = false
+        @inline(__always) mutating func add(_ code: UInt32) {
+            if code < 64 { seen |= 1 << UInt64(code) } else if code != NullSentinel.stringCode { large = true }
+        }
+        var count: Int { seen.nonzeroBitCount }
+    }
 
     /// The number of distinct keys in `keys` (sorted in place): what `distinct` answers
     /// for the events whose keys they are, as `AggregateState`'s set would.

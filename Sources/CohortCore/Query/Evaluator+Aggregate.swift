@@ -71,20 +71,16 @@ extension Evaluator {
             return Number(int: Int64(n))
         }
         if a.function == .distinct, let property {
-            return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: window.count) { keys in
-                var n = 0
+            let n = DistinctKey.count(property, capacity: window.count) { body in
                 forEachMask { start, mask in
                     var m = mask
                     while m != 0 {
-                        if let key = property.key(start + m.trailingZeroBitCount) {
-                            keys[n] = key
-                            n += 1
-                        }
+                        body(start + m.trailingZeroBitCount)
                         m &= m &- 1
                     }
                 }
-                return Number(int: Int64(DistinctKey.count(UnsafeMutableBufferPointer(rebasing: keys[0..<n]))))
             }
+            return Number(int: Int64(n))
         }
         var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
         forEachMask { start, mask in

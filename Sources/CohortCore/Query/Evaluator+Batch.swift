@@ -141,6 +141,15 @@ extension Evaluator {
             for i in rows.indices { out[i] = Number(int: Int64(windows[i].count)) }
             return
         }
+        if filter == nil, a.function == .distinct, case .string(let codes)? = property {
+            // `DistinctKey.count`'s small-dictionary case, inline in the loop.
+            for i in rows.indices {
+                var bits = DistinctKey.CodeBits()
+                for p in windows[i] { bits.add(codes[p]) }
+                out[i] = bits.large ? value(a, rows[i], windows[i], times, property, nil) : Number(int: Int64(bits.count))
+            }
+            return
+        }
         guard let filter, !filter.hasFallback else {
             for i in rows.indices { out[i] = value(a, rows[i], windows[i], times, property, filter) }
             return
