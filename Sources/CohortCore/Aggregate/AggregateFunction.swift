@@ -113,7 +113,7 @@ struct AggregateState<Number: EvaluationNumber> {
         case .avg_gap: return n < 2 ? .null : Number(double: Double(times[end - 1] - times[start]) / Double(n - 1))
         case .count, .sum, .avg, .min, .max:
             var values = Statistics<Number>()
-            if let property { for p in start..<end { values.add(property.value(p)) } }
+            property?.accumulate(start..<end, into: &values)
             return result(function, values)
         case .distinct:
             guard let property else { return Number(int: 0) }
@@ -261,6 +261,20 @@ enum PropertyBuffer {
         }
     }
 
+    /// Adds the values at `positions` to `values`: one switch on the column's type, then
+    /// a loop over the typed buffer.
+    @inline(__always)
+    func accumulate<Number: EvaluationNumber>(_ positions: Range<Int>, into values: inout Statistics<Number>) {
+        var v = values  // in registers for the loop, not through the inout address
+        switch self {
+        case .int(let b): for p in positions { v.add(Number(int: b[p])) }
+        case .float(let b): for p in positions { v.add(Number(double: b[p])) }
+        case .bool(let b): for p in positions { v.add(Number(bool: b[p])) }
+        case .string(let b): for p in positions { v.add(Number(code: b[p])) }
+        }
+        values = v
+    }
+
     /// The stored bits of the value at `p` (what `distinct` tells apart), nil for null.
     @inline(__always)
     func key(_ p: Int) -> UInt64? {
@@ -310,7 +324,7 @@ enum DistinctKey {
         private var seen: UInt64 = 0
         private(set) var large = false
         @inline(__always) mutating func add(_ code: UInt32) {
-            if code < 64 { seen |= 1 << UInt64(code) } else if code != NullSentinel.stringCode { large = true }
+            if code < 64 { seen |= 1 &<< UInt64(code) } else if code != NullSentinel.stringCode { large = true }
         }
         var count: Int { seen.nonzeroBitCount }
     }

@@ -141,6 +141,15 @@ extension Evaluator {
             for i in rows.indices { out[i] = Number(int: Int64(windows[i].count)) }
             return
         }
+        if filter == nil, let property, [.count, .sum, .avg, .min, .max].contains(a.function) {
+            // The shortcut's value statistics, inline in the loop.
+            for i in rows.indices {
+                var values = Statistics<Number>()
+                property.accumulate(windows[i], into: &values)
+                out[i] = AggregateState<Number>.result(a.function, values)
+            }
+            return
+        }
         if filter == nil, a.function == .distinct, case .string(let codes)? = property {
             // `DistinctKey.count`'s small-dictionary case, inline in the loop.
             for i in rows.indices {

@@ -59,7 +59,8 @@ final class EventFilter: @unchecked Sendable {
         /// bool property (0, 1, sentinel 2) `op` constant as Doubles.
         case boolAsDouble
         /// string property: `codes[first ..< first + count]` says which codes pass (its
-        /// last entry is 0, for every code past the table).
+        /// last entry is 0, for every code past the table); `literal` is the one passing
+        /// code plus one when there is exactly one, else 0.
         case code
         /// float / int property in `doubles[first ..< first + count]` / `ints[...]`.
         case floatIn, intIn
@@ -176,7 +177,8 @@ final class EventFilter: @unchecked Sendable {
     @_specialize(where P == ListedPositions)
     private func mask<P: EventPositions>(_ index: Int, _ at: P, _ n: Int, _ row: UInt32, _ evaluator: Evaluator) -> UInt64 {
         let node = program.nodes[index]
-        let all: UInt64 = n == 64 ? ~0 : (1 << UInt64(n)) &- 1
+        if n == 64, let run = at as? ContiguousPositions, let m = Self.wideMask(node, run.start) { return m }
+        let all: UInt64 = n == 64 ? ~0 : (1 &<< UInt64(n)) &- 1
         switch node.kind {
         case .constant: return node.literal != 0 ? all : 0
         case .and:
@@ -195,12 +197,12 @@ final class EventFilter: @unchecked Sendable {
             let column = node.column!.assumingMemoryBound(to: Int64.self)
             var m: UInt64 = 0
             switch node.op {
-            case .equal: for i in 0..<n { m |= UInt64(column[at(i)] == x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .notEqual: for i in 0..<n { m |= UInt64(column[at(i)] != x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .less: for i in 0..<n { m |= UInt64(column[at(i)] < x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .lessOrEqual: for i in 0..<n { m |= UInt64(column[at(i)] <= x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .greater: for i in 0..<n { m |= UInt64(column[at(i)] > x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
-            case .greaterOrEqual: for i in 0..<n { m |= UInt64(column[at(i)] >= x && column[at(i)] != NullSentinel.int ? 1 : 0) << UInt64(i) }
+            case .equal: for i in 0..<n { m |= UInt64(column[at(i)] == x && column[at(i)] != NullSentinel.int ? 1 : 0) &<< UInt64(i) }
+            case .notEqual: for i in 0..<n { m |= UInt64(column[at(i)] != x && column[at(i)] != NullSentinel.int ? 1 : 0) &<< UInt64(i) }
+            case .less: for i in 0..<n { m |= UInt64(column[at(i)] < x && column[at(i)] != NullSentinel.int ? 1 : 0) &<< UInt64(i) }
+            case .lessOrEqual: for i in 0..<n { m |= UInt64(column[at(i)] <= x && column[at(i)] != NullSentinel.int ? 1 : 0) &<< UInt64(i) }
+            case .greater: for i in 0..<n { m |= UInt64(column[at(i)] > x && column[at(i)] != NullSentinel.int ? 1 : 0) &<< UInt64(i) }
+            case .greaterOrEqual: for i in 0..<n { m |= UInt64(column[at(i)] >= x && column[at(i)] != NullSentinel.int ? 1 : 0) &<< UInt64(i) }
             }
             return m
         case .intAsDouble:
@@ -214,19 +216,19 @@ final class EventFilter: @unchecked Sendable {
             // them) are clamped to: no branch per event.
             let last = UInt32(node.count - 1)
             var m: UInt64 = 0
-            for i in 0..<n { m |= UInt64(passes[Int(Swift.min(column[at(i)], last))]) << UInt64(i) }
+            for i in 0..<n { m |= UInt64(passes[Int(Swift.min(column[at(i)], last))]) &<< UInt64(i) }
             return m
         case .floatIn:
             let column = node.column!.assumingMemoryBound(to: Double.self)
             let values = UnsafeBufferPointer(rebasing: program.doubles[node.first..<(node.first + node.count)])
             var m: UInt64 = 0
-            for i in 0..<n where values.contains(column[at(i)]) { m |= 1 << UInt64(i) }
+            for i in 0..<n where values.contains(column[at(i)]) { m |= 1 &<< UInt64(i) }
             return m
         case .intIn:
             let column = node.column!.assumingMemoryBound(to: Int64.self)
             let values = UnsafeBufferPointer(rebasing: program.ints[node.first..<(node.first + node.count)])
             var m: UInt64 = 0
-            for i in 0..<n where column[at(i)] != NullSentinel.int && values.contains(column[at(i)]) { m |= 1 << UInt64(i) }
+            for i in 0..<n where column[at(i)] != NullSentinel.int && values.contains(column[at(i)]) { m |= 1 &<< UInt64(i) }
             return m
         case .floatNull: return Self.nulls(node.column!.assumingMemoryBound(to: Double.self), at, n) { $0.isNaN }
         case .intNull: return Self.nulls(node.column!.assumingMemoryBound(to: Int64.self), at, n) { $0 == NullSentinel.int }
@@ -235,9 +237,82 @@ final class EventFilter: @unchecked Sendable {
         case .fallback:
             let plan = fallbacks[node.first]
             var m: UInt64 = 0
-            for i in 0..<n where evaluator.test(plan, row, EventRef(table: table, position: at(i))) { m |= 1 << UInt64(i) }
+            for i in 0..<n where evaluator.test(plan, row, EventRef(table: table, position: at(i))) { m |= 1 &<< UInt64(i) }
             return m
         }
+    }
+
+    // MARK: Wide leaves
+
+    /// The mask of a leaf over 64 consecutive positions from `start`, 8 lanes at a time
+    /// (SIMD compares, each lane's verdict weighted by its bit and summed): the span pass
+    /// of the batch kernel. The same verdicts as the scalar loops below, null rules
+    /// included; nil for the leaf kinds it does not cover.
+    private static func wideMask(_ node: Node, _ start: Int) -> UInt64? {
+        switch node.kind {
+        case .float:
+            let x = SIMD8<Double>(repeating: Double(bitPattern: node.literal))
+            let base = UnsafeRawPointer(node.column!) + 8 * start
+            switch node.op {
+            case .equal: return lanes(base, Double.self) { $0 .== x }
+            case .notEqual: return lanes(base, Double.self) { ($0 .!= x) .& ($0 .== $0) }
+            case .less: return lanes(base, Double.self) { $0 .< x }
+            case .lessOrEqual: return lanes(base, Double.self) { $0 .<= x }
+            case .greater: return lanes(base, Double.self) { $0 .> x }
+            case .greaterOrEqual: return lanes(base, Double.self) { $0 .>= x }
+            }
+        case .int:
+            let x = SIMD8<Int64>(repeating: Int64(bitPattern: node.literal))
+            let null = SIMD8<Int64>(repeating: NullSentinel.int)
+            let base = UnsafeRawPointer(node.column!) + 8 * start
+            switch node.op {
+            case .equal: return lanes(base, Int64.self) { ($0 .== x) .& ($0 .!= null) }
+            case .notEqual: return lanes(base, Int64.self) { ($0 .!= x) .& ($0 .!= null) }
+            case .less: return lanes(base, Int64.self) { ($0 .< x) .& ($0 .!= null) }
+            case .lessOrEqual: return lanes(base, Int64.self) { ($0 .<= x) .& ($0 .!= null) }
+            case .greater: return lanes(base, Int64.self) { ($0 .> x) .& ($0 .!= null) }
+            case .greaterOrEqual: return lanes(base, Int64.self) { ($0 .>= x) .& ($0 .!= null) }
+            }
+        case .floatNull:
+            return lanes(UnsafeRawPointer(node.column!) + 8 * start, Double.self) { $0 .!= $0 }
+        case .intNull:
+            let null = SIMD8<Int64>(repeating: NullSentinel.int)
+            return lanes(UnsafeRawPointer(node.column!) + 8 * start, Int64.self) { $0 .== null }
+        case .codeNull:
+            let null = SIMD8<UInt32>(repeating: NullSentinel.stringCode)
+            return codeLanes(UnsafeRawPointer(node.column!) + 4 * start) { $0 .== null }
+        case .code where node.literal != 0:
+            let code = SIMD8<UInt32>(repeating: UInt32(node.literal - 1))
+            return codeLanes(UnsafeRawPointer(node.column!) + 4 * start) { $0 .== code }
+        default:
+            return nil
+        }
+    }
+
+    /// Lane `j` of eight is bit `j`: the verdicts of 8 lanes as a byte.
+    private static let weights64 = SIMD8<Int64>(1, 2, 4, 8, 16, 32, 64, 128)
+    private static let weights32 = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+
+    /// The mask of `test` over 64 values of 8 bytes from `base`.
+    @inline(__always)
+    private static func lanes<T: SIMDScalar>(_ base: UnsafeRawPointer, _: T.Type, _ test: (SIMD8<T>) -> SIMDMask<SIMD8<Int64>>) -> UInt64 {
+        var m: UInt64 = 0
+        for j in 0..<8 {
+            let verdicts = SIMD8<Int64>(repeating: 0).replacing(with: weights64, where: test(base.loadUnaligned(fromByteOffset: 64 * j, as: SIMD8<T>.self)))
+            m |= UInt64(bitPattern: verdicts.wrappedSum()) &<< UInt64(8 * j)
+        }
+        return m
+    }
+
+    /// The mask of `test` over 64 dictionary codes from `base`.
+    @inline(__always)
+    private static func codeLanes(_ base: UnsafeRawPointer, _ test: (SIMD8<UInt32>) -> SIMDMask<SIMD8<Int32>>) -> UInt64 {
+        var m: UInt64 = 0
+        for j in 0..<8 {
+            let verdicts = SIMD8<Int32>(repeating: 0).replacing(with: weights32, where: test(base.loadUnaligned(fromByteOffset: 32 * j, as: SIMD8<UInt32>.self)))
+            m |= UInt64(UInt32(bitPattern: verdicts.wrappedSum())) &<< UInt64(8 * j)
+        }
+        return m
     }
 
     /// The mask of `value(column[at(i)]) op x` for `i < n`, where `value` gives NaN for
@@ -249,16 +324,16 @@ final class EventFilter: @unchecked Sendable {
     ) -> UInt64 {
         var m: UInt64 = 0
         switch op {
-        case .equal: for i in 0..<n { m |= UInt64(value(column[at(i)]) == x ? 1 : 0) << UInt64(i) }
+        case .equal: for i in 0..<n { m |= UInt64(value(column[at(i)]) == x ? 1 : 0) &<< UInt64(i) }
         case .notEqual:
             for i in 0..<n {
                 let v = value(column[at(i)])
-                m |= UInt64(!v.isNaN && v != x ? 1 : 0) << UInt64(i)
+                m |= UInt64(!v.isNaN && v != x ? 1 : 0) &<< UInt64(i)
             }
-        case .less: for i in 0..<n { m |= UInt64(value(column[at(i)]) < x ? 1 : 0) << UInt64(i) }
-        case .lessOrEqual: for i in 0..<n { m |= UInt64(value(column[at(i)]) <= x ? 1 : 0) << UInt64(i) }
-        case .greater: for i in 0..<n { m |= UInt64(value(column[at(i)]) > x ? 1 : 0) << UInt64(i) }
-        case .greaterOrEqual: for i in 0..<n { m |= UInt64(value(column[at(i)]) >= x ? 1 : 0) << UInt64(i) }
+        case .less: for i in 0..<n { m |= UInt64(value(column[at(i)]) < x ? 1 : 0) &<< UInt64(i) }
+        case .lessOrEqual: for i in 0..<n { m |= UInt64(value(column[at(i)]) <= x ? 1 : 0) &<< UInt64(i) }
+        case .greater: for i in 0..<n { m |= UInt64(value(column[at(i)]) > x ? 1 : 0) &<< UInt64(i) }
+        case .greaterOrEqual: for i in 0..<n { m |= UInt64(value(column[at(i)]) >= x ? 1 : 0) &<< UInt64(i) }
         }
         return m
     }
@@ -267,7 +342,7 @@ final class EventFilter: @unchecked Sendable {
     @inline(__always)
     private static func nulls<T, P: EventPositions>(_ column: UnsafePointer<T>, _ at: P, _ n: Int, _ isNull: (T) -> Bool) -> UInt64 {
         var m: UInt64 = 0
-        for i in 0..<n { m |= UInt64(isNull(column[at(i)]) ? 1 : 0) << UInt64(i) }
+        for i in 0..<n { m |= UInt64(isNull(column[at(i)]) ? 1 : 0) &<< UInt64(i) }
         return m
     }
 
@@ -350,7 +425,10 @@ final class EventFilter: @unchecked Sendable {
         let first = codes.count
         codes.append(contentsOf: passes)
         codes.append(0)  // where larger codes and the null code land
-        return Node(kind: .code, column: pointer(columns.strings[slot]), first: first, count: passes.count + 1)
+        // One passing code (an equality): `literal` is it plus one, for the wide compare.
+        let passing = passes.indices.filter { passes[$0] != 0 }
+        let single = passing.count == 1 ? UInt64(passing[0]) + 1 : 0
+        return Node(kind: .code, column: pointer(columns.strings[slot]), literal: single, first: first, count: passes.count + 1)
     }
 
     /// The address of a base column's first element (see the type's memory-safety note).
@@ -420,9 +498,9 @@ struct SelectedEvents {
             let n = Swift.min(64, window.upperBound - p)
             let bit = p - start
             let (w, offset) = (bit >> 6, UInt64(bit & 63))
-            var m = words[w] >> offset
-            if offset != 0 { m |= words[w + 1] << (64 - offset) }
-            body(p, n == 64 ? m : m & ((1 << UInt64(n)) &- 1))
+            var m = words[w] &>> offset
+            if offset != 0 { m |= words[w + 1] &<< (64 - offset) }
+            body(p, n == 64 ? m : m & ((1 &<< UInt64(n)) &- 1))
             p += n
         }
     }
