@@ -90,8 +90,9 @@ struct Evaluator: Sendable {
     /// The candidates for which `l op r` holds, both sides computed in batches as `Number`.
     ///
     /// When one side is an aggregate over a constant window and the other a constant,
-    /// and the table's `ActivityIndex` says few candidates have events on the window's
-    /// days, only those are computed: every other candidate's aggregate is the value
+    /// and few candidates can have events in the window (the rows of the table's recent
+    /// copy for a window inside it, else those its `ActivityIndex` lists on the
+    /// window's days, plus the rows with delta events), only those are computed: every other candidate's aggregate is the value
     /// over no events (0 for `count`/`sum`/`distinct`, null otherwise), so one
     /// comparison decides them all.
     private func compareRows<Number: EvaluationNumber>(
@@ -122,8 +123,13 @@ struct Evaluator: Sendable {
         }
         guard a.window.isConstant, let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else { return nil }
         let table = db.events.tables[a.table]
-        guard table.activity.estimatedRows(in: bounds) < candidates.count else { return nil }
-        var active = table.activity.rows(in: bounds)
+        var active: Bitmap
+        if let recent = table.recent, recent.covers(bounds) {
+            active = recent.rows
+        } else {
+            guard table.activity.estimatedRows(in: bounds) < candidates.count else { return nil }
+            active = table.activity.rows(in: bounds)
+        }
         active.formUnion(table.deltaUsers)
         active.formIntersection(candidates)
         guard active.count <= candidates.count / 2 else { return nil }

@@ -27,6 +27,9 @@ public struct RecentBase: Sendable {
     let offsets: ContiguousArray<UInt32>
     let times: ContiguousArray<UInt32>
     private(set) var properties: PropertyColumns
+    /// The rows with at least one event in the copy: every row that can have an event
+    /// in a window the copy covers.
+    let rows: Bitmap
 
     /// The recent copy of a base; nil when the base is empty.
     init?(offsets base: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
@@ -36,15 +39,23 @@ public struct RecentBase: Sendable {
         var offsets = ContiguousArray<UInt32>([0])
         var source = ContiguousArray<UInt32>()
         var lastRow = -1
+        var active = ContiguousArray<UInt32>()
         for u in 0..<(base.count - 1) {
             var p = Int(base[u + 1])
             // The row's tail at or after the horizon: walk back over its slice.
             while p > Int(base[u]), times[p - 1] >= horizon { p -= 1 }
-            if p < Int(base[u + 1]) { lastRow = u }
+            if p < Int(base[u + 1]) {
+                lastRow = u
+                active.append(UInt32(u))
+            }
             for k in p..<Int(base[u + 1]) { source.append(UInt32(k)) }
             offsets.append(UInt32(source.count))
         }
         offsets.removeLast(offsets.count - (lastRow + 2))
+        var rows = Bitmap()
+        active.withUnsafeBufferPointer { rows.add(contentsOf: $0) }
+        rows.optimize()
+        self.rows = rows
         self.offsets = offsets
         self.times = gatherColumn(times, [], source)
         let none = PropertyColumns(
@@ -59,5 +70,5 @@ public struct RecentBase: Sendable {
     /// Whether a window with these bounds lies inside the copy.
     func covers(_ bounds: ClosedRange<UInt32>) -> Bool { bounds.lowerBound >= horizon }
 
-    var memoryBytes: Int { offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes }
+    var memoryBytes: Int { offsets.capacity * 4 + times.capacity * 4 + properties.memoryBytes + rows.memoryBytes }
 }
