@@ -132,6 +132,25 @@ struct CommandTests {
         #expect(Int(fields["used_memory"] ?? "") ?? 0 > 0)
         #expect(fields["uptime_in_seconds"] == "0")
     }
+
+    /// The event indexes' memory is reported, and is part of `used_memory`: none while
+    /// every event is in the delta, some once a merge has built a base.
+    @Test func infoReportsTheEventIndexes() {
+        let engine = makeEngine()
+        func field(_ name: String) -> Int {
+            guard case .bulk(let text) = run(engine, "INFO") else { return -1 }
+            let line = text.split(separator: "\r\n").first { $0.hasPrefix(name + ":") }
+            return line.flatMap { Int($0.dropFirst(name.count + 1)) } ?? -1
+        }
+        _ = run(engine, "EVENT.ADD", "u1", "ride", "2026-01-01")
+        #expect(field("used_memory_recent_copies") == 0)
+        #expect(field("used_memory_activity_index") == 0)
+        engine.mergeThreshold = 1
+        for day in 2...9 { _ = run(engine, "EVENT.ADD", "u\(day % 3)", "ride", "2026-01-0\(day)") }
+        engine.waitForMerges()
+        let (recent, activity, total) = (field("used_memory_recent_copies"), field("used_memory_activity_index"), field("used_memory"))
+        #expect(recent > 0 && activity > 0 && recent + activity < total, "\(recent) \(activity) \(total)")
+    }
 }
 
 /// The byte-wise keyword match the server and `AT` parsing use instead of `uppercased()`.

@@ -83,6 +83,7 @@ enum DataCommands {
         let (users, events, memory, segments, aggregates, watches, entries) = engine.read { db in
             (db.users.liveCount, db.events.liveCount, db.memoryBytes, db.segmentCount, db.aggregateCount, db.feed.watchCount, db.feed.entryCount)
         }
+        let indexes = engine.read { $0.events.indexBytes }
         let now = engine.environment.wallClock
         let merging = engine.mergeStatistics
         var lines = [
@@ -92,6 +93,8 @@ enum DataCommands {
             "# Memory",
             "used_memory:\(memory)",
             "used_memory_rss:\(ProcessMemory.residentBytes())",
+            "used_memory_recent_copies:\(indexes.recent)",
+            "used_memory_activity_index:\(indexes.activity)",
             "# Persistence",
             "last_snapshot:\(engine.lastSnapshotTime.map(TimeFormat.format) ?? "")",
             "# Keyspace",

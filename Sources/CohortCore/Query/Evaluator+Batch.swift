@@ -128,10 +128,12 @@ extension Evaluator {
     /// window. Its own small function so the optimizer inlines `value` and the shortcut
     /// into the loop (as a branch of the kernel it did not).
     ///
-    /// A filter without per-row leaves is evaluated once for the whole batch: the
-    /// positions of every row's window listed one after the other, each leaf one tight
-    /// loop over them (`EventFilter.fill`), and each row then reads its own run of the
-    /// verdict bits (`SelectedEvents`), instead of a call and a tree walk per row.
+    /// Unfiltered `count`, value statistics and small-dictionary `distinct` are inline
+    /// loops. A filter without per-row leaves is evaluated once for the whole batch:
+    /// over the span of its windows when they fill most of it, else over the list of
+    /// their positions, each leaf one tight loop (`EventFilter.fill`); each row then
+    /// reads its own run of the verdict bits (`SelectedEvents`) instead of a call and a
+    /// tree walk per row.
     @inline(never)
     private func baseOnly<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ windows: UnsafeBufferPointer<Range<Int>>, _ times: UnsafeBufferPointer<UInt32>,
@@ -170,7 +172,7 @@ extension Evaluator {
             hi = Swift.max(hi, w.upperBound)
         }
         guard listed > 0 else {
-            out.update(repeating: value(a, 0, 0..<0, times, property, filter))
+            out.update(repeating: AggregateState<Number>(a.function, hasProperty: a.property != nil).result)
             return
         }
         if hi - lo <= 2 * listed {

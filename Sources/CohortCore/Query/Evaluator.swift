@@ -92,9 +92,9 @@ struct Evaluator: Sendable {
     /// When one side is an aggregate over a constant window and the other a constant,
     /// and few candidates can have events in the window (the rows of the table's recent
     /// copy for a window inside it, else those its `ActivityIndex` lists on the
-    /// window's days, plus the rows with delta events), only those are computed: every other candidate's aggregate is the value
-    /// over no events (0 for `count`/`sum`/`distinct`, null otherwise), so one
-    /// comparison decides them all.
+    /// window's days, plus the rows with delta events), only those are computed: every
+    /// other candidate's aggregate is the value over no events (0 for
+    /// `count`/`sum`/`distinct`, null otherwise), so one comparison decides them all.
     private func compareRows<Number: EvaluationNumber>(
         _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
     ) -> Bitmap {

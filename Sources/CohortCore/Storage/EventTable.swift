@@ -273,8 +273,7 @@ public struct EventTable: Sendable {
         copy.compact(live: live, rowCount: rowCount)
         return MergedBase(
             offsets: copy.offsets, times: copy.times, properties: copy.properties, activity: copy.activity, recent: copy.recent,
-            mergedDelta: deltaCount,
-            deletions: deletedRows.count, slots: properties.slots.count)
+            mergedDelta: deltaCount, deletions: deletedRows.count, slots: properties.slots.count)
     }
 
     /// A base computed by `merged(live:rowCount:)` from this table's first `mergedDelta` delta
