@@ -90,9 +90,9 @@ struct Evaluator: Sendable {
     /// The candidates for which `l op r` holds, both sides computed in batches as `Number`.
     ///
     /// When one side is an aggregate over a constant window and the other a constant,
-    /// and few candidates can have events in the window (the rows of the table's recent
-    /// copy for a window inside it, else those its `ActivityIndex` lists on the
-    /// window's days, plus the rows with delta events), only those are computed: every
+    /// and few candidates can have events in the window (those its `ActivityIndex` lists
+    /// on the window's days, or the rows of the table's recent copy for a window inside
+    /// it when they are fewer, plus the rows with delta events), only those are computed: every
     /// other candidate's aggregate is the value over no events (0 for
     /// `count`/`sum`/`distinct`, null otherwise), so one comparison decides them all.
     private func compareRows<Number: EvaluationNumber>(
@@ -125,7 +125,8 @@ struct Evaluator: Sendable {
         let table = db.events.tables[a.table]
         var active: Bitmap
         if let recent = table.recent, recent.covers(bounds) {
-            active = recent.rows
+            // A narrow window: the days' rows, when fewer even counted with repeats.
+            active = table.activity.estimatedRows(in: bounds) < recent.rows.count ? table.activity.rows(in: bounds) : recent.rows
         } else {
             guard table.activity.estimatedRows(in: bounds) < candidates.count else { return nil }
             active = table.activity.rows(in: bounds)
