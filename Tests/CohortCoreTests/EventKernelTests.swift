@@ -54,7 +54,8 @@ struct EventKernelTests {
     }
 
     /// The recent copy holds exactly each row's events at or after its horizon, in order,
-    /// with their property values; the activity index exactly the rows active each day.
+    /// with their property values; the activity index exactly the rows active each day,
+    /// and by code, the rows with an event of that code that day.
     @Test(arguments: [4, 5] as [UInt64])
     func recentCopyAndActivityMatchTheBase(seed: UInt64) throws {
         var rng = SplitMix(seed: seed)
@@ -64,7 +65,8 @@ struct EventKernelTests {
         columns.ints[0] = ContiguousArray((0..<times.count).map { Int64($0) })
         let recent = try #require(RecentBase(offsets: offsets, times: times, properties: columns))
         #expect(recent.horizon % 86_400 == 0 && recent.horizon <= times.max()! && times.max()! - recent.horizon >= RecentBase.reach - 86_400)
-        let activity = ActivityIndex(offsets: offsets, times: times)
+        let codes = ContiguousArray<UInt32>((0..<times.count).map { _ in rng.next() % 5 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 4) })
+        let activity = ActivityIndex(offsets: offsets, times: times, strings: [codes])
         for u in 0..<(offsets.count - 1) {
             let slice = Int(offsets[u])..<Int(offsets[u + 1])
             let expected = slice.filter { times[$0] >= recent.horizon }
@@ -75,6 +77,11 @@ struct EventKernelTests {
             for d in (times.min()! / 86_400)...(times.max()! / 86_400) {
                 let bounds = (d * 86_400)...(d * 86_400 + 86_399)
                 #expect(activity.rows(in: bounds).contains(UInt32(u)) == days.contains(d), "row \(u) day \(d)")
+                for code: UInt32 in 0..<4 {
+                    let expected = slice.contains { times[$0] / 86_400 == d && codes[$0] == code }
+                    let rows = activity.rows(in: bounds, slot: 0, codes: [code, 7], limit: .max)
+                    #expect(rows?.contains(UInt32(u)) == expected, "row \(u) day \(d) code \(code)")
+                }
             }
         }
     }

@@ -4,7 +4,8 @@
 /// known without reading them (`Evaluator.compareRows`).
 ///
 /// Invariant: `days[k]` holds exactly the rows with at least one base event whose time
-/// is on day `firstDay + k` (`time / 86_400`), for the base it was built from. It
+/// is on day `firstDay + k` (`time / 86_400`), for the base it was built from; `byCode`
+/// the same split by the code of each small-dictionary string property. It
 /// describes the base only: rows with delta events are the table's `deltaUsers`, and
 /// rows deleted since (whose base events are garbage) may still be listed, which is
 /// harmless because scans only ask about live rows.
@@ -17,31 +18,53 @@ public struct ActivityIndex: Sendable {
     /// The Unix day of `days[0]`.
     private(set) var firstDay = 0
     private(set) var days: [Bitmap] = []
+    /// Per string property slot, when every code in the base is below `maxCodes`:
+    /// `byCode[slot]![code][k]` holds the rows with a base event on day `firstDay + k`
+    /// whose property has that code. What prunes a scan by a `where` filter's string
+    /// test (`car = "i3_premium"`): only users with such an event can pass it.
+    private(set) var byCode: [[[Bitmap]]?] = []
+    static let maxCodes = 64
 
     init() {}
 
-    /// The index of a base (compressed sparse rows, each row's times sorted).
-    init(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>) {
+    /// The index of a base (compressed sparse rows, each row's times sorted) whose string
+    /// property columns are `strings`.
+    init(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, strings: [ContiguousArray<UInt32>] = []) {
         guard let earliest = times.min(), let latest = times.max() else { return }
         firstDay = Int(earliest / Self.day)
-        var rows = [ContiguousArray<UInt32>](repeating: [], count: Int(latest / Self.day) - firstDay + 1)
+        let dayCount = Int(latest / Self.day) - firstDay + 1
+        var rows = [ContiguousArray<UInt32>](repeating: [], count: dayCount)
+        // Slots indexed by code, and their per-(code, day) row lists.
+        let indexed = strings.map { column in column.allSatisfy { $0 < UInt32(Self.maxCodes) || $0 == NullSentinel.stringCode } }
+        var codeRows = indexed.map { $0 ? [[ContiguousArray<UInt32>]](repeating: .init(repeating: [], count: dayCount), count: Self.maxCodes) : nil }
         for u in 0..<(offsets.count - 1) {
             var previous = -1
+            var seen = [UInt64](repeating: 0, count: strings.count)  // codes already listed today
             // Times are sorted within a row: each day of the row is one run.
             for p in Int(offsets[u])..<Int(offsets[u + 1]) {
                 let d = Int(times[p] / Self.day) - firstDay
                 if d != previous {
                     rows[d].append(UInt32(u))
                     previous = d
+                    for s in seen.indices { seen[s] = 0 }
+                }
+                for s in strings.indices where indexed[s] {
+                    let c = strings[s][p]
+                    if c == NullSentinel.stringCode || seen[s] & (1 &<< UInt64(c)) != 0 { continue }
+                    seen[s] |= 1 &<< UInt64(c)
+                    codeRows[s]![Int(c)][d].append(UInt32(u))
                 }
             }
         }
-        days = rows.map { list in
-            var bitmap = Bitmap()
-            list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
-            bitmap.optimize()
-            return bitmap
-        }
+        days = rows.map(Self.bitmap)
+        byCode = codeRows.map { slot in slot.map { codes in codes.map { $0.map(Self.bitmap) } } }
+    }
+
+    private static func bitmap(_ list: ContiguousArray<UInt32>) -> Bitmap {
+        var bitmap = Bitmap()
+        list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
+        bitmap.optimize()
+        return bitmap
     }
 
     /// The days `bounds` (inclusive seconds) touches, as indices of `days`.
@@ -65,6 +88,24 @@ public struct ActivityIndex: Sendable {
         return result
     }
 
+    /// The rows with a base event on a day `bounds` touches whose string property `slot`
+    /// has one of `codes`, and the sum of those days' sizes (an upper bound, in O(days ×
+    /// codes)); nil when the slot is not indexed by code.
+    func rows(in bounds: ClosedRange<UInt32>, slot: Int, codes: [UInt32], limit: Int) -> Bitmap? {
+        guard slot < byCode.count, let index = byCode[slot] else { return nil }
+        let inIndex = codes.filter { $0 < UInt32(Self.maxCodes) }
+        let estimate = span(bounds).reduce(0) { total, d in inIndex.reduce(total) { $0 + index[Int($1)][d].count } }
+        guard estimate < limit else { return nil }
+        var result = Bitmap()
+        for d in span(bounds) { for c in inIndex { result.formUnion(index[Int(c)][d]) } }
+        return result
+    }
+
     /// Heap bytes of the bitmaps.
-    var memoryBytes: Int { days.reduce(days.capacity * 8) { $0 + $1.memoryBytes } }
+    var memoryBytes: Int {
+        let byCodeBytes = byCode.reduce(0) { total, slot in
+            (slot ?? []).reduce(total) { t, code in code.reduce(t) { $0 + $1.memoryBytes } }
+        }
+        return days.reduce(days.capacity * 8 + byCodeBytes) { $0 + $1.memoryBytes }
+    }
 }

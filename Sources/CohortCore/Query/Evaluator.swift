@@ -124,7 +124,13 @@ struct Evaluator: Sendable {
         guard a.window.isConstant, let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else { return nil }
         let table = db.events.tables[a.table]
         var active: Bitmap
-        if let recent = table.recent, recent.covers(bounds) {
+        if let (slot, codes) = a.filter?.requiredCodes,
+            let rows = table.activity.rows(in: bounds, slot: slot, codes: codes, limit: candidates.count)
+        {
+            // The filter needs one of a few codes of a string property: only users with
+            // such an event on the window's days can pass it.
+            active = rows
+        } else if let recent = table.recent, recent.covers(bounds) {
             // A narrow window: the days' rows, when fewer even counted with repeats.
             active = table.activity.estimatedRows(in: bounds) < recent.rows.count ? table.activity.rows(in: bounds) : recent.rows
         } else {
@@ -354,6 +360,16 @@ final class SegmentMemo: @unchecked Sendable {
 }
 
 extension BoolPlan {
+    /// For a `where` filter that holds only for events whose string property `slot` has
+    /// one of `codes` (it is such a test, or an `and` with one): that test.
+    var requiredCodes: (slot: Int, codes: [UInt32])? {
+        switch self {
+        case .eventStringCodes(let slot, let codes): return (slot, codes)
+        case .and(let terms): return terms.lazy.compactMap(\.requiredCodes).first
+        default: return nil
+        }
+    }
+
     /// Evaluation order within `and`/`or`: index lookups, then segments, then per-user work.
     var cost: Int {
         switch self {

@@ -92,7 +92,7 @@ public struct EventTable: Sendable {
         self.times = times
         self.properties = properties
         self.dictionaries = dictionaries
-        activity = ActivityIndex(offsets: offsets, times: times)
+        activity = ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
         recent = RecentBase(offsets: offsets, times: times, properties: properties)
         delta = DeltaColumns(shape: properties)
         liveCount = times.count
@@ -397,7 +397,7 @@ public struct EventTable: Sendable {
         times = gatherColumn(times, deltaTimes.flattened(), source)
         properties = PropertyColumns.gather(properties, delta.flattened(shape: properties, count: deltaRows.count), source: source)
         offsets = newOffsets
-        activity = ActivityIndex(offsets: offsets, times: times)
+        activity = ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
         recent = RecentBase(offsets: offsets, times: times, properties: properties)
         deltaRows = ChunkedArray()
         deltaTimes = ChunkedArray()
