@@ -36,6 +36,18 @@ struct Funnel: Sendable {
         let steps: UInt32
     }
 
+    /// The rows that may have a step-1 event in the entry range: those the step's
+    /// `ActivityIndex` lists on the range's days, and every row with delta events. Every
+    /// other row is at level 0 without being read.
+    func possibleStarters(_ evaluator: Evaluator) -> Bitmap {
+        let table = evaluator.db.events.tables[steps[0].table]
+        let entryEnd = min(to - 1, evaluator.now)
+        guard from <= entryEnd, entryEnd >= 0, from <= Int64(UInt32.max) else { return Bitmap() }
+        var rows = table.activity.rows(in: UInt32(clamping: max(0, from))...UInt32(clamping: entryEnd))
+        rows.formUnion(table.deltaUsers)
+        return rows
+    }
+
     /// The levels of `rows` at `evaluator.now`, in their order, 0 to `steps.count`.
     ///
     /// Table by table over the rows, not row by row over the tables: each `EventTable`

@@ -92,12 +92,21 @@ enum FunnelCommands {
         return Funnel.Step(table: a.table, filter: a.filter)
     }
 
-    /// Every group member's level, in row order, computed in parallel.
+    /// Every group member's level, in row order, computed in parallel for the members
+    /// that may have a step-1 event in the entry range (`Funnel.possibleStarters`); the
+    /// others are at level 0.
     static func levels(_ request: Request) -> (rows: ContiguousArray<UInt32>, levels: [UInt8]) {
         let rows = request.group.toArray()
         let (funnel, evaluator) = (request.funnel, request.evaluator)
-        let parts = parallelChunks(rows) { funnel.levels(of: $0, evaluator) }
-        return (rows, parts.flatMap { $0 })
+        let starters = request.group.intersection(funnel.possibleStarters(evaluator)).toArray()
+        let parts = parallelChunks(starters) { funnel.levels(of: $0, evaluator) }
+        var levels = [UInt8](repeating: 0, count: rows.count)
+        var k = 0  // both ascending: walk the starters beside the rows
+        for (level, row) in zip(parts.joined(), starters) {
+            while rows[k] != row { k += 1 }
+            levels[k] = level
+        }
+        return (rows, levels)
     }
 
     /// Step rows `[users, rate_from_first, rate_from_previous]` from users per exact level.
