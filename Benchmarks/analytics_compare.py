@@ -15,27 +15,17 @@ as separate SEGMENT.COUNTs (the issue's bound: a 30-bucket series costs no more 
 of them). Rounds alternate engines (A B A B); every answer must be equal or the exit
 status is 1. Prints medians and the ratio.
 """
-import argparse
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 
 import duckdb
 
-parser = argparse.ArgumentParser()
-parser.add_argument("cohort")
-parser.add_argument("data")
-parser.add_argument("--now", default="2026-07-01")
-parser.add_argument("--reps", type=int, default=7)
-parser.add_argument("--rounds", type=int, default=2)
-args = parser.parse_args()
+from bench_common import arguments, epoch
 
-
-def epoch(text):
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
+args = arguments("Funnels, series and a split report: Cohort and DuckDB side by side.").parse_args()
 
 
 NOW = epoch(args.now)

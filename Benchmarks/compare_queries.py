@@ -39,7 +39,6 @@ boundaries) the run says so, without failing.
 engines' copies of the data do not fit in memory together); --cohort-only leaves DuckDB
 out (sizes where its copy alone does not fit); --json writes the medians.
 """
-import argparse
 import json
 import math
 import os
@@ -48,17 +47,13 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 
 import duckdb
 
+from bench_common import arguments, epoch
+
 here = os.path.dirname(os.path.abspath(__file__))
-parser = argparse.ArgumentParser()
-parser.add_argument("cohort")
-parser.add_argument("data")
-parser.add_argument("--now", default="2026-07-01")
-parser.add_argument("--reps", type=int, default=7)
-parser.add_argument("--rounds", type=int, default=2)
+parser = arguments("Segment questions: Cohort and DuckDB side by side.")
 parser.add_argument("--setup", choices=["expert", "old"], default="expert")
 parser.add_argument("--sequential", action="store_true")
 parser.add_argument("--cohort-only", action="store_true")
@@ -74,10 +69,6 @@ def table(name):
             if not line.startswith("#") and line.strip():
                 rows.append(line.rstrip("\n").split("\t"))
     return rows
-
-
-def epoch(text):
-    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp())
 
 
 segment_sql = {name: sql for name, sql in table("segments.tsv")}

@@ -104,7 +104,7 @@ struct AggregateState<Number: EvaluationNumber> {
     @_specialize(where Number == Int64)
     static func shortcut(
         _ function: AggregateCall.Function, _ start: Int, _ end: Int, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?
-    ) -> Number? {
+    ) -> Number {
         let n = end - start
         switch function {
         case .count where property == nil: return Number(int: Int64(n))

@@ -37,9 +37,9 @@ public struct ActivityIndex: Sendable {
         // Slots indexed by code, and their per-(code, day) row lists.
         let indexed = strings.map { column in column.allSatisfy { $0 < UInt32(Self.maxCodes) || $0 == NullSentinel.stringCode } }
         var codeRows = indexed.map { $0 ? [[ContiguousArray<UInt32>]](repeating: .init(repeating: [], count: dayCount), count: Self.maxCodes) : nil }
+        var seen = [UInt64](repeating: 0, count: strings.count)  // per slot, the codes listed for the row today
         for u in 0..<(offsets.count - 1) {
             var previous = -1
-            var seen = [UInt64](repeating: 0, count: strings.count)  // codes already listed today
             // Times are sorted within a row: each day of the row is one run.
             for p in Int(offsets[u])..<Int(offsets[u + 1]) {
                 let d = Int(times[p] / Self.day) - firstDay

@@ -28,8 +28,8 @@ extension Evaluator {
     }
 
     /// The aggregate over `window` of the base (one user's events inside the window
-    /// bounds): the unfiltered shortcut when there is one, else every passing event fed
-    /// to the state. What the scalar path and the batch kernel both call; `filter` is
+    /// bounds): the unfiltered shortcut, or the events passing the filter fed to the
+    /// state. What the scalar path and the batch kernel both call; `filter` is
     /// `a.filter` compiled (`EventFilter`), nil exactly when `a` has none.
     @_specialize(where Number == Double)
     @_specialize(where Number == Int64)
@@ -38,30 +38,22 @@ extension Evaluator {
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
         _ filter: EventFilter?, _ selected: SelectedEvents? = nil
     ) -> Number {
-        if filter == nil, let x = AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) {
-            return x
-        }
+        guard let filter else { return AggregateState<Number>.shortcut(a.function, window.lowerBound, window.upperBound, times, property) }
         return reduce(a, row, window, times, property, filter, selected)
     }
 
-    /// `value` without the shortcut: the events passing `filter` (64 at a time, as
-    /// masks: read from `selected` when the batch kernel evaluated the filter over its
-    /// whole span, else computed for this row) fed to the state; a filtered `count(e)`
-    /// is the masks' population count and a `distinct` the distinct keys of the passing
-    /// events. Out of line, so `value` stays small enough to inline into the batch
-    /// kernel's loop.
+    /// `value` with a filter: the events passing `filter` (64 at a time, as masks: read
+    /// from `selected` when the batch kernel evaluated the filter for the whole batch,
+    /// else computed for this row) fed to the state; a filtered `count(e)` is the masks'
+    /// population count and a `distinct` the distinct keys of the passing events. Out of
+    /// line, so `value` stays small enough to inline into the batch kernel's loop.
     @_specialize(where Number == Double)
     @_specialize(where Number == Int64)
     @inline(never)
     func reduce<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ window: Range<Int>, _ times: UnsafeBufferPointer<UInt32>, _ property: PropertyBuffer?,
-        _ filter: EventFilter?, _ selected: SelectedEvents? = nil
+        _ filter: EventFilter, _ selected: SelectedEvents? = nil
     ) -> Number {
-        guard let filter else {
-            var state = AggregateState<Number>(a.function, hasProperty: a.property != nil)
-            for p in window { state.add(position: p, time: times[p], property: property, at: p) }
-            return state.result
-        }
         func forEachMask(_ body: (Int, UInt64) -> Void) {
             if let selected { selected.forEachMask(window, body) } else { filter.forEachMask(window, row: row, self, body) }
         }

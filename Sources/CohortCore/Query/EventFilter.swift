@@ -146,22 +146,21 @@ final class EventFilter: @unchecked Sendable {
     /// The batch kernel's one pass over every window of a batch, instead of a call per
     /// row. Only for filters without fallback leaves: the events may belong to many rows.
     func fill(_ words: UnsafeMutableBufferPointer<UInt64>, listed positions: UnsafeBufferPointer<UInt32>, _ evaluator: Evaluator) {
-        precondition(!hasFallback && words.count >= (positions.count + 63) / 64)
         guard let list = positions.baseAddress else { return }
-        var k = 0
-        while 64 * k < positions.count {
-            words[k] = mask(root, ListedPositions(list: list + 64 * k), Swift.min(64, positions.count - 64 * k), 0, evaluator)
-            k += 1
-        }
+        fill(words, ListedPositions(list: list), count: positions.count, evaluator)
     }
 
     /// Fills `words` with the masks of base positions `start ..< start + count`, as
     /// `fill(_:listed:_:)` does for a list.
     func fill(_ words: UnsafeMutableBufferPointer<UInt64>, from start: Int, count: Int, _ evaluator: Evaluator) {
+        fill(words, ContiguousPositions(start: start), count: count, evaluator)
+    }
+
+    private func fill<P: EventPositions>(_ words: UnsafeMutableBufferPointer<UInt64>, _ at: P, count: Int, _ evaluator: Evaluator) {
         precondition(!hasFallback && words.count >= (count + 63) / 64)
         var k = 0
         while 64 * k < count {
-            words[k] = mask(root, ContiguousPositions(start: start + 64 * k), Swift.min(64, count - 64 * k), 0, evaluator)
+            words[k] = mask(root, at.advanced(by: 64 * k), Swift.min(64, count - 64 * k), 0, evaluator)
             k += 1
         }
     }
@@ -460,16 +459,20 @@ extension ValuePlan {
 /// positions, or a list of them.
 protocol EventPositions {
     func callAsFunction(_ i: Int) -> Int
+    /// The positions from the `k`th on.
+    func advanced(by k: Int) -> Self
 }
 
 struct ContiguousPositions: EventPositions {
     let start: Int
     @inline(__always) func callAsFunction(_ i: Int) -> Int { start + i }
+    @inline(__always) func advanced(by k: Int) -> Self { Self(start: start + k) }
 }
 
 struct ListedPositions: EventPositions {
     let list: UnsafePointer<UInt32>
     @inline(__always) func callAsFunction(_ i: Int) -> Int { Int(list[i]) }
+    @inline(__always) func advanced(by k: Int) -> Self { Self(list: list + k) }
 }
 
 /// A filter's verdicts for one row's window, read from the bits `EventFilter.fill` wrote

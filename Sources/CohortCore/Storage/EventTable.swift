@@ -92,10 +92,15 @@ public struct EventTable: Sendable {
         self.times = times
         self.properties = properties
         self.dictionaries = dictionaries
-        activity = ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
-        recent = RecentBase(offsets: offsets, times: times, properties: properties)
+        buildIndexes()
         delta = DeltaColumns(shape: properties)
         liveCount = times.count
+    }
+
+    /// The indexes of a new base (`activity`, `recent`): O(events + rows).
+    private mutating func buildIndexes() {
+        activity = ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
+        recent = RecentBase(offsets: offsets, times: times, properties: properties)
     }
 
     /// Events in the base.
@@ -397,8 +402,7 @@ public struct EventTable: Sendable {
         times = gatherColumn(times, deltaTimes.flattened(), source)
         properties = PropertyColumns.gather(properties, delta.flattened(shape: properties, count: deltaRows.count), source: source)
         offsets = newOffsets
-        activity = ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
-        recent = RecentBase(offsets: offsets, times: times, properties: properties)
+        buildIndexes()
         deltaRows = ChunkedArray()
         deltaTimes = ChunkedArray()
         delta = DeltaColumns(shape: properties)
