@@ -24,9 +24,11 @@ var targets: [Target] = [
     .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
     // Debian's libroaring-dev has no .pc file: the module map links `roaring` itself.
     .systemLibrary(name: "CRoaring", providers: [.apt(["libroaring-dev"])]),
+    // glibc's <malloc.h> (allocator statistics for --maxmemory); part of libc, nothing to link.
+    .systemLibrary(name: "CMalloc"),
     .target(
         name: "CohortCore",
-        dependencies: ["CRoaring", "CLZ4"],
+        dependencies: ["CRoaring", "CLZ4", "CMalloc"],
         exclude: ["Persistence/FORMAT.md"],
         swiftSettings: kernelSettings
     ),

@@ -123,7 +123,7 @@ def run_cohort():
         line += size * args.reps
         ms[name] = times[command_index:command_index + args.reps]
         command_index += args.reps
-    memory = next(int(l.split(":")[1]) for l in out if l.startswith("used_memory:"))
+    memory = next(int(l.split(":")[1]) for l in out if l.startswith("used_memory_dataset:"))
     events = next(int(l.split(":")[1]) for l in out if l.startswith("events:"))
     return answers, ms, (memory, events)
 

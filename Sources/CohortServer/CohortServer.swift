@@ -19,10 +19,21 @@ public final class CohortServer: Sendable {
         public var port = 7379
         public var password: String?
         public var limits = ServerLimits()
-        public var pubsubLimits = PubSubLimits()
+        /// `--client-output-buffer-limit`: replies; `--pubsub-buffer-limit`: pushes.
+        public var outputLimits = OutputBufferLimit.normal
+        public var pubsubLimits = OutputBufferLimit.pubsub
         /// Seconds between checks for a periodic snapshot; nil for none.
         public var snapshotInterval: Double? = 300
+        /// `--timeout`: seconds after which an idle connection is closed; nil for never.
+        public var idleTimeout: Double?
+        /// `--protected-mode`: refuse a non-loopback `host` without a password.
+        public var protectedMode = true
         public init() {}
+    }
+
+    /// Why the server would not start.
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
     }
 
     public let configuration: Configuration
@@ -57,15 +68,22 @@ public final class CohortServer: Sendable {
     @discardableResult
     public func start() throws -> SocketAddress {
         let registry = self.registry
+        if configuration.protectedMode, configuration.password == nil, !Self.isLoopback(configuration.host) {
+            throw StartError(
+                description:
+                    "refusing to listen on \(configuration.host) without a password (protected mode): set --requirepass, listen on 127.0.0.1, or pass --protected-mode no"
+            )
+        }
         let processor = SessionProcessor(
-            engine: engine, clients: { registry.count }, password: configuration.password, hub: hub, pubsubLimits: configuration.pubsubLimits,
-            immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
+            engine: engine, registry: registry, password: configuration.password, hub: hub, outputLimits: configuration.outputLimits,
+            pubsubLimits: configuration.pubsubLimits, immediateWrites: dataDirectory.map { $0.journal.policy != .always } ?? true)
         let hub = self.hub
         engine.feedListener = { notices in hub.publish(notices) }
         let limits = configuration.limits
         let workQueue = self.workQueue
         let nextID = self.nextID
         let needsAuth = configuration.password != nil
+        let idleTimeout = configuration.idleTimeout.map { TimeAmount.nanoseconds(Int64($0 * 1e9)) }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -77,6 +95,7 @@ public final class CohortServer: Sendable {
                 }
                 let session = Session(id: id, authenticated: !needsAuth)
                 return channel.eventLoop.makeCompletedFuture {
+                    if let idleTimeout { try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout)) }
                     try channel.pipeline.syncOperations.addHandler(
                         ConnectionHandler(processor: processor, session: session, registry: registry, workQueue: workQueue, limits: limits))
                 }
@@ -86,6 +105,11 @@ public final class CohortServer: Sendable {
         startSnapshotTimer()
         startClockTimer()
         return channel.localAddress!
+    }
+
+    /// Whether `host` names the loopback interface only (protected mode allows it).
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
     /// On the wall clock, applies each second's time-driven changes once it has passed

@@ -24,6 +24,18 @@ import NIOCore
 /// read parks the connection (no thread is held): the batch stops there, the hub wakes
 /// it when one of its keys gets entries, a scheduled task answers nil at the timeout,
 /// and the requests after it run once it is answered.
+///
+/// Backpressure (DESIGN §4, Redis's `client-output-buffer-limit`): reply bytes handed to
+/// the channel and not yet written to the socket are counted in `replyPending`. A batch
+/// stops running once its replies pass the soft limit (the rest waits in `pending`);
+/// while `replyPending` is over the soft limit, or `pending` holds `maxPending`
+/// requests, no batch starts and the channel is not read (`autoRead` off), so the
+/// kernel's buffers fill and the client's sends block; once the socket drains, reading
+/// and batches resume. Past the hard limit, or over the soft one for its seconds, the
+/// connection is closed. None of this holds a thread or a lock: a client that stalls,
+/// mid-request or not reading, costs its buffers only. `--timeout` closes connections
+/// with nothing in flight that sent nothing for that long (an `IdleStateHandler` in
+/// front tells this handler), as Redis does, except subscribers and blocked reads.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -52,7 +64,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// The protocol of the last finished batch, for pushes (the session itself belongs to
     /// the batch in flight).
     private var pushProtocol = 2
-    private let pubsubLimits: PubSubLimits
+    private let pubsubLimits: OutputBufferLimit
+    private let outputLimits: OutputBufferLimit
+    /// Reply bytes written to the channel and not yet sent, since when they exceed the soft
+    /// limit, and the check scheduled for when they would have been over it too long.
+    private var replyPending = 0
+    private var repliesOverSoftSince: NIODeadline?
+    private var softLimitCheck: Scheduled<Void>?
+    /// The channel is not being read (backpressure); counted in INFO's `paused_clients`.
+    private var paused = false
+    /// Decoded requests waiting past this many pause reading until batches catch up.
+    static let maxPending = 10_000
 
     init(processor: SessionProcessor, session: Session, registry: ConnectionRegistry, workQueue: DispatchQueue, limits: ServerLimits) {
         self.decoder = RequestDecoder(limits: limits)
@@ -61,6 +83,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.registry = registry
         self.workQueue = workQueue
         self.pubsubLimits = processor.pubsubLimits
+        self.outputLimits = processor.outputLimits
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -108,6 +131,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         blocked?.timeout?.cancel()
         blocked = nil
+        softLimitCheck?.cancel()
+        softLimitCheck = nil
+        if paused {
+            paused = false
+            registry.statistics.withLockedValue { $0.pausedClients -= 1 }
+        }
         closing = true
         pending = []
         received = nil
@@ -135,6 +164,16 @@ final class ConnectionHandler: ChannelInboundHandler {
         } else if received!.readerIndex > 64 * 1024 {
             received!.discardReadBytes()
         }
+        if pending.count >= Self.maxPending { updateReading(context) }
+    }
+
+    /// `--timeout`: an idle connection (nothing in flight, parked or subscribed) is closed.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else { return context.fireUserInboundEventTriggered(event) }
+        guard !inFlight, blocked == nil, pending.isEmpty, session.subscriptionCount == 0, !closing else { return }
+        closing = true
+        registry.statistics.withLockedValue { $0.timeoutDisconnects += 1 }
+        context.close(promise: nil)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -161,24 +200,25 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func startBatchIfIdle(_ context: ChannelHandlerContext) {
         guard !inFlight else { return }
+        defer { updateReading(context) }
         if pending.isEmpty {
             if let error = protocolError { finishWithProtocolError(error, context) }
             return
         }
-        guard !closing else { return }
+        guard !closing, replyPending <= outputLimits.softBytes else { return }
         let batch = pending
         pending = []
         inFlight = true
         let allocator = context.channel.allocator
         // What can run without waiting runs here; the rest goes to the work queue.
         var out = allocator.buffer(capacity: 16 * batch.count)
-        let (ran, quit) = processor.runImmediately(batch, session: session, into: &out)
-        if quit || ran == batch.count {
-            finished(context, out, quit: quit)
+        let (ran, quit, full) = processor.runImmediately(batch, session: session, into: &out)
+        if quit || ran == batch.count || full {
+            finished(context, out, quit: quit, unrun: batch[ran...])
             return
         }
         pushProtocol = session.protocolVersion
-        if out.readableBytes > 0 { context.write(wrapOutboundOut(out), promise: nil) }
+        if out.readableBytes > 0 { writeReplies(out, context, flush: false) }
         let rest = Array(batch[ran...])
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let processor = self.processor
@@ -192,6 +232,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 switch stop {
                 case .end: handler.finished(context, replies, quit: false)
                 case .quit: handler.finished(context, replies, quit: true)
+                case .full(let index): handler.finished(context, replies, quit: false, unrun: rest[(index + 1)...])
                 case .blocked(let read, let index): handler.park(context, replies, read, rest: Array(rest[(index + 1)...]))
                 }
             }
@@ -207,7 +248,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             inFlight = false
             return
         }
-        if out.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(out), promise: nil) }
+        if out.readableBytes > 0 { writeReplies(out, context) }
         var timeout: Scheduled<Void>?
         if let ms = read.block, ms > 0 {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -299,15 +340,15 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         if overSoftLimitSince == nil { overSoftLimitSince = now }
-        let over = pushPending > pubsubLimits.hardBytes
-            || now - overSoftLimitSince! >= .nanoseconds(Int64(pubsubLimits.softSeconds * 1e9))
-        guard over, !closing else { return }
+        guard pubsubLimits.isExceeded(pushPending, overSoftSince: overSoftLimitSince, now: now), !closing else { return }
         closing = true
         processor.hub.slowDisconnects.withLockedValue { $0 += 1 }
         context.close(promise: nil)
     }
 
-    private func finished(_ context: ChannelHandlerContext, _ out: ByteBuffer, quit: Bool) {
+    /// A batch is answered: its replies are written, the requests it did not run (its
+    /// budget was full) go back to the front of `pending`, and the next batch may start.
+    private func finished(_ context: ChannelHandlerContext, _ out: ByteBuffer, quit: Bool, unrun: ArraySlice<Request> = []) {
         inFlight = false
         pushProtocol = session.protocolVersion
         guard context.channel.isActive else { return }
@@ -317,8 +358,68 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
             return
         }
-        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if !unrun.isEmpty { pending = Array(unrun) + pending }
+        writeReplies(out, context)
         startBatchIfIdle(context)
+    }
+
+    // MARK: Backpressure
+
+    /// Writes replies, counting them in `replyPending` until the socket has taken them.
+    private func writeReplies(_ out: ByteBuffer, _ context: ChannelHandlerContext, flush: Bool = true) {
+        let bytes = out.readableBytes
+        replyPending += bytes
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in
+            let (handler, context) = loopBound.value
+            handler.replyPending -= bytes
+            handler.checkReplyLimits(context)
+            handler.startBatchIfIdle(context)
+        }
+        if flush {
+            context.writeAndFlush(wrapOutboundOut(out), promise: promise)
+        } else {
+            context.write(wrapOutboundOut(out), promise: promise)
+        }
+        checkReplyLimits(context)
+    }
+
+    /// Closes the connection past the reply output-buffer limits; while over the soft
+    /// limit, schedules the check for when its seconds are up.
+    private func checkReplyLimits(_ context: ChannelHandlerContext) {
+        guard context.channel.isActive, !closing else { return }
+        guard replyPending > outputLimits.softBytes else {
+            repliesOverSoftSince = nil
+            softLimitCheck?.cancel()
+            softLimitCheck = nil
+            return
+        }
+        let now = NIODeadline.now()
+        if repliesOverSoftSince == nil {
+            repliesOverSoftSince = now
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            softLimitCheck = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(outputLimits.softSeconds * 1e9))) {
+                let (handler, context) = loopBound.value
+                handler.softLimitCheck = nil
+                handler.checkReplyLimits(context)
+            }
+        }
+        guard outputLimits.isExceeded(replyPending, overSoftSince: repliesOverSoftSince, now: now) else { return }
+        closing = true
+        registry.statistics.withLockedValue { $0.outputBufferDisconnects += 1 }
+        context.close(promise: nil)
+    }
+
+    /// Reads the channel only while its replies are under the soft limit and its queue
+    /// of decoded requests is short.
+    private func updateReading(_ context: ChannelHandlerContext) {
+        let pause = replyPending > outputLimits.softBytes || pending.count >= Self.maxPending
+        guard pause != paused, context.channel.isActive else { return }
+        paused = pause
+        registry.statistics.withLockedValue { $0.pausedClients += pause ? 1 : -1 }
+        context.channel.setOption(ChannelOptions.autoRead, value: !pause).whenFailure { _ in }
+        if !pause { context.read() }
     }
 
     private func finishWithProtocolError(_ error: ProtocolError, _ context: ChannelHandlerContext) {

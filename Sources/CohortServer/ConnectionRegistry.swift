@@ -1,10 +1,24 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// The open connections: counted against the client limit, told to close on shutdown.
+/// What INFO's `# Clients` section counts besides the open connections.
+struct ClientStatistics: Sendable {
+    /// Connections closed past the reply output-buffer limit (`--client-output-buffer-limit`).
+    var outputBufferDisconnects = 0
+    /// Connections closed idle (`--timeout`).
+    var timeoutDisconnects = 0
+    /// Connections not read now, until the client reads its replies (a gauge).
+    var pausedClients = 0
+}
+
+/// The open connections: counted against the client limit, told to close on shutdown,
+/// and their statistics.
 ///
-/// Thread-safe: a lock guards the table; callbacks are called outside it.
+/// Thread-safe: a lock guards the table, another the statistics; callbacks are called
+/// outside both.
 final class ConnectionRegistry: Sendable {
+    let statistics = NIOLockedValueBox(ClientStatistics())
+
     private struct Entry {
         let channel: Channel
         let onShutdown: @Sendable () -> Void

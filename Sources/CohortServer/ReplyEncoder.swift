@@ -64,3 +64,17 @@ enum ReplyEncoder {
         out.writeBytes(crlf)
     }
 }
+
+extension Reply {
+    /// About how many bytes the reply encodes to (within a few per element, either
+    /// protocol), for the output budget of a batch; costs a walk of the reply.
+    var estimatedBytes: Int {
+        switch self {
+        case .status(let s), .bulk(let s): s.utf8.count + 16
+        case .error(let e): e.message.utf8.count + 24
+        case .integer, .null, .nullArray, .double, .bool: 24
+        case .array(let items), .push(let items), .frames(let items): items.reduce(16) { $0 + $1.estimatedBytes }
+        case .map(let entries), .pairs(let entries): entries.reduce(16) { $0 + $1.key.estimatedBytes + $1.value.estimatedBytes + 8 }
+        }
+    }
+}

@@ -30,12 +30,14 @@ final class Session: @unchecked Sendable {
 /// switches the protocol for the replies after it.
 struct SessionProcessor: Sendable {
     let engine: Engine
-    /// Connected clients, for the server's own section of INFO.
-    let clients: @Sendable () -> Int
+    /// Connected clients and their statistics, for the server's own section of INFO.
+    let registry: ConnectionRegistry
     let password: String?
     let hub: FeedHub
-    /// The pub/sub output-buffer limits, for CONFIG GET and INFO.
-    let pubsubLimits: PubSubLimits
+    /// The output-buffer limits of replies and of pub/sub messages, for CONFIG GET; a
+    /// batch stops running once its replies pass `outputLimits.softBytes`.
+    let outputLimits: OutputBufferLimit
+    let pubsubLimits: OutputBufferLimit
 
     /// Whether this session's writes may run on the event loop: not with
     /// `appendfsync always`, whose commit waits for the disk.
@@ -43,27 +45,32 @@ struct SessionProcessor: Sendable {
 
     /// Runs the longest prefix of `requests` that needs no waiting (`Engine.dispatch`
     /// with `.ifFree`), commits the journal for its writes, and encodes its replies.
-    /// Returns how many requests it ran and whether a QUIT ended the session; the
-    /// caller sends the rest to `run`.
-    func runImmediately(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> (ran: Int, quit: Bool) {
+    /// Returns how many requests it ran, whether a QUIT ended the session, and whether
+    /// the replies filled the batch's budget (`outputLimits.softBytes`): then the caller
+    /// keeps the rest for a later batch, else it sends the rest to `run`.
+    func runImmediately(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> (ran: Int, quit: Bool, full: Bool) {
         var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
         var quit = false
+        var budget = outputLimits.softBytes
         for request in requests {
             guard case .reply(let reply, let wrote) = process(request, session, .ifFree(allowWrites: immediateWrites), quit: &quit) else { break }
             replies.append((reply, session.protocolVersion, wrote))
-            if quit { break }
+            budget -= reply.estimatedBytes
+            if quit || budget < 0 { break }
         }
         encode(replies, into: &out)
-        return (replies.count, quit)
+        return (replies.count, quit, budget < 0 && replies.count < requests.count)
     }
 
-    /// What `run` stopped at: the end, a QUIT, or an `XREAD BLOCK` with nothing to read
-    /// yet (the request at `index`, its `$` IDs resolved): the caller waits for entries
-    /// or the timeout, answers it, then runs the requests after it.
+    /// What `run` stopped at: the end, a QUIT, an `XREAD BLOCK` with nothing to read
+    /// yet (the request at `index`, its `$` IDs resolved: the caller waits for entries
+    /// or the timeout, answers it, then runs the requests after it), or a full budget
+    /// after the request at `index` (the caller runs the rest once the client has read).
     enum Stop {
         case end
         case quit
         case blocked(XReadRequest, index: Int)
+        case full(index: Int)
     }
 
     /// Encodes every reply into `out`; returns true when a QUIT ended the session
@@ -75,9 +82,13 @@ struct SessionProcessor: Sendable {
         replies.reserveCapacity(requests.count)
         var quit = false
         var stop = Stop.end
+        var budget = outputLimits.softBytes
         for (index, request) in requests.enumerated() {
             switch process(request, session, .wait, quit: &quit) {
-            case .reply(let reply, let wrote): replies.append((reply, session.protocolVersion, wrote))
+            case .reply(let reply, let wrote):
+                replies.append((reply, session.protocolVersion, wrote))
+                budget -= reply.estimatedBytes
+                if budget < 0, index + 1 < requests.count { stop = .full(index: index) }
             case .blocked(let read): stop = .blocked(read, index: index)
             case .wouldWait: preconditionFailure("a request with .wait never reports waiting")
             }
@@ -171,8 +182,11 @@ struct SessionProcessor: Sendable {
 
     /// The server's own INFO sections: clients and pub/sub.
     private func serverInfo() -> String {
-        [
-            "# Clients", "connected_clients:\(clients())", "# Pubsub", "pubsub_channels:\(hub.channelCount)",
+        let statistics = registry.statistics.withLockedValue { $0 }
+        return [
+            "# Clients", "connected_clients:\(registry.count)", "paused_clients:\(statistics.pausedClients)",
+            "client_output_buffer_disconnects:\(statistics.outputBufferDisconnects)", "timeout_disconnects:\(statistics.timeoutDisconnects)",
+            "# Pubsub", "pubsub_channels:\(hub.channelCount)",
             "pubsub_patterns:\(hub.patternCount)", "pubsub_slow_disconnects:\(hub.slowDisconnects.withLockedValue { $0 })",
         ].joined(separator: "\r\n") + "\r\n"
     }
@@ -183,11 +197,13 @@ struct SessionProcessor: Sendable {
         guard words.count == 3, words[1].uppercased() == "GET", GlobPattern.matches(words[2].lowercased(), "client-output-buffer-limit") else {
             return .map([])
         }
-        let l = pubsubLimits
+        let (n, p) = (outputLimits, pubsubLimits)
         return .map([
             .init(
                 .bulk("client-output-buffer-limit"),
-                .bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub \(l.hardBytes) \(l.softBytes) \(Int(l.softSeconds))"))
+                .bulk(
+                    "normal \(n.hardBytes) \(n.softBytes) \(Int(n.softSeconds)) slave 268435456 67108864 60 pubsub \(p.hardBytes) \(p.softBytes) \(Int(p.softSeconds))"
+                ))
         ])
     }
 

@@ -24,27 +24,40 @@ struct Serve: ParsableCommand {
     @Option(help: "Most simultaneous clients.") var maxClients = 10_000
     @Option(help: "Merge an event type's delta into its sorted base in the background once it holds this many events.")
     var mergeThreshold = 65_536
-    @Option(help: "Most segments watched at once (SEGMENT.WATCH).") var maxWatches = 64
+    @Option(
+        parsing: .upToNextOption,
+        help:
+            "Reply output-buffer limit: HARD SOFT SECONDS (bytes, or with kb/mb/gb). Past SOFT a connection is not read until it drains; past HARD, or over SOFT for SECONDS, it is closed."
+    )
+    var clientOutputBufferLimit: [String] = ["256mb", "64mb", "60"]
     @Option(
         parsing: .upToNextOption,
         help: "Pub/sub output-buffer limit: HARD SOFT SECONDS (bytes, or with kb/mb/gb), as Redis's client-output-buffer-limit pubsub.")
     var pubsubBufferLimit: [String] = ["32mb", "8mb", "60"]
+    @Option(help: "Refuse writes (-OOM) while the allocator holds more than this (bytes, or with kb/mb/gb); 0 for no limit.")
+    var maxmemory = "0"
+    @Option(help: "Close connections idle for this many seconds; 0 for never.") var timeout: Double = 0
+    @Option(help: "yes: refuse a non-loopback --host without --requirepass (Redis's protected mode).") var protectedMode: YesNo = .yes
+    @OptionGroup(title: "Limits") var limits: LimitOptions
     @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
+
+    enum YesNo: String, ExpressibleByArgument {
+        case yes, no
+    }
 
     func validate() throws {
         guard mergeThreshold > 0 else { throw ValidationError("--merge-threshold must be a positive number of events") }
-        guard maxWatches > 0 else { throw ValidationError("--max-watches must be a positive number") }
-        _ = try pubsubLimits()
+        guard timeout >= 0 else { throw ValidationError("--timeout must be 0 or a number of seconds") }
+        guard Self.bytes(maxmemory) != nil else { throw ValidationError("--maxmemory takes bytes, or a size as 4gb") }
+        _ = try outputLimits(clientOutputBufferLimit, "--client-output-buffer-limit")
+        _ = try outputLimits(pubsubBufferLimit, "--pubsub-buffer-limit")
     }
 
-    /// `--pubsub-buffer-limit HARD SOFT SECONDS`.
-    func pubsubLimits() throws -> PubSubLimits {
-        guard pubsubBufferLimit.count == 3, let hard = Self.bytes(pubsubBufferLimit[0]), let soft = Self.bytes(pubsubBufferLimit[1]),
-            let seconds = Double(pubsubBufferLimit[2]), seconds >= 0
-        else { throw ValidationError("--pubsub-buffer-limit takes HARD SOFT SECONDS, as 32mb 8mb 60") }
-        var limits = PubSubLimits()
-        (limits.hardBytes, limits.softBytes, limits.softSeconds) = (hard, soft, seconds)
-        return limits
+    /// `HARD SOFT SECONDS` of an output-buffer limit option.
+    func outputLimits(_ words: [String], _ option: String) throws -> OutputBufferLimit {
+        guard words.count == 3, let hard = Self.bytes(words[0]), let soft = Self.bytes(words[1]), let seconds = Double(words[2]), seconds >= 0
+        else { throw ValidationError("\(option) takes HARD SOFT SECONDS, as 32mb 8mb 60") }
+        return OutputBufferLimit(hardBytes: hard, softBytes: soft, softSeconds: seconds)
     }
 
     /// A byte size as Redis writes them: 1024, 64kb, 32mb, 1gb.
@@ -62,7 +75,9 @@ struct Serve: ParsableCommand {
         let started = DispatchTime.now().uptimeNanoseconds
         let (directory, engine, temporary) = try openDataDirectoryOrDemo(dataDir, demo: demo, create: true, now: now?.seconds, appendfsync: appendfsync)
         engine.mergeThreshold = mergeThreshold
-        engine.maxWatches = maxWatches
+        engine.limits = limits.limits
+        let maxBytes = Self.bytes(maxmemory) ?? 0
+        engine.maxMemory = maxBytes > 0 ? maxBytes : nil
         // Snapshots while serving leave a core to the requests.
         directory.snapshotWorkers = max(1, ProcessInfo.processInfo.activeProcessorCount - 1)
         var configuration = CohortServer.Configuration()
@@ -71,7 +86,10 @@ struct Serve: ParsableCommand {
         configuration.password = requirepass
         configuration.snapshotInterval = snapshotInterval > 0 ? snapshotInterval : nil
         configuration.limits.clients = maxClients
-        configuration.pubsubLimits = try pubsubLimits()
+        configuration.outputLimits = try outputLimits(clientOutputBufferLimit, "--client-output-buffer-limit")
+        configuration.pubsubLimits = try outputLimits(pubsubBufferLimit, "--pubsub-buffer-limit")
+        configuration.idleTimeout = timeout > 0 ? timeout : nil
+        configuration.protectedMode = protectedMode == .yes
         let server = CohortServer(configuration: configuration, engine: engine, dataDirectory: directory, logger: logger)
         let address: String
         do {

@@ -148,7 +148,7 @@ struct CommandTests {
         engine.mergeThreshold = 1
         for day in 2...9 { _ = run(engine, "EVENT.ADD", "u\(day % 3)", "ride", "2026-01-0\(day)") }
         engine.waitForMerges()
-        let (recent, activity, total) = (field("used_memory_recent_copies"), field("used_memory_activity_index"), field("used_memory"))
+        let (recent, activity, total) = (field("used_memory_recent_copies"), field("used_memory_activity_index"), field("used_memory_dataset"))
         #expect(recent > 0 && activity > 0 && recent + activity < total, "\(recent) \(activity) \(total)")
     }
 }

@@ -57,4 +57,60 @@ struct ParserTests {
     func syntaxErrorsNameThePosition(source: String, message: String) {
         #expect(throws: CohortError.err(message)) { try Parser.predicate(source) }
     }
+
+    /// The crash of issue 11: 100,000 nested parentheses overflowed the parser's stack.
+    /// Every construct that nests counts; the first token past the limit is named.
+    @Test(arguments: [
+        ("parentheses", 257), ("not", 1_025), ("minus", 261), ("chain", 1_031), ("where", 3_593),
+    ])
+    func nestingPastTheLimitIsRefusedWithItsPosition(shape: String, position: Int) {
+        let source =
+            switch shape {
+            case "parentheses": String(repeating: "(", count: 100_000) + "a" + String(repeating: ")", count: 100_000)
+            case "not": String(repeating: "not ", count: 300) + "a"
+            case "minus": "a > " + String(repeating: "-", count: 300) + "1"
+            case "chain": "a > 1" + String(repeating: " + 1", count: 300)
+            default: String(repeating: "count(e where ", count: 300) + "a"
+            }
+        #expect(throws: CohortError.err("expression nested deeper than 256 levels at \(position)")) { try Parser.predicate(source) }
+    }
+
+    @Test func nestingUpToTheLimitParses() throws {
+        let deep = String(repeating: "(", count: 256) + "a" + String(repeating: ")", count: 256)
+        #expect(try Parser.predicate(deep) == .truthy(.name("a", at: 257)))
+        var limits = Limits()
+        limits.nesting = 8
+        #expect(throws: CohortError.err("expression nested deeper than 8 levels at 9")) { try Parser.predicate(deep, limits: limits) }
+        let chain = "1" + String(repeating: " + 1", count: 255)
+        #expect(try Parser.value(chain).position == 1_019)
+    }
+
+    @Test func lengthPastTheLimitIsRefusedBeforeReading() {
+        var limits = Limits()
+        limits.expressionLength = 10
+        #expect(throws: CohortError.err("expression is 11 bytes long; the limit is 10 (--max-expression-length)")) {
+            try Parser.predicate("a and b and", limits: limits)
+        }
+        #expect(throws: Never.self) { try Parser.predicate("a and b", limits: limits) }
+    }
+
+    /// A `(` is tried as a predicate and, when a comparison follows, read again as a
+    /// value: nested retries must not multiply (each value is parsed once per level).
+    /// 200 levels of parenthesised arithmetic, each retried, parse to the right tree.
+    @Test func nestedRetriesParseEachValueOnce() throws {
+        var source = "x"
+        for _ in 0..<120 { source = "(\(source) + 1)" }
+        let p = try Parser.predicate(source + " > 0 and " + source + " < 1000")
+        guard case .and(let terms) = p, terms.count == 2, case .compare(let v, .greater, _, _) = terms[0] else {
+            Issue.record("unexpected tree")
+            return
+        }
+        var depth = 0
+        var node = v
+        while case .binary(.add, let left, .integer(1, _), _) = node {
+            depth += 1
+            node = left
+        }
+        #expect(depth == 120 && node == .name("x", at: 121))
+    }
 }

@@ -75,7 +75,7 @@ struct FeedServerTests {
         #expect(b.command("PUBLISH", "segment:active_riders", "x") == .error("ERR PUBLISH is not supported: segment channels are written by Cohort"))
         #expect(
             b.command("CONFIG", "GET", "client-output-buffer-limit")
-                == .array([.bulk("client-output-buffer-limit"), .bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")]))
+                == .array([.bulk("client-output-buffer-limit"), .bulk("normal 268435456 67108864 60 slave 268435456 67108864 60 pubsub 33554432 8388608 60")]))
         guard case .bulk(let info) = b.command("INFO") else {
             Issue.record("INFO")
             return
@@ -91,7 +91,7 @@ struct FeedServerTests {
     }
 
     @Test func aSubscriberThatDoesNotReadIsDisconnectedAndCounted() throws {
-        var limits = PubSubLimits()
+        var limits = OutputBufferLimit.pubsub
         limits.hardBytes = 256 * 1024
         limits.softBytes = 64 * 1024
         let server = try TestServer(pubsub: limits, users: 2000)

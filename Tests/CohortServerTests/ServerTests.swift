@@ -15,17 +15,19 @@ final class TestServer {
     let directory = TemporaryDirectory("cohort-server-test")
 
     init(
-        password: String? = nil, limits: ServerLimits = ServerLimits(), pubsub: PubSubLimits = PubSubLimits(), users: Int = 200,
-        sink: MutationSink? = nil
+        password: String? = nil, limits: ServerLimits = ServerLimits(), pubsub: OutputBufferLimit = .pubsub, users: Int = 200,
+        sink: MutationSink? = nil, engineSetup: (Engine) -> Void = { _ in }, configure: (inout CohortServer.Configuration) -> Void = { _ in }
     ) throws {
         let engine = Engine(fixedNow: demoNow, clock: { demoNow })
         try loadGeneratedDemo(users: users, directory: directory.path, into: engine)
         engine.attach(sink: sink)
+        engineSetup(engine)
         var configuration = CohortServer.Configuration()
         configuration.port = 0
         configuration.password = password
         configuration.limits = limits
         configuration.pubsubLimits = pubsub
+        configure(&configuration)
         server = CohortServer(
             configuration: configuration, engine: engine, dataDirectory: nil,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))

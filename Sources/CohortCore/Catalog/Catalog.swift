@@ -29,25 +29,45 @@ public struct Catalog: Sendable {
     }
 
     /// `SEGMENT.DEFINE`: parses and binds `source`, replacing any definition of `name`.
-    mutating func defineSegment(_ name: String, source: String, layout: Database) throws(CohortError) {
+    /// A new name binds only itself (no other definition can name it yet); a replaced one
+    /// rebinds everything, since others may use it.
+    mutating func defineSegment(_ name: String, source: String, layout: Database, limits: Limits = Limits()) throws(CohortError) {
         try Schema.checkName(name, what: "segment")
-        let predicate = try Parser.predicate(source)
+        let isNew = segments[name] == nil
+        if isNew { try Limits.check(segments.count + 1, limits.segments, "segments", option: "--max-segments") }
+        let predicate = try Parser.predicate(source, limits: limits)
         var next = self
         next.segments[name] = SegmentDefinition(name: name, source: source, predicate: predicate, plan: .constant(false))
-        try next.rebind(layout: layout, first: name)
+        try next.rebind(layout: layout, first: name, limits: limits, onlyFirst: isNew)
         self = next
     }
 
     /// `AGG.DEFINE`: parses and binds `source`, replacing any definition of `name`.
-    mutating func defineAggregate(_ name: String, source: String, layout: Database) throws(CohortError) {
+    mutating func defineAggregate(_ name: String, source: String, layout: Database, limits: Limits = Limits()) throws(CohortError) {
         try Schema.checkName(name, what: "aggregate")
         guard schema.attribute(named: name) == nil else { throw .err("'\(name)' is an attribute; an aggregate needs another name") }
-        let expression = try Parser.value(source)
+        let isNew = aggregates[name] == nil
+        if isNew { try Limits.check(aggregates.count + 1, limits.aggregates, "aggregates", option: "--max-aggregates") }
+        let expression = try Parser.value(source, limits: limits)
         var next = self
         next.aggregates[name] = AggregateDefinition(name: name, source: source, expression: expression, type: .int, plan: .number(0))
-        try next.rebind(layout: layout, first: name)
+        try next.rebind(layout: layout, first: name, limits: limits, onlyFirst: isNew)
         guard next.aggregates[name]!.type != .tags else { throw .err("an aggregate cannot be a tags value") }
         self = next
+    }
+
+    /// The shape of the plan `predicate` binds to here (`PlanShape`): its own tree plus
+    /// the stored shape of each definition it names, at each use.
+    func shape(of predicate: BoolExpression) -> PlanShape { predicate.shape(storedShape) }
+
+    /// The shape of the plan `value` binds to here.
+    func shape(of value: ValueExpression) -> PlanShape { value.shape(storedShape) }
+
+    private func storedShape(_ reference: DefinitionReference) -> PlanShape? {
+        switch reference {
+        case .segment(let name): segments[name]?.shape
+        case .aggregate(let name): aggregates[name]?.shape
+        }
     }
 
     /// `SEGMENT.DROP`: false when unknown; an error while another definition uses it.
@@ -65,40 +85,54 @@ public struct Catalog: Sendable {
     }
 
     /// Installs definitions read from a snapshot and binds them.
-    mutating func restore(segments: [(String, String)], aggregates: [(String, String)], layout: Database) throws(CohortError) {
+    /// Definitions were accepted once, so counts are not checked again; nesting is (it
+    /// bounds the stack), with `limits`.
+    mutating func restore(
+        segments: [(String, String)], aggregates: [(String, String)], layout: Database, limits: Limits = Limits()
+    ) throws(CohortError) {
         var next = self
         for (name, source) in segments {
             do {
-                next.segments[name] = SegmentDefinition(name: name, source: source, predicate: try Parser.predicate(source), plan: .constant(false))
+                next.segments[name] = SegmentDefinition(
+                    name: name, source: source, predicate: try Parser.predicate(source, limits: limits), plan: .constant(false))
             } catch { throw .err("segment '\(name)': \(error.message)") }
         }
         for (name, source) in aggregates {
             do {
-                next.aggregates[name] = AggregateDefinition(name: name, source: source, expression: try Parser.value(source), type: .int, plan: .number(0))
+                next.aggregates[name] = AggregateDefinition(
+                    name: name, source: source, expression: try Parser.value(source, limits: limits), type: .int, plan: .number(0))
             } catch { throw .err("aggregate '\(name)': \(error.message)") }
         }
-        try next.rebind(layout: layout, first: nil)
+        try next.rebind(layout: layout, first: nil, limits: limits)
         self = next
     }
 
     /// Binds every definition again, `first` (the one being defined) before the others
-    /// so that a cycle is reported from it; all or nothing.
-    private mutating func rebind(layout: Database, first: String?) throws(CohortError) {
-        let binding = DefinitionBinding(layout: layout, catalog: self)
+    /// so that a cycle is reported from it; all or nothing. `onlyFirst`: `first` is a new
+    /// name, which nothing else can use, so the others keep their plans and only it is
+    /// bound (O(its size), not O(all definitions)).
+    private mutating func rebind(layout: Database, first: String?, limits: Limits = Limits(), onlyFirst: Bool = false) throws(CohortError) {
+        let binding = DefinitionBinding(layout: layout, catalog: self, limits: limits, reusingAllBut: onlyFirst ? first : nil)
         if let first {
             if segments[first] != nil { _ = try binding.segment(first, at: 1) } else { _ = try binding.aggregate(first) }
         }
-        // A definition that no longer binds is named: it is not the one the user typed.
-        for name in segments.keys.sorted() {
-            do { _ = try binding.segment(name, at: 1) } catch { throw .err("segment '\(name)' would break: \(error.message)") }
+        if !onlyFirst {
+            // A definition that no longer binds is named: it is not the one the user typed.
+            for name in segments.keys.sorted() {
+                do { _ = try binding.segment(name, at: 1) } catch { throw .err("segment '\(name)' would break: \(error.message)") }
+            }
+            for name in aggregates.keys.sorted() {
+                do { _ = try binding.aggregate(name) } catch { throw .err("aggregate '\(name)' would break: \(error.message)") }
+            }
         }
-        for name in aggregates.keys.sorted() {
-            do { _ = try binding.aggregate(name) } catch { throw .err("aggregate '\(name)' would break: \(error.message)") }
+        for (name, (plan, shape)) in binding.boundSegments {
+            segments[name]!.plan = plan
+            segments[name]!.shape = shape
         }
-        for (name, plan) in binding.boundSegments { segments[name]!.plan = plan }
-        for (name, (plan, type)) in binding.boundAggregates {
+        for (name, (plan, type, shape)) in binding.boundAggregates {
             aggregates[name]!.plan = plan
             aggregates[name]!.type = type
+            aggregates[name]!.shape = shape
         }
         version = Self.nextVersion()
     }
@@ -111,6 +145,8 @@ public struct SegmentDefinition: Equatable, Sendable {
     public let source: String
     public let predicate: BoolExpression
     var plan: BoolPlan
+    /// The plan's shape, the definitions it uses included (set when bound).
+    var shape = PlanShape.leaf
 
     public static func == (a: Self, b: Self) -> Bool { a.name == b.name && a.source == b.source }
 }
@@ -122,6 +158,8 @@ public struct AggregateDefinition: Equatable, Sendable {
     public let expression: ValueExpression
     public internal(set) var type: ValueType
     var plan: ValuePlan
+    /// The plan's shape, the definitions it uses included (set when bound).
+    var shape = PlanShape.leaf
 
     public static func == (a: Self, b: Self) -> Bool { a.name == b.name && a.source == b.source && a.type == b.type }
 }
@@ -150,30 +188,38 @@ struct StoredDefinitions: DefinitionResolver {
 
 /// Binds a catalog's definitions from their syntax trees, each once, dependencies first
 /// (depth-first from whichever is asked for); a name met again while it is being bound
-/// closes a cycle. `layout` has the catalog's schema. Used only by `Catalog.rebind`, on
-/// one thread.
+/// closes a cycle. Each bound plan's shape is checked against `limits`. With
+/// `reusingAllBut`, every other definition keeps its stored plan and shape. `layout`
+/// has the catalog's schema. Used only by `Catalog.rebind`, on one thread.
 final class DefinitionBinding: DefinitionResolver {
     let layout: Database
     let catalog: Catalog
-    private(set) var boundSegments: [String: BoolPlan] = [:]
-    private(set) var boundAggregates: [String: (ValuePlan, ValueType)] = [:]
+    let limits: Limits
+    let reused: String?
+    private(set) var boundSegments: [String: (BoolPlan, PlanShape)] = [:]
+    private(set) var boundAggregates: [String: (ValuePlan, ValueType, PlanShape)] = [:]
     private var inProgress: [String] = []
 
-    init(layout: Database, catalog: Catalog) {
+    init(layout: Database, catalog: Catalog, limits: Limits, reusingAllBut reused: String?) {
         self.layout = layout
         self.catalog = catalog
+        self.limits = limits
+        self.reused = reused
     }
 
     func segment(_ name: String, at position: Int) throws(CohortError) -> BoolPlan {
         if let start = inProgress.firstIndex(of: name) {
             throw .err("segment cycle: \((inProgress[start...] + [name]).joined(separator: " -> "))")
         }
-        if let plan = boundSegments[name] { return .segment(name: name, plan) }
+        if let (plan, _) = boundSegments[name] { return .segment(name: name, plan) }
         guard let definition = catalog.segments[name] else { throw .err("unknown segment '\(name)' at \(position)") }
+        if let reused, reused != name { return .segment(name: name, definition.plan) }
         inProgress.append(name)
         defer { inProgress.removeLast() }
         let plan = try Binder(layout: layout, definitions: self).predicate(definition.predicate)
-        boundSegments[name] = plan
+        let shape = definition.predicate.shape(shapeOfDefinition)
+        try shape.check(limits, "segment '\(name)'")
+        boundSegments[name] = (plan, shape)
         return .segment(name: name, plan)
     }
 
@@ -181,13 +227,24 @@ final class DefinitionBinding: DefinitionResolver {
         if let start = inProgress.firstIndex(of: name) {
             throw .err("aggregate cycle: \((inProgress[start...] + [name]).joined(separator: " -> "))")
         }
-        if let bound = boundAggregates[name] { return bound }
+        if let (plan, type, _) = boundAggregates[name] { return (plan, type) }
         guard let definition = catalog.aggregates[name] else { return nil }
+        if let reused, reused != name { return (definition.plan, definition.type) }
         inProgress.append(name)
         defer { inProgress.removeLast() }
-        let bound = try Binder(layout: layout, definitions: self).value(definition.expression)
-        boundAggregates[name] = bound
-        return bound
+        let (plan, type) = try Binder(layout: layout, definitions: self).value(definition.expression)
+        let shape = definition.expression.shape(shapeOfDefinition)
+        try shape.check(limits, "aggregate '\(name)'")
+        boundAggregates[name] = (plan, type, shape)
+        return (plan, type)
+    }
+
+    /// A named definition's shape: bound here (its dependencies are bound before it), or stored.
+    private func shapeOfDefinition(_ reference: DefinitionReference) -> PlanShape? {
+        switch reference {
+        case .segment(let name): boundSegments[name]?.1 ?? catalog.segments[name]?.shape
+        case .aggregate(let name): boundAggregates[name]?.2 ?? catalog.aggregates[name]?.shape
+        }
     }
 }
 

@@ -5,8 +5,11 @@
 extension Database {
     /// `ATTR.DEFINE`: returns false when it was already defined with that type.
     @discardableResult
-    public mutating func defineAttribute(_ name: String, type: AttributeType) throws(CohortError) -> Bool {
+    public mutating func defineAttribute(_ name: String, type: AttributeType, limits: Limits = Limits()) throws(CohortError) -> Bool {
         guard catalog.aggregates[name] == nil else { throw .err("'\(name)' is an aggregate; an attribute needs another name") }
+        if schema.attribute(named: name) == nil {
+            try Limits.check(schema.attributes.count + 1, limits.attributes, "attributes", option: "--max-attributes")
+        }
         var next = self
         guard try next.catalog.schema.defineAttribute(name, type: type) else { return false }
         next.attributes.addColumn(for: type)
@@ -17,10 +20,10 @@ extension Database {
 
     /// `EVENT.DEFINE`: declares an event or adds properties to it.
     @discardableResult
-    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition]) throws(CohortError) -> Bool {
+    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition], limits: Limits = Limits()) throws(CohortError) -> Bool {
         var next = self
         let before = next.schema.event(named: name)
-        guard try next.catalog.schema.defineEvent(name, properties: properties) else { return false }
+        guard try next.catalog.schema.defineEvent(name, properties: properties, limits: limits) else { return false }
         let after = next.schema.event(named: name)!
         if before == nil { next.events.tables.append(EventTable()) }
         for property in after.properties.dropFirst(before?.properties.count ?? 0) {
@@ -33,13 +36,13 @@ extension Database {
 
     /// `SEGMENT.DEFINE`: replaces any definition of `name`. A segment's last refreshed
     /// membership is kept, so the next refresh reports the change.
-    public mutating func defineSegment(_ name: String, source: String) throws(CohortError) {
-        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.defineSegment(name, source: source, layout: layout) }
+    public mutating func defineSegment(_ name: String, source: String, limits: Limits = Limits()) throws(CohortError) {
+        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.defineSegment(name, source: source, layout: layout, limits: limits) }
     }
 
     /// `AGG.DEFINE`: replaces any definition of `name`.
-    public mutating func defineAggregate(_ name: String, source: String) throws(CohortError) {
-        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.defineAggregate(name, source: source, layout: layout) }
+    public mutating func defineAggregate(_ name: String, source: String, limits: Limits = Limits()) throws(CohortError) {
+        try changeCatalog { (catalog, layout) throws(CohortError) in try catalog.defineAggregate(name, source: source, layout: layout, limits: limits) }
     }
 
     /// `SEGMENT.DROP`: false when unknown; an error while another definition uses it.

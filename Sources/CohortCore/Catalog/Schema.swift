@@ -66,11 +66,17 @@ public struct Schema: Equatable, Sendable {
 
     /// Declares an event type, or adds properties to an existing one. A property
     /// already declared on the event with the same type is accepted again. Checks
-    /// everything before changing anything. Returns false when nothing changed.
+    /// everything (names, types, `limits` on events and properties) before changing
+    /// anything. Returns false when nothing changed. Cost: O(properties listed + declared).
     @discardableResult
-    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition]) throws(CohortError) -> Bool {
+    public mutating func defineEvent(_ name: String, properties: [PropertyDefinition], limits: Limits = Limits()) throws(CohortError) -> Bool {
         try Schema.checkName(name, what: "event")
+        let id = eventIDs[name] ?? events.count
+        if id == events.count { try Limits.check(events.count + 1, limits.events, "event types", option: "--max-events") }
+        var definition = id < events.count ? events[id] : EventDefinition(name: name, id: id, properties: [])
+        let declared = Set(definition.properties.map(\.name))
         var seen = Set<String>()
+        var added: [PropertyDefinition] = []
         for property in properties {
             try Schema.checkName(property.name, what: "property")
             guard !Schema.reservedColumnNames.contains(property.name) else {
@@ -82,16 +88,13 @@ public struct Schema: Equatable, Sendable {
                     "property '\(property.name)' is already declared as \(declared.rawValue) (on another event), cannot declare it as \(property.type.rawValue)"
                 )
             }
+            if !declared.contains(property.name) { added.append(property) }
         }
-        let id = eventIDs[name] ?? events.count
-        var definition = id < events.count ? events[id] : EventDefinition(name: name, id: id, properties: [])
-        var changed = id == events.count
-        for property in properties where definition.propertyIndex(property.name) == nil {
-            definition.properties.append(property)
-            changed = true
-        }
-        guard changed else { return false }
-        for property in properties where propertyTypes[property.name] == nil { propertyTypes[property.name] = property.type }
+        try Limits.check(
+            definition.properties.count + added.count, limits.propertiesPerEvent, "properties on event '\(name)'", option: "--max-properties")
+        guard id == events.count || !added.isEmpty else { return false }
+        definition.properties += added
+        for property in added where propertyTypes[property.name] == nil { propertyTypes[property.name] = property.type }
         if id == events.count {
             eventIDs[name] = id
             events.append(definition)

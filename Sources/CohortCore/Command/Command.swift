@@ -10,19 +10,19 @@ public struct CommandEnvironment: Sendable {
     public let clockIsFixed: Bool
     /// Journal replay: a recorded `CLOCK.SET` applies whatever the clock mode now.
     public let replaying: Bool
-    /// The most segments `SEGMENT.WATCH` may watch (`--max-watches`).
-    public let maxWatches: Int
+    /// What definitions and requests may cost (`Limits.forReplay` during replay).
+    public let limits: Limits
 
     init(
         now: Int64, wallClock: Int64, plans: PlanCache, clockIsFixed: Bool = false, replaying: Bool = false,
-        maxWatches: Int = Database.defaultMaxWatches
+        limits: Limits = Limits()
     ) {
         self.now = now
         self.wallClock = wallClock
         self.plans = plans
         self.clockIsFixed = clockIsFixed
         self.replaying = replaying
-        self.maxWatches = maxWatches
+        self.limits = limits
     }
 }
 
@@ -71,6 +71,8 @@ public struct Command: Sendable {
         /// Changes definitions: the engine re-checks watched segments after it and undoes
         /// it whole if the change feed refuses (`Database.feedAfterDefinitions`).
         public static let definition = Flags(rawValue: 4)
+        /// A write that only removes (USER.DEL, SEGMENT.DROP, ...): allowed past `--maxmemory`.
+        public static let frees = Flags(rawValue: 8)
     }
 
     public enum Handler: Sendable {

@@ -6,7 +6,7 @@ enum DataCommands {
         Command("USER.SET", arity: -4, flags: .fast, .write(userSet)),
         Command("USER.UNSET", arity: -3, flags: .fast, .write(userUnset)),
         Command("USER.GET", arity: 2, flags: .fast, .read(userGet)),
-        Command("USER.DEL", arity: 2, .write(userDel)),
+        Command("USER.DEL", arity: 2, flags: .frees, .write(userDel)),
         Command("EVENT.ADD", arity: -4, flags: .fast, .write(eventAdd)),
         Command("INFO", arity: -1, .engine(info)),
         Command("SNAPSHOT", arity: 1, .engine(snapshot)),
@@ -16,14 +16,14 @@ enum DataCommands {
         guard let type = AttributeType(rawValue: args[1]) else {
             throw .err("unknown attribute type '\(args[1])' (use int, float, bool, string, time or tags)")
         }
-        let changed = try db.defineAttribute(args[0], type: type)
+        let changed = try db.defineAttribute(args[0], type: type, limits: env.limits)
         return WriteResult(.ok, journal: changed ? args.journal : nil)
     }
 
     static func eventDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
         var properties: [PropertyDefinition] = []
         for word in args.dropFirst() { properties.append(try PropertyDefinition.parse(word)) }
-        let changed = try db.defineEvent(args[0], properties: properties)
+        let changed = try db.defineEvent(args[0], properties: properties, limits: env.limits)
         return WriteResult(.ok, journal: changed ? args.journal : nil)
     }
 
@@ -91,8 +91,12 @@ enum DataCommands {
             "cohort_version:\(Cohort.version)",
             "uptime_in_seconds:\(max(0, now - engine.startedAt))",
             "# Memory",
-            "used_memory:\(memory)",
+            "used_memory:\(ProcessMemory.allocatedBytes())",
+            "used_memory_dataset:\(memory)",
             "used_memory_rss:\(ProcessMemory.residentBytes())",
+            "maxmemory:\(engine.maxMemory ?? 0)",
+            "maxmemory_policy:noeviction",
+            "oom_rejected_writes:\(engine.oomRejectedWrites)",
             "used_memory_recent_copies:\(indexes.recent)",
             "used_memory_activity_index:\(indexes.activity)",
             "# Persistence",

@@ -74,8 +74,17 @@ public final class Engine: @unchecked Sendable {
     /// The smallest delta (events) a table is merged at; set before the engine is shared
     /// (tests make it tiny, to merge often).
     public nonisolated(unsafe) var mergeThreshold = 65_536
-    /// The most segments watched at once (`--max-watches`); set before the engine is shared.
-    public nonisolated(unsafe) var maxWatches = Database.defaultMaxWatches
+    /// What definitions and requests may cost (`--max-*`); set before the engine is shared.
+    public nonisolated(unsafe) var limits = Limits()
+    /// `--maxmemory`: while the allocator holds more than this many bytes, writes other
+    /// than removals are refused with `-OOM` (Redis's `noeviction`); reads go on. Nil: no
+    /// limit. Set before the engine is shared.
+    public nonisolated(unsafe) var maxMemory: Int?
+    /// The allocator's bytes in use, sampled at most every 100 ms.
+    public let memory = MemoryGauge()
+    /// Writes refused by `maxMemory`, for INFO. Protected by `sinkLock`.
+    private var oomRejections = 0
+    public var oomRejectedWrites: Int { sinkLock.withLock { oomRejections } }
     /// Tables with a merge queued or running. Protected by `lock` (written under the
     /// write lock only).
     private var merging: Set<Int> = []
@@ -146,7 +155,7 @@ public final class Engine: @unchecked Sendable {
         let wall = clock()
         return CommandEnvironment(
             now: replayTime ?? now, wallClock: wall, plans: plans, clockIsFixed: clockIsFixed, replaying: replayTime != nil,
-            maxWatches: replayTime == nil ? maxWatches : .max)
+            limits: replayTime == nil ? limits : limits.forReplay)
     }
 
     /// Runs one command given as words (name first) and returns its reply, its journal
@@ -224,6 +233,10 @@ public final class Engine: @unchecked Sendable {
                 }
             case .write(let handler):
                 guard allowWrites else { return nil }
+                if let maxMemory, replayTime == nil, !command.flags.contains(.frees), memory.used > maxMemory {
+                    sinkLock.withLock { oomRejections += 1 }
+                    return (.error(CohortError(.oom, "command not allowed when used memory > 'maxmemory'")), false)
+                }
                 var wrote = false
                 let apply = { () throws(CohortError) -> Reply in
                     // The environment is taken under the write lock: commit times follow commit order.

@@ -7,7 +7,7 @@
 enum FeedCommands {
     static let all: [Command] = [
         Command("SEGMENT.WATCH", arity: -2, .write(watch)),
-        Command("SEGMENT.UNWATCH", arity: 2, .write(unwatch)),
+        Command("SEGMENT.UNWATCH", arity: 2, flags: .frees, .write(unwatch)),
         Command("SEGMENT.WATCHES", arity: 1, .read(watches)),
         Command("SEGMENT.SYNC", arity: -2, .engine(sync)),
         Command("XRANGE", arity: -4, .read(range)),
@@ -47,7 +47,7 @@ enum FeedCommands {
             default: throw .syntax("unknown option '\(args[i])' (use MAXLEN, MAXAGE or BACKFILL)")
             }
         }
-        let (members, lastID) = try db.watch(args[0], maxLength: maxLength, maxAge: maxAge, backfill: backfill, now: env.now, maxWatches: env.maxWatches)
+        let (members, lastID) = try db.watch(args[0], maxLength: maxLength, maxAge: maxAge, backfill: backfill, now: env.now, maxWatches: env.limits.watches)
         return WriteResult(.array([.integer(Int64(members)), .bulk(lastID.description)]), journal: args.journal)
     }
 

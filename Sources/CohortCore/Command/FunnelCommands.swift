@@ -50,7 +50,7 @@ enum FunnelCommands {
                 guard let k = Int(text), (1...n).contains(k) else { throw .err("LEVEL must be an integer from 1 to \(n), got '\(text)'") }
                 level = k
             case "CURSOR" where members: cursor = try words.cursor()
-            case "COUNT" where members: count = try words.positiveCount()
+            case "COUNT" where members: count = try words.positiveCount(atMost: env.limits.pageSize)
             case "AT": now = try words.time()
             default: throw words.unexpected()
             }

@@ -65,9 +65,11 @@ struct OptionWords {
     }
 
     /// A `COUNT n` value, positive.
-    mutating func positiveCount() throws(CohortError) -> Int {
+    /// A page's `COUNT`: positive, and at most `limit` (`Limits.pageSize`).
+    mutating func positiveCount(atMost limit: Int) throws(CohortError) -> Int {
         let text = try value()
         guard let n = Int(text), n > 0 else { throw .err("COUNT must be a positive integer, got '\(text)'") }
+        guard n <= limit else { throw .err("COUNT \(n) is past the page limit of \(limit) (--max-page-size); page with CURSOR") }
         return n
     }
 

@@ -5,7 +5,7 @@
 enum SegmentCommands {
     static let all: [Command] = [
         Command("SEGMENT.DEFINE", arity: 3, flags: .definition, .write(define)),
-        Command("SEGMENT.DROP", arity: 2, flags: .definition, .write(drop)),
+        Command("SEGMENT.DROP", arity: 2, flags: [.definition, .frees], .write(drop)),
         Command("SEGMENT.LIST", arity: 1, .read(list)),
         Command("SEGMENT.COUNT", arity: -2, .read(count)),
         Command("SEGMENT.MEMBERS", arity: -2, .read(members)),
@@ -20,7 +20,7 @@ enum SegmentCommands {
     // MARK: Definitions
 
     static func define(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        try db.defineSegment(args[0], source: args[1])
+        try db.defineSegment(args[0], source: args[1], limits: env.limits)
         return WriteResult(.ok, journal: args.journal)
     }
 
@@ -34,7 +34,7 @@ enum SegmentCommands {
     }
 
     static func aggregateDefine(_ db: inout Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> WriteResult {
-        try db.defineAggregate(args[0], source: args[1])
+        try db.defineAggregate(args[0], source: args[1], limits: env.limits)
         return WriteResult(.ok, journal: args.journal)
     }
 
@@ -55,7 +55,7 @@ enum SegmentCommands {
         while words.hasMore {
             switch words.keyword {
             case "CURSOR": cursor = try words.cursor()
-            case "COUNT": limit = try words.positiveCount()
+            case "COUNT": limit = try words.positiveCount(atMost: env.limits.pageSize)
             case "AT": now = try words.time()
             default: throw .syntax("unknown option '\(args[words.index])' (use CURSOR, COUNT or AT)")
             }
@@ -98,6 +98,7 @@ enum SegmentCommands {
     static func overlap(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
         let (words, now) = try takeAt(args, env)
         guard words.count >= 2 else { throw .wrongArity(args.command) }
+        try Limits.check(words.count, env.limits.overlapTargets, "SEGMENT.OVERLAP targets", option: "--max-overlap-targets")
         let evaluator = Evaluator(db: copy db, now: now)
         var sets: [Bitmap] = []
         for word in words { sets.append(evaluator.rows(try target(word, evaluator, env), within: evaluator.db.users.live)) }
@@ -107,6 +108,7 @@ enum SegmentCommands {
     static func aggregateGet(_ db: borrowing Database, _ args: Arguments, _ env: CommandEnvironment) throws(CohortError) -> Reply {
         let (words, now) = try takeAt(args, env)
         guard words.count >= 2 else { throw .wrongArity(args.command) }
+        try Limits.check(words.count - 1, env.limits.valuesPerRequest, "AGG.GET values", option: "--max-values-per-request")
         let evaluator = Evaluator(db: copy db, now: now)
         var plans: [(ValuePlan, ValueType)] = []
         for word in words.dropFirst() { plans.append(try value(word, evaluator, env)) }
@@ -177,9 +179,11 @@ enum SegmentCommands {
             bound = .segment(name: text, definition.plan)
         } else {
             bound = try env.plans.predicate(cacheKey(text, names), version: db.catalog.version) { () throws(CohortError) in
+                let predicate = try Parser.predicate(text, limits: env.limits)
+                try db.catalog.shape(of: predicate).check(env.limits, "the expression")
                 var binder = Binder(db)
                 binder.names = names
-                return try binder.predicate(try Parser.predicate(text))
+                return try binder.predicate(predicate)
             }
         }
         return bound.instantiated(in: db)
@@ -199,9 +203,11 @@ enum SegmentCommands {
             (plan, type) = (definition.plan, definition.type)
         } else {
             (plan, type) = try env.plans.value(cacheKey(text, names), version: db.catalog.version) { () throws(CohortError) in
+                let value = try Parser.value(text, limits: env.limits)
+                try db.catalog.shape(of: value).check(env.limits, "the expression")
                 var binder = Binder(db)
                 binder.names = names
-                return try binder.value(try Parser.value(text))
+                return try binder.value(value)
             }
         }
         return (plan.instantiated(in: db), type)

@@ -5,7 +5,7 @@ import Foundation
 enum SplitCommands {
     static let all: [Command] = [
         Command("SPLIT.DEFINE", arity: -6, .write(define)),
-        Command("SPLIT.DROP", arity: 2, .write(drop)),
+        Command("SPLIT.DROP", arity: 2, flags: .frees, .write(drop)),
         Command("SPLIT.LIST", arity: 1, .read(list)),
         Command("SPLIT.ARM", arity: 3, .read(arm)),
         Command("SPLIT.COUNT", arity: -2, .read(count)),
@@ -128,7 +128,7 @@ enum SplitCommands {
         while options.hasMore {
             switch options.keyword {
             case "CURSOR": cursor = try options.cursor()
-            case "COUNT": limit = try options.positiveCount()
+            case "COUNT": limit = try options.positiveCount(atMost: env.limits.pageSize)
             default: throw .syntax("unknown option '\(words[options.index])' (use CURSOR, COUNT or AT)")
             }
             options.next()

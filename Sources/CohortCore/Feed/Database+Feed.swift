@@ -6,9 +6,6 @@
 /// evaluation's view of the database shares no storage with the streams being appended
 /// to: an append never copies a chunk because the evaluator holds it.
 extension Database {
-    /// The most segments watched at once unless `--max-watches` says otherwise.
-    public static let defaultMaxWatches = 64
-
     private mutating func updatingFeed<T, E: Error>(_ body: (inout ChangeFeed, Database) throws(E) -> T) throws(E) -> T {
         var feed = ChangeFeed()
         swap(&feed, &self.feed)
@@ -22,7 +19,7 @@ extension Database {
     /// or, on a watched segment, changes its retention only. Returns the recorded size
     /// and the stream's last ID. O(users) evaluation, in parallel.
     public mutating func watch(
-        _ name: String, maxLength: Int?, maxAge: Int64?, backfill: Bool, now: Int64, maxWatches: Int = Database.defaultMaxWatches
+        _ name: String, maxLength: Int?, maxAge: Int64?, backfill: Bool, now: Int64, maxWatches: Int = Limits().watches
     ) throws(CohortError) -> (members: Int, lastID: StreamID) {
         if let i = feed.index(of: name) {
             if let maxLength { feed.list[i].stream.maxLength = maxLength }

@@ -3,27 +3,53 @@
 /// Grammar (precedence from loose to tight): `or`, `and`, `not`, tests, `+ -`, `* /`,
 /// unary minus. Errors are `syntax error at N: expected X` with N the 1-based
 /// character position of the offending token.
+///
+/// Bounded (`Limits`): the text's length is checked before it is read, and every
+/// construct that nests (a parenthesis, `not`, unary minus, a `where` filter, each
+/// further operator of an arithmetic chain, whose tree deepens by one per operator)
+/// enters one level; past `limits.nesting` levels the parse stops with `expression
+/// nested deeper than N levels at P`, so its recursion, and that of everything that
+/// walks the tree it builds, stays shallow. Cost: linear in the tokens. The one
+/// ambiguity, a `(` that opens either a predicate or a value, is tried as a predicate
+/// first; each value parsed is remembered by (position, level), so a retry never
+/// parses the same text twice and nested retries stay linear.
 public struct Parser {
     private let tokens: [Token]
     private var index = 0
+    private let maxDepth: Int
+    private var depth = 0
+    /// Values parsed, by (token index, depth): the value and the index after it, or the error.
+    private var values: [Memo: Result<(ValueExpression, Int), CohortError>] = [:]
+
+    private struct Memo: Hashable {
+        let index: Int
+        let depth: Int
+    }
 
     /// Parses a boolean (segment) expression.
-    public static func predicate(_ source: String) throws(CohortError) -> BoolExpression {
-        var parser = Parser(tokens: try Lexer.tokenize(source))
+    public static func predicate(_ source: String, limits: Limits = Limits()) throws(CohortError) -> BoolExpression {
+        var parser = try Parser(source, limits: limits)
         let result = try parser.parseOr()
         try parser.expectEnd()
         return result
     }
 
     /// Parses a value (aggregate) expression.
-    public static func value(_ source: String) throws(CohortError) -> ValueExpression {
-        var parser = Parser(tokens: try Lexer.tokenize(source))
+    public static func value(_ source: String, limits: Limits = Limits()) throws(CohortError) -> ValueExpression {
+        var parser = try Parser(source, limits: limits)
         let result = try parser.parseValue()
         try parser.expectEnd()
         return result
     }
 
-    private init(tokens: [Token]) { self.tokens = tokens }
+    private init(_ source: String, limits: Limits) throws(CohortError) {
+        let length = source.utf8.count
+        guard length <= limits.expressionLength else {
+            throw .err("expression is \(length) bytes long; the limit is \(limits.expressionLength) (--max-expression-length)")
+        }
+        tokens = try Lexer.tokenize(source)
+        maxDepth = limits.nesting
+    }
 
     // MARK: Token helpers
 
@@ -49,6 +75,12 @@ public struct Parser {
 
     private mutating func expectEnd() throws(CohortError) {
         guard current.kind == .end else { throw error("end of expression") }
+    }
+
+    /// Enters one nesting level at the current token; the caller leaves it (`depth -= 1`).
+    private mutating func enter() throws(CohortError) {
+        depth += 1
+        guard depth <= maxDepth else { throw .err("expression nested deeper than \(maxDepth) levels at \(current.position)") }
     }
 
     private mutating func identifier(_ what: String) throws(CohortError) -> (String, Int) {
@@ -80,19 +112,23 @@ public struct Parser {
 
     mutating func parseUnary() throws(CohortError) -> BoolExpression {
         if isKeyword("not") {
+            try enter()
+            defer { depth -= 1 }
             let position = advance().position
             return .not(try parseUnary(), at: position)
         }
         if isSymbol("(") {
             // `(` opens either a parenthesised predicate or a parenthesised value that a
             // comparison follows; try the predicate first and fall back.
-            let saved = index
+            let (savedIndex, savedDepth) = (index, depth)
+            try enter()
             _ = advance()
             if let inner = try? parseOr(), isSymbol(")") {
                 _ = advance()
+                depth -= 1
                 if !isComparisonAhead { return inner }
             }
-            index = saved
+            (index, depth) = (savedIndex, savedDepth)
         }
         return try parseTest()
     }
@@ -185,19 +221,37 @@ public struct Parser {
     // MARK: Values
 
     mutating func parseValue() throws(CohortError) -> ValueExpression {
-        var left = try parseTerm()
-        while case .symbol(let s) = current.kind, s == "+" || s == "-" {
-            let position = advance().position
-            left = .binary(ArithmeticOperator(rawValue: s)!, left, try parseTerm(), at: position)
+        let key = Memo(index: index, depth: depth)
+        if let known = values[key] {
+            let (value, end) = try known.get()
+            index = end
+            return value
         }
-        return left
+        do throws(CohortError) {
+            let value = try parseChain(of: ["+", "-"]) { (parser) throws(CohortError) in try parser.parseTerm() }
+            values[key] = .success((value, index))
+            return value
+        } catch {
+            values[key] = .failure(error)
+            throw error
+        }
     }
 
     mutating func parseTerm() throws(CohortError) -> ValueExpression {
-        var left = try parseFactor()
-        while case .symbol(let s) = current.kind, s == "*" || s == "/" {
+        try parseChain(of: ["*", "/"]) { (parser) throws(CohortError) in try parser.parseFactor() }
+    }
+
+    /// `operand (op operand)*`, left-associative: each further operator is one level deeper.
+    private mutating func parseChain(
+        of operators: Set<String>, _ operand: (inout Parser) throws(CohortError) -> ValueExpression
+    ) throws(CohortError) -> ValueExpression {
+        let start = depth
+        defer { depth = start }
+        var left = try operand(&self)
+        while case .symbol(let s) = current.kind, operators.contains(s) {
+            try enter()
             let position = advance().position
-            left = .binary(ArithmeticOperator(rawValue: s)!, left, try parseFactor(), at: position)
+            left = .binary(ArithmeticOperator(rawValue: s)!, left, try operand(&self), at: position)
         }
         return left
     }
@@ -228,9 +282,13 @@ public struct Parser {
             _ = advance()
             return .bool(token.kind == .keyword("true"), at: token.position)
         case .symbol("-"):
+            try enter()
+            defer { depth -= 1 }
             _ = advance()
             return .negate(try parseFactor(), at: token.position)
         case .symbol("("):
+            try enter()
+            defer { depth -= 1 }
             _ = advance()
             let inner = try parseValue()
             try expectSymbol(")")
@@ -260,6 +318,8 @@ public struct Parser {
         }
         var filter: BoolExpression?
         if isKeyword("where") {
+            try enter()
+            defer { depth -= 1 }
             _ = advance()
             filter = try parseOr()
         }

@@ -12,6 +12,7 @@ public struct CohortError: Error, Equatable, Sendable, CustomStringConvertible {
         public static let wrongType = Kind(rawValue: "WRONGTYPE")
         public static let noAuth = Kind(rawValue: "NOAUTH")
         public static let noProto = Kind(rawValue: "NOPROTO")
+        public static let oom = Kind(rawValue: "OOM")
     }
 
     public let kind: Kind

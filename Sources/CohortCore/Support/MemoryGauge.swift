@@ -1,0 +1,42 @@
+import CMalloc
+import Dispatch
+
+/// The process's memory, as `--maxmemory` and INFO's `# Memory` read it: `used` is what
+/// the allocator has handed out and not had back (glibc's `mallinfo2`: in-use arena
+/// chunks plus mmapped blocks), Redis's `used_memory`; `resident` is the kernel's RSS.
+/// The allocator's figure, unlike RSS, falls as soon as memory is freed (RSS waits for
+/// the allocator to give pages back), so writes resume once data is deleted.
+///
+/// Thread-safe: the sample is cached behind a mutex and refreshed at most every
+/// `maxAge` (a `mallinfo2` call walks the allocator's arenas: microseconds, too much per
+/// write but nothing per 100 ms).
+public final class MemoryGauge: @unchecked Sendable {
+    private let lock = Lock()
+    /// Protected by `lock`.
+    private var sampledAt: UInt64 = 0
+    private var cached = 0
+    private let maxAge: UInt64
+
+    public init(maxAgeNanoseconds: UInt64 = 100_000_000) { self.maxAge = maxAgeNanoseconds }
+
+    /// Bytes in use by the allocator, at most `maxAge` old.
+    public var used: Int {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return lock.withLock {
+            if sampledAt == 0 || now &- sampledAt >= maxAge {
+                cached = ProcessMemory.allocatedBytes()
+                sampledAt = now
+            }
+            return cached
+        }
+    }
+
+}
+
+extension ProcessMemory {
+    /// Bytes in use by the allocator now (glibc `mallinfo2`: in-use chunks plus mmapped blocks).
+    public static func allocatedBytes() -> Int {
+        let info = mallinfo2()
+        return Int(info.uordblks) + Int(info.hblkhd)
+    }
+}
