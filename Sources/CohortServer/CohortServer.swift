@@ -68,7 +68,7 @@ public final class CohortServer: Sendable {
     @discardableResult
     public func start() throws -> SocketAddress {
         let registry = self.registry
-        if configuration.protectedMode, configuration.password == nil, !Self.isLoopback(configuration.host) {
+        if configuration.protectedMode, configuration.password == nil, !Self.isLoopbackHost(configuration.host) {
             throw StartError(
                 description:
                     "refusing to listen on \(configuration.host) without a password (protected mode): set --requirepass, listen on 127.0.0.1, or pass --protected-mode no"
@@ -108,7 +108,7 @@ public final class CohortServer: Sendable {
     }
 
     /// Whether `host` names the loopback interface only (protected mode allows it).
-    static func isLoopback(_ host: String) -> Bool {
+    public static func isLoopbackHost(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 

@@ -51,18 +51,28 @@ final class RESPClient {
         var description: String { message }
     }
 
-    func send(_ bytes: [UInt8]) {
+    func send(_ bytes: [UInt8]) { _ = trySend(bytes) }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Sends all of `bytes`; false when the socket refused (closed, or the send timed out).
+    func trySend(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { raw in
             var done = 0
             while done < raw.count {
                 let n = Glibc.send(fd, raw.baseAddress! + done, raw.count - done, Int32(MSG_NOSIGNAL))
-                if n <= 0 { return }
+                if n <= 0 { return false }
                 done += n
             }
+            return true
         }
     }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
+    /// Makes a send that cannot proceed (the peer stopped reading) give up after `seconds`.
+    func setSendTimeout(seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
 
     /// Sends a command as a RESP array of bulk strings.
     func command(_ words: String...) -> RESPValue? {
