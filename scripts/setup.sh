@@ -3,6 +3,8 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 packages=(liblz4-dev libroaring-dev pkg-config)
+# The TLS test makes its certificates with openssl.
+packages+=(openssl)
 # The client-compatibility tests: redis-cli, and Python for redis-py (scripts/clients.sh);
 # the report page test renders in Debian's headless Chromium.
 packages+=(redis-tools python3 python3-venv chromium)

@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// `cohort serve`: the line-protocol socket in front of an `Engine` (DESIGN §4).
 ///
@@ -28,7 +29,42 @@ public final class CohortServer: Sendable {
         public var idleTimeout: Double?
         /// `--protected-mode`: refuse a non-loopback `host` without a password.
         public var protectedMode = true
+        /// A second, TLS listener (`--tls-port`); nil for none.
+        public var tls: TLS?
         public init() {}
+    }
+
+    /// `--tls-port`, `--tls-cert-file`, `--tls-key-file`, `--tls-ca-cert-file` (Redis's
+    /// names): PEM files read once at start. With a CA file, clients must present a
+    /// certificate it signed (Redis's default `tls-auth-clients yes`).
+    public struct TLS: Sendable {
+        public var port: Int
+        public var certificateFile: String
+        public var keyFile: String
+        public var caCertificateFile: String?
+
+        public init(port: Int, certificateFile: String, keyFile: String, caCertificateFile: String? = nil) {
+            self.port = port
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.caCertificateFile = caCertificateFile
+        }
+
+        /// The server's TLS context; an error naming the file that could not be used.
+        func makeContext() throws -> NIOSSLContext {
+            func reading<T>(_ file: String, _ what: String, _ body: () throws -> T) throws -> T {
+                do { return try body() } catch { throw StartError(description: "cannot use \(what) \(file): \(error)") }
+            }
+            let chain = try reading(certificateFile, "--tls-cert-file") { try NIOSSLCertificate.fromPEMFile(certificateFile) }
+            let key = try reading(keyFile, "--tls-key-file") { try NIOSSLPrivateKey(file: keyFile, format: .pem) }
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            if let caCertificateFile {
+                let roots = try reading(caCertificateFile, "--tls-ca-cert-file") { try NIOSSLCertificate.fromPEMFile(caCertificateFile) }
+                configuration.trustRoots = .certificates(roots)
+                configuration.certificateVerification = .noHostnameVerification
+            }
+            return try reading(certificateFile, "the certificate and key") { try NIOSSLContext(configuration: configuration) }
+        }
     }
 
     /// Why the server would not start.
@@ -50,6 +86,7 @@ public final class CohortServer: Sendable {
     /// Guarded by `state`'s lock (the timer is not Sendable, but is only touched under it).
     private struct State: @unchecked Sendable {
         var channel: Channel?
+        var tlsChannel: Channel?
         var timer: DispatchSourceTimer?
         var clockTimer: DispatchSourceTimer?
         var stopped = false
@@ -84,28 +121,45 @@ public final class CohortServer: Sendable {
         let nextID = self.nextID
         let needsAuth = configuration.password != nil
         let idleTimeout = configuration.idleTimeout.map { TimeAmount.nanoseconds(Int64($0 * 1e9)) }
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                let id = nextID.withLockedValue { id in
-                    defer { id += 1 }
-                    return id
+        let tlsContext = try configuration.tls?.makeContext()
+        func bootstrap(tls: NIOSSLContext?) -> ServerBootstrap {
+            ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    let id = nextID.withLockedValue { id in
+                        defer { id += 1 }
+                        return id
+                    }
+                    let session = Session(id: id, authenticated: !needsAuth)
+                    return channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        if let tls { try pipeline.addHandler(NIOSSLServerHandler(context: tls)) }
+                        if let idleTimeout { try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout)) }
+                        try pipeline.addHandler(
+                            ConnectionHandler(processor: processor, session: session, registry: registry, workQueue: workQueue, limits: limits))
+                    }
                 }
-                let session = Session(id: id, authenticated: !needsAuth)
-                return channel.eventLoop.makeCompletedFuture {
-                    if let idleTimeout { try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout)) }
-                    try channel.pipeline.syncOperations.addHandler(
-                        ConnectionHandler(processor: processor, session: session, registry: registry, workQueue: workQueue, limits: limits))
-                }
-            }
-        let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
+        }
+        let channel = try bootstrap(tls: nil).bind(host: configuration.host, port: configuration.port).wait()
         state.withLockedValue { $0.channel = channel }
+        if let tlsContext, let tls = configuration.tls {
+            do {
+                let tlsChannel = try bootstrap(tls: tlsContext).bind(host: configuration.host, port: tls.port).wait()
+                state.withLockedValue { $0.tlsChannel = tlsChannel }
+            } catch {
+                try? channel.close().wait()
+                throw error
+            }
+        }
         startSnapshotTimer()
         startClockTimer()
         return channel.localAddress!
     }
+
+    /// The TLS listener's address, once started with `tls`.
+    public var tlsAddress: SocketAddress? { state.withLockedValue { $0.tlsChannel?.localAddress } }
 
     /// Whether `host` names the loopback interface only (protected mode allows it).
     public static func isLoopbackHost(_ host: String) -> Bool {
@@ -163,13 +217,13 @@ public final class CohortServer: Sendable {
     /// Returns false when the final snapshot failed (the journal still holds everything).
     @discardableResult
     public func shutdown(drainTimeout: Double = 10) -> Bool {
-        let (channel, timers, alreadyStopped) = state.withLockedValue { s in
+        let (channels, timers, alreadyStopped) = state.withLockedValue { s in
             defer { s.stopped = true }
-            return (s.channel, [s.timer, s.clockTimer], s.stopped)
+            return ([s.channel, s.tlsChannel], [s.timer, s.clockTimer], s.stopped)
         }
         guard !alreadyStopped else { return true }
         for timer in timers { timer?.cancel() }
-        try? channel?.close().wait()
+        for channel in channels { try? channel?.close().wait() }
         let closing = registry.closeAll()
         if !closing.isEmpty {
             let all = EventLoopFuture.andAllComplete(closing, on: group.next())

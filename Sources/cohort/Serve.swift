@@ -38,6 +38,10 @@ struct Serve: ParsableCommand {
     var maxmemory = "0"
     @Option(help: "Close connections idle for this many seconds; 0 for never.") var timeout: Double = 0
     @Option(help: "yes: refuse a non-loopback --host without --requirepass (Redis's protected mode).") var protectedMode: YesNo = .yes
+    @Option(help: "Also listen for TLS on this port (with --tls-cert-file and --tls-key-file).") var tlsPort: Int?
+    @Option(help: "The server's certificate chain (PEM).") var tlsCertFile: String?
+    @Option(help: "The server's private key (PEM).") var tlsKeyFile: String?
+    @Option(help: "CA certificates (PEM): TLS clients must present a certificate one of them signed.") var tlsCaCertFile: String?
     @OptionGroup(title: "Limits") var limits: LimitOptions
     @Option(help: "Directory of the demo dataset used without --data-dir (default: data/, else generated).") var demo: String?
 
@@ -51,6 +55,12 @@ struct Serve: ParsableCommand {
         guard Self.bytes(maxmemory) != nil else { throw ValidationError("--maxmemory takes bytes, or a size as 4gb") }
         _ = try outputLimits(clientOutputBufferLimit, "--client-output-buffer-limit")
         _ = try outputLimits(pubsubBufferLimit, "--pubsub-buffer-limit")
+        if tlsPort != nil, tlsCertFile == nil || tlsKeyFile == nil {
+            throw ValidationError("--tls-port needs --tls-cert-file and --tls-key-file")
+        }
+        if tlsPort == nil, tlsCertFile != nil || tlsKeyFile != nil || tlsCaCertFile != nil {
+            throw ValidationError("--tls-cert-file, --tls-key-file and --tls-ca-cert-file need --tls-port")
+        }
     }
 
     /// `HARD SOFT SECONDS` of an output-buffer limit option.
@@ -90,6 +100,9 @@ struct Serve: ParsableCommand {
         configuration.pubsubLimits = try outputLimits(pubsubBufferLimit, "--pubsub-buffer-limit")
         configuration.idleTimeout = timeout > 0 ? timeout : nil
         configuration.protectedMode = protectedMode == .yes
+        if let tlsPort, let tlsCertFile, let tlsKeyFile {
+            configuration.tls = CohortServer.TLS(port: tlsPort, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caCertificateFile: tlsCaCertFile)
+        }
         let server = CohortServer(configuration: configuration, engine: engine, dataDirectory: directory, logger: logger)
         let address: String
         do {
@@ -103,7 +116,7 @@ struct Serve: ParsableCommand {
         logger.info(
             "ready",
             metadata: [
-                "address": "\(address)", "data_dir": "\(dataDir ?? "demo (temporary)")", "users": "\(users)", "events": "\(events)",
+                "address": "\(address)", "tls_address": "\(server.tlsAddress.map { "\($0)" } ?? "none")", "data_dir": "\(dataDir ?? "demo (temporary)")", "users": "\(users)", "events": "\(events)",
                 "startup_seconds": "\(Double((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000) / 1000)",
                 "appendfsync": "\(appendfsync.rawValue)",
             ])
