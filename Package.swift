@@ -81,6 +81,21 @@ if withBenchmarks {
     )
 }
 
+// libFuzzer targets (Fuzz/, scripts/fuzz.sh): added only when COHORT_FUZZ is set, since they
+// link only with `-sanitize=fuzzer` (each main hands its input function to libFuzzer's driver).
+if ProcessInfo.processInfo.environment["COHORT_FUZZ"] != nil {
+    targets.append(.systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"))
+    targets.append(.target(name: "CohortFuzzSupport", dependencies: ["CohortCore", "CFuzzer"], path: "Fuzz/CohortFuzzSupport"))
+    for (name, server) in [
+        ("FuzzRESP", true), ("FuzzExpression", false), ("FuzzRoundTrip", false), ("FuzzCSV", false), ("FuzzSnapshot", false),
+        ("FuzzJournal", false),
+    ] {
+        var dependencies: [Target.Dependency] = ["CohortCore", "CohortFuzzSupport"]
+        if server { dependencies += ["CohortServer", .product(name: "NIOCore", package: "swift-nio")] }
+        targets.append(.executableTarget(name: name, dependencies: dependencies, path: "Fuzz/\(name)"))
+    }
+}
+
 let package = Package(
     name: "Cohort",
     platforms: [.macOS(.v14)],

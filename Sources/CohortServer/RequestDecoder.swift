@@ -77,8 +77,13 @@ struct RequestDecoder: ByteToMessageDecoder {
     /// Reads `<prefix byte><integer>\r\n`; nil when the line is not complete yet. Works on
     /// the raw bytes (memchr and a digit loop): this runs twice per argument.
     private func readHeader(_ buffer: inout ByteBuffer, what: String) throws(ProtocolError) -> Int? {
-        let parsed: (value: Int?, consumed: Int)? = buffer.withUnsafeReadableBytes { raw in
-            guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, raw.count) else { return nil }
+        // A header is at most 21 bytes (`*`, a sign, 18 digits, CR); past 32 without its
+        // newline, or with it, it is too big, however the bytes arrived.
+        let parsed: (value: Int?, consumed: Int)? = try buffer.withUnsafeReadableBytes { (raw) throws(ProtocolError) in
+            guard let base = raw.baseAddress, let hit = memchr(base, 0x0A, min(raw.count, 33)) else {
+                if raw.count > 32 { throw ProtocolError(message: "too big \(what) string") }
+                return nil
+            }
             let newline = UnsafeRawPointer(hit) - base
             var end = newline
             if end > 0, raw[end - 1] == 0x0D { end -= 1 }
@@ -98,10 +103,7 @@ struct RequestDecoder: ByteToMessageDecoder {
             }
             return (negative ? -value : value, newline + 1)
         }
-        guard let parsed else {
-            if buffer.readableBytes > 32 { throw ProtocolError(message: "too big \(what) string") }
-            return nil
-        }
+        guard let parsed else { return nil }
         guard let value = parsed.value else {
             throw ProtocolError(message: what == "bulk length" ? "invalid bulk length" : "invalid multibulk length")
         }

@@ -113,4 +113,26 @@ struct ParserTests {
         }
         #expect(depth == 120 && node == .name("x", at: 121))
     }
+
+    /// The canonical text parses back to a tree that prints the same (what the
+    /// `fuzz-roundtrip` target checks on arbitrary input), and numbers stay exact.
+    @Test(arguments: [
+        #"plan = "free" and signup_at >= now - 14d"#,
+        #"country in ("PL", -2.5, -3d, true) and not tags has "bl\"o\\cked""#,
+        #"count(ride where distance_km > 10 and car = "i3", last 30d) >= 2 or last(ride) < first(ride)"#,
+        "count(ride, from now - 60d to now - 30d) > 0.000001 or -(-x) * 1.5 / 3 = 2",
+        "segment(a) and x is not null and (y is null or (z))",
+    ])
+    func canonicalTextRoundTrips(source: String) throws {
+        let text = try Parser.predicate(source).canonicalText
+        #expect(try Parser.predicate(text).canonicalText == text, "\(text)")
+    }
+
+    @Test(arguments: [
+        ("0.0000001", "0.0000001"), ("150000000000000000000.0", "150000000000000000000.0"), ("2.50", "2.5"), ("1234.56789", "1234.56789"),
+        ("0.1", "0.1"),
+    ])
+    func numbersPrintInPlainDecimal(source: String, text: String) throws {
+        #expect(try Parser.value(source).canonicalText == text)
+    }
 }

@@ -21,6 +21,28 @@ struct RequestDecoderTests {
             decoderFactory: { RequestDecoder(limits: limits) })
     }
 
+    /// Found by `fuzz-resp`: a 36-byte header line was "invalid multibulk length" when it
+    /// arrived whole and "too big multibulk count string" in pieces. An error must not
+    /// depend on how the bytes arrive.
+    @Test(arguments: [
+        [UInt8](Array("*".utf8) + [0xFE, 0xFF, 0xFF, 0xFF] + [UInt8](repeating: 0xC7, count: 30) + [0x0A]),
+        [UInt8](Array("*1\r\n$".utf8) + [UInt8](repeating: 0x39, count: 40) + [0x0D, 0x0A]),
+    ])
+    func errorsDoNotDependOnHowTheBytesArrive(input: [UInt8]) {
+        func firstError(chunk: Int) -> String? {
+            var decoder = RequestDecoder(limits: ServerLimits())
+            var buffer = ByteBuffer()
+            for start in stride(from: 0, to: input.count, by: chunk) {
+                buffer.writeBytes(input[start..<min(input.count, start + chunk)])
+                do { while try decoder.next(&buffer) != nil {} } catch { return error.message }
+            }
+            return nil
+        }
+        let whole = firstError(chunk: input.count)
+        #expect(whole != nil)
+        for chunk in 1..<input.count { #expect(firstError(chunk: chunk) == whole, "chunks of \(chunk)") }
+    }
+
     @Test func invalidUTF8IsACommandErrorNotAProtocolError() throws {
         var decoder = RequestDecoder(limits: ServerLimits())
         var buffer = ByteBuffer(bytes: Array("*2\r\n$4\r\nPING\r\n$2\r\n".utf8) + [0xFF, 0xFE] + Array("\r\nPING\r\n".utf8))
