@@ -31,6 +31,7 @@ NOW_EPOCH = 1_782_864_000
 WINDOW = 60 * 86_400  # writers' event times: the 60 days before NOW
 WRITERS, READERS = 2, 2
 USERS_PER_WRITER = 2_000
+PHASE_SECONDS = 30
 
 
 def wait_for_port(port, timeout=600):
@@ -254,10 +255,21 @@ def main():
     c.sock.close()
 
     stop = mp.Event()
-    procs = [mp.Process(target=writer, args=(k, args.port, partitions[k], stop, f"{args.work}/writer{k}.json")) for k in range(WRITERS)]
-    procs += [mp.Process(target=reader, args=(k, args.port, user_count, stop, f"{args.work}/reader{k}.json")) for k in range(READERS)]
-    procs.append(mp.Process(target=abuser, args=(args.port, stop, f"{args.work}/abuser.json")))
-    for p in procs:
+    # Phases: readers alone (quiet), readers with the abuser (does one misbehaving client
+    # move anyone's latency?), then everything with snapshots and kills.
+    readers = [mp.Process(target=reader, args=(k, args.port, user_count, stop, f"{args.work}/reader{k}.json")) for k in range(READERS)]
+    abuse = mp.Process(target=abuser, args=(args.port, stop, f"{args.work}/abuser.json"))
+    writers = [mp.Process(target=writer, args=(k, args.port, partitions[k], stop, f"{args.work}/writer{k}.json")) for k in range(WRITERS)]
+    procs = readers + [abuse] + writers
+    phases = [("quiet", time.time())]
+    for p in readers:
+        p.start()
+    time.sleep(PHASE_SECONDS)
+    phases.append(("with the abuser", time.time()))
+    abuse.start()
+    time.sleep(PHASE_SECONDS)
+    phases.append(("everything", time.time()))
+    for p in writers:
         p.start()
 
     began = time.time()
@@ -297,9 +309,13 @@ def main():
     for e in events:
         print("  " + e)
     print("RSS over time (MB): " + ", ".join("%d s %d" % (t, r >> 20) for t, r in rss))
-    readers = [json.load(open(f"{args.work}/reader{k}.json")) for k in range(READERS)]
-    samples = [s for r in readers for s in r["samples"]]
-    print("read errors (connections lost to kills): %d" % sum(r["errors"] for r in readers))
+    results = [json.load(open(f"{args.work}/reader{k}.json")) for k in range(READERS)]
+    samples = [s for r in results for s in r["samples"]]
+    bounds = [t for _, t in phases] + [float("inf")]
+    for i, (name, start) in enumerate(phases):
+        for kind in ("check", "agg", "count"):
+            print(f"phase {name}, {kind}: " + percentiles([d for t, k, d in samples if k == kind and start <= t < bounds[i + 1]]))
+    print("read errors (connections lost to kills): %d" % sum(r["errors"] for r in results))
     window = 60
     for kind in ("check", "agg", "count"):
         print(f"{kind}: overall " + percentiles([s[2] for s in samples if s[1] == kind]))
