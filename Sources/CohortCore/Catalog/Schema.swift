@@ -73,6 +73,9 @@ public struct Schema: Equatable, Sendable {
         try Schema.checkName(name, what: "event")
         let id = eventIDs[name] ?? events.count
         if id == events.count { try Limits.check(events.count + 1, limits.events, "event types", option: "--max-events") }
+        // More listed than the limit is refused before any name is read: past it the list
+        // either repeats a name or is too long.
+        try Limits.check(properties.count, limits.propertiesPerEvent, "properties on event '\(name)'", option: "--max-properties")
         var definition = id < events.count ? events[id] : EventDefinition(name: name, id: id, properties: [])
         let declared = Set(definition.properties.map(\.name))
         var seen = Set<String>()

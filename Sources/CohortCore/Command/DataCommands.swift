@@ -91,7 +91,7 @@ enum DataCommands {
             "cohort_version:\(Cohort.version)",
             "uptime_in_seconds:\(max(0, now - engine.startedAt))",
             "# Memory",
-            "used_memory:\(ProcessMemory.allocatedBytes())",
+            "used_memory:\(ProcessMemory.usedBytes())",
             "used_memory_dataset:\(memory)",
             "used_memory_rss:\(ProcessMemory.residentBytes())",
             "maxmemory:\(engine.maxMemory ?? 0)",

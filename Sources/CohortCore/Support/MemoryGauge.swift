@@ -3,9 +3,10 @@ import Dispatch
 
 /// The process's memory, as `--maxmemory` and INFO's `# Memory` read it: `used` is what
 /// the allocator has handed out and not had back (glibc's `mallinfo2`: in-use arena
-/// chunks plus mmapped blocks), Redis's `used_memory`; `resident` is the kernel's RSS.
-/// The allocator's figure, unlike RSS, falls as soon as memory is freed (RSS waits for
-/// the allocator to give pages back), so writes resume once data is deleted.
+/// chunks plus mmapped blocks), Redis's `used_memory`. The allocator's figure, unlike RSS,
+/// falls as soon as memory is freed (RSS waits for the allocator to give pages back), so
+/// writes resume once data is deleted. Under an allocator glibc does not see (a
+/// sanitizer's, or a preloaded one) `mallinfo2` reports nothing; then RSS stands in.
 ///
 /// Thread-safe: the sample is cached behind a mutex and refreshed at most every
 /// `maxAge` (a `mallinfo2` call walks the allocator's arenas: microseconds, too much per
@@ -24,7 +25,7 @@ public final class MemoryGauge: @unchecked Sendable {
         let now = DispatchTime.now().uptimeNanoseconds
         return lock.withLock {
             if sampledAt == 0 || now &- sampledAt >= maxAge {
-                cached = ProcessMemory.allocatedBytes()
+                cached = ProcessMemory.usedBytes()
                 sampledAt = now
             }
             return cached
@@ -34,9 +35,11 @@ public final class MemoryGauge: @unchecked Sendable {
 }
 
 extension ProcessMemory {
-    /// Bytes in use by the allocator now (glibc `mallinfo2`: in-use chunks plus mmapped blocks).
-    public static func allocatedBytes() -> Int {
+    /// Bytes in use by the allocator now (glibc `mallinfo2`: in-use chunks plus mmapped
+    /// blocks), or RSS when glibc's allocator is not the one in use (it reports 0).
+    public static func usedBytes() -> Int {
         let info = mallinfo2()
-        return Int(info.uordblks) + Int(info.hblkhd)
+        let allocated = Int(info.uordblks) + Int(info.hblkhd)
+        return allocated > 0 ? allocated : residentBytes()
     }
 }
