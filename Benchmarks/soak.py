@@ -210,6 +210,15 @@ class Server:
             raise SystemExit(f"SIGTERM exit status {self.proc.returncode}")
 
 
+def print_memory(port, when):
+    """The engine's accounting against the allocator's and the kernel's (issue 11: close to RSS?)."""
+    c = Connection(port)
+    info = dict(l.split(":", 1) for l in c.call("INFO").split("\r\n") if ":" in l)
+    c.sock.close()
+    mb = {k: int(info[k]) >> 20 for k in ("used_memory_dataset", "used_memory", "used_memory_rss")}
+    print("memory %s: dataset (engine's count) %d MB, allocator %d MB, RSS %d MB" % (when, mb["used_memory_dataset"], mb["used_memory"], mb["used_memory_rss"]), flush=True)
+
+
 def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -242,6 +251,7 @@ def main():
     load(args.bin, args.data, soak_dir)
     server = Server(args.bin, soak_dir, args.port, f"{args.work}/soak.log")
     print("start: %.1f s" % server.start(), flush=True)
+    print_memory(args.port, "loaded")
 
     # Writers' users: disjoint, spread over the population; their counts before.
     rng = random.Random(42)
@@ -302,6 +312,7 @@ def main():
         if p.exitcode != 0:
             raise SystemExit(f"a load process failed (exit {p.exitcode})")
     rss.append((time.time() - began, server.rss()))
+    print_memory(args.port, "at the end")
     server.stop()
     print("restart after SIGTERM: %.1f s" % server.start(), flush=True)
 
