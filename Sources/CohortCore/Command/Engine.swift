@@ -385,6 +385,13 @@ public final class Engine: @unchecked Sendable {
     /// base prepared from a second copy with no lock held, and adopted under the write
     /// lock with only the writes since that copy to catch up (`EventTable.installing`).
     private func merge(table t: Int) {
+        mergeAndInstall(table: t)
+        // The old base and the copies are released by now (unless a reader still holds a
+        // view): give their pages back, off any request's path.
+        ProcessMemory.returnFreePages()
+    }
+
+    private func mergeAndInstall(table t: Int) {
         let (table, live, rowCount) = lock.withReadLock { (database.events.tables[t], database.users.live, database.users.rowCount) }
         let merged = table.merged(live: live, rowCount: rowCount)
         let (current, liveNow) = lock.withReadLock { (database.events.tables[t], database.users.live) }

@@ -171,6 +171,9 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             try FileIO.syncDirectory(path)
             engine.recordSnapshot(at: now)
             snapshotted = mutations
+            // The snapshot's encode buffers (hundreds of MB at 1M users) are freed now; give
+            // their pages back, or RSS stays at the peak while the allocator holds them.
+            ProcessMemory.returnFreePages()
             return report
         }
     }

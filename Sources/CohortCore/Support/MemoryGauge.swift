@@ -35,6 +35,11 @@ public final class MemoryGauge: @unchecked Sendable {
 }
 
 extension ProcessMemory {
+    /// Returns the allocator's free pages to the kernel (glibc `malloc_trim`): RSS falls back
+    /// towards `usedBytes`. Costs a walk of the heaps (milliseconds); for after a large
+    /// transient allocation, off any request's path.
+    public static func returnFreePages() { _ = malloc_trim(0) }
+
     /// Bytes in use by the allocator now (glibc `mallinfo2`: in-use chunks plus mmapped
     /// blocks), or RSS when glibc's allocator is not the one in use (it reports 0).
     public static func usedBytes() -> Int {
