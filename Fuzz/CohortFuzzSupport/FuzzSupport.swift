@@ -7,10 +7,8 @@ import Foundation
 public func runFuzzer(_ test: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> Never {
     var argc = CommandLine.argc
     // libFuzzer reads (and may reorder) the argument vector; it is the process's own.
-    var argv = UnsafeMutableRawPointer(CommandLine.unsafeArgv).assumingMemoryBound(to: UnsafeMutablePointer<CChar>?.self)
-    var optionalArgv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = argv
-    _ = argv
-    exit(LLVMFuzzerRunDriver(&argc, &optionalArgv, test))
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+    exit(LLVMFuzzerRunDriver(&argc, &argv, test))
 }
 
 /// What every fuzz target shares: a scratch file for readers that take a path, and a

@@ -13,20 +13,20 @@ public func fuzzRoundTrip(_ input: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     roomy.nesting *= 4
     roomy.expressionLength *= 8
     if let predicate = try? Parser.predicate(text) {
-        let canonical = predicate.canonicalText
-        do {
-            let again = try Parser.predicate(canonical, limits: roomy).canonicalText
-            if again != canonical { fatalError("round trip changed \(canonical.debugDescription) into \(again.debugDescription)") }
-        } catch { fatalError("the canonical text \(canonical.debugDescription) of \(text.debugDescription) does not parse: \(error)") }
+        expectRoundTrip(text, predicate.canonicalText) { (canonical) throws(CohortError) in try Parser.predicate(canonical, limits: roomy).canonicalText }
     }
     if let value = try? Parser.value(text) {
-        let canonical = value.canonicalText
-        do {
-            let again = try Parser.value(canonical, limits: roomy).canonicalText
-            if again != canonical { fatalError("round trip changed \(canonical.debugDescription) into \(again.debugDescription)") }
-        } catch { fatalError("the canonical text \(canonical.debugDescription) of \(text.debugDescription) does not parse: \(error)") }
+        expectRoundTrip(text, value.canonicalText) { (canonical) throws(CohortError) in try Parser.value(canonical, limits: roomy).canonicalText }
     }
     return 0
+}
+
+/// The canonical text of what `text` parsed to must parse (`reprint`) and print the same.
+func expectRoundTrip(_ text: String, _ canonical: String, _ reprint: (String) throws(CohortError) -> String) {
+    do {
+        let again = try reprint(canonical)
+        if again != canonical { fatalError("round trip changed \(canonical.debugDescription) into \(again.debugDescription)") }
+    } catch { fatalError("the canonical text \(canonical.debugDescription) of \(text.debugDescription) does not parse: \(error)") }
 }
 
 runFuzzer { fuzzRoundTrip($0, $1) }

@@ -317,16 +317,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 }
             ReplyEncoder.write(frame, protocol: pushProtocol, into: &out)
         }
-        let bytes = out.readableBytes
-        pushPending += bytes
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in
-            let (handler, context) = loopBound.value
-            handler.pushPending -= bytes
-            handler.checkPushLimits(context)
-        }
-        context.writeAndFlush(wrapOutboundOut(out), promise: promise)
+        write(out, context, counted: \.pushPending) { handler, context in handler.checkPushLimits(context) }
         checkPushLimits(context)
     }
 
@@ -365,24 +356,35 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: Backpressure
 
-    /// Writes replies, counting them in `replyPending` until the socket has taken them.
+    /// Writes replies, counted in `replyPending` until the socket has taken them.
     private func writeReplies(_ out: ByteBuffer, _ context: ChannelHandlerContext, flush: Bool = true) {
-        let bytes = out.readableBytes
-        replyPending += bytes
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in
-            let (handler, context) = loopBound.value
-            handler.replyPending -= bytes
+        write(out, context, counted: \.replyPending, flush: flush) { handler, context in
             handler.checkReplyLimits(context)
             handler.startBatchIfIdle(context)
+        }
+        checkReplyLimits(context)
+    }
+
+    /// Writes `out`, its bytes counted in `counter` until the socket has taken them; then
+    /// `drained` runs on the event loop.
+    private func write(
+        _ out: ByteBuffer, _ context: ChannelHandlerContext, counted counter: ReferenceWritableKeyPath<ConnectionHandler, Int>,
+        flush: Bool = true, drained: @escaping (ConnectionHandler, ChannelHandlerContext) -> Void
+    ) {
+        let bytes = out.readableBytes
+        self[keyPath: counter] += bytes
+        let loopBound = NIOLoopBound((self, context, counter, drained), eventLoop: context.eventLoop)
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in
+            let (handler, context, counter, drained) = loopBound.value
+            handler[keyPath: counter] -= bytes
+            drained(handler, context)
         }
         if flush {
             context.writeAndFlush(wrapOutboundOut(out), promise: promise)
         } else {
             context.write(wrapOutboundOut(out), promise: promise)
         }
-        checkReplyLimits(context)
     }
 
     /// Closes the connection past the reply output-buffer limits; while over the soft
