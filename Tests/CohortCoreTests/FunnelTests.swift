@@ -125,13 +125,25 @@ struct FunnelTests {
         return best
     }
 
-    /// Each seed twice: events in the delta, and merged into the base (read through the
-    /// activity index that skips users without a step-1 event in the entry range).
-    @Test(arguments: [1, 2, 3, 4] as [UInt64], [false, true])
-    func levelsEqualBruteForceChainEnumeration(seed: UInt64, merged: Bool) throws {
+    /// Where a differential test's events are when it asks.
+    enum Layout: CaseIterable {
+        /// All in the delta.
+        case delta
+        /// All merged into the base (read through the activity index that skips users
+        /// without a step-1 event in the entry range, and the recent copy).
+        case merged
+        /// The first half merged, the rest in the delta on top, and one user deleted
+        /// after the merge (its base events are garbage the activity index still lists).
+        case mixed
+    }
+
+    /// Each seed in each layout; one window reaches 40 days back, past the recent copy, so
+    /// the base itself is read.
+    @Test(arguments: [1, 2, 3, 4] as [UInt64], Layout.allCases)
+    func levelsEqualBruteForceChainEnumeration(seed: UInt64, layout: Layout) throws {
         var rng = SplitMix(seed: seed)
         let engine = try demoSchemaEngine()
-        if merged { engine.mergeThreshold = 1 }
+        if layout != .delta { engine.mergeThreshold = 1 }
         let base: Int64 = 1_780_272_000  // 2026-06-01
         let kinds = ["app_open", "registration_started", "ride"]
         // Steps over three types, one with a filter, one type twice.
@@ -147,23 +159,40 @@ struct FunnelTests {
         var byUser: [String: [(step: Set<Int>, t: Int64)]] = [:]
         let users = (0..<60).map { "r\($0)" }
         let now = base + 10 * 86_400
-        for user in users {
-            for _ in 0..<Int(rng.next() % 9) {
-                let kind = kinds[Int(rng.next() % 3)]
-                // Few distinct seconds, so that ties and several events a second are common.
-                let t = base + Int64(rng.next() % 24) * 43_200 + Int64(rng.next() % 2)
-                let km = Int(rng.next() % 20)
-                engine.run("EVENT.ADD \(user) \(kind) \(t)" + (kind == "ride" ? " distance_km \(km)" : ""))
-                if t <= now { byUser[user, default: []].append((matches(kind, km), t)) }
+        // Created in order, so that creation order is the order of their numbers.
+        for user in users { engine.run("USER.SET \(user) plan free") }
+        for half in 0..<2 {
+            for user in users {
+                for _ in 0..<Int(rng.next() % 5) {
+                    let kind = kinds[Int(rng.next() % 3)]
+                    // Few distinct seconds, so that ties and several events a second are
+                    // common; a few events 40 days back.
+                    let old = rng.next() % 6 == 0 ? -40 * 86_400 : Int64(0)
+                    let t = base + old + Int64(rng.next() % 24) * 43_200 + Int64(rng.next() % 2)
+                    let km = Int(rng.next() % 20)
+                    engine.run("EVENT.ADD \(user) \(kind) \(t)" + (kind == "ride" ? " distance_km \(km)" : ""))
+                    if t <= now { byUser[user, default: []].append((matches(kind, km), t)) }
+                }
+            }
+            if half == 0, layout == .mixed {
+                engine.waitForMerges()
+                engine.mergeThreshold = .max
+                engine.run("USER.DEL r7")
+                byUser["r7"] = nil
             }
         }
         engine.waitForMerges()
+        let live = users.filter { $0 != "r7" || layout != .mixed }
+        let windows = [
+            (Int64(86_400), base, base + 3 * 86_400), (Int64(2 * 86_400), base + 86_400, base + 6 * 86_400),
+            (Int64(45 * 86_400), base - 41 * 86_400, base + 3 * 86_400),
+        ]
         for strict in [false, true] {
-            for (w, a, b) in [(Int64(86_400), base, base + 3 * 86_400), (Int64(2 * 86_400), base + 86_400, base + 6 * 86_400)] {
+            for (w, a, b) in windows {
                 let words = "4 " + steps.joined(separator: " ") + " WITHIN \(w) FROM \(a) TO \(b)" + (strict ? " STRICT_INCREASE" : "") + " AT \(now)"
                 var exact = [Int](repeating: 0, count: 5)
                 var atLevel: [Int: [String]] = [:]
-                for user in users {
+                for user in live {
                     let level = Self.bruteForceLevel(byUser[user] ?? [], n: 4, w: w, a: a, b: b, strict: strict)
                     exact[level] += 1
                     atLevel[level, default: []].append(user)

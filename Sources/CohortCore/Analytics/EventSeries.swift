@@ -46,8 +46,73 @@ struct EventSeries: Sendable {
         }
     }
 
-    /// The accumulators of `buckets` over `rows`; `member(k, row)` says whether `row` is
-    /// in bucket k's group.
+    /// The accumulators of `buckets` (consecutive, ascending) over the members of
+    /// `groups[k]` for bucket k, or of `rows` for every bucket when `groups` is empty
+    /// (each group a subset of `rows`, every row live).
+    ///
+    /// Only rows with events of the type in the series' span are read: those the table's
+    /// `ActivityIndex` lists on its days, and those with delta events. `users(e)` without
+    /// a filter is not read at all for a bucket of whole UTC days that is over by `now`:
+    /// its users are the index's rows on those days, plus the rows with a delta event in
+    /// it, within its group (DAU as a union of day bitmaps).
+    func values(rows: Bitmap, groups: [Bitmap], _ buckets: [Buckets.Bucket], now: Int64, _ evaluator: Evaluator) -> [Accumulator] {
+        let table = evaluator.db.events.tables[self.table]
+        // The rows with events of the type between the start of `first` and `last`'s
+        // `now_b`, nil when that is empty.
+        func candidates(_ first: Buckets.Bucket, _ last: Buckets.Bucket) -> Bitmap? {
+            let through = Swift.min(now, last.end - 1)
+            guard first.start <= through, through >= 0, first.start <= Int64(UInt32.max) else { return nil }
+            var rows = table.activity.rows(in: UInt32(clamping: Swift.max(0, first.start))...UInt32(clamping: through))
+            rows.formUnion(table.deltaUsers)
+            return rows
+        }
+        var values = [Accumulator?](repeating: nil, count: buckets.count)
+        if function == .users, filter == nil, let last = buckets.last {
+            let hits = deltaRows(table, rows, buckets, through: Swift.min(now, last.end - 1))
+            for (k, bucket) in buckets.enumerated() where bucket.complete(now) && bucket.start >= 0 && bucket.end - 1 <= Int64(UInt32.max) {
+                guard var users = table.activity.rows(inWholeDays: UInt32(bucket.start)...UInt32(bucket.end - 1)) else { continue }
+                users.formUnion(hits[k])
+                var a = Accumulator()
+                a.users = users.intersectionCount(groups.isEmpty ? rows : groups[k])
+                values[k] = a
+            }
+        }
+        let rest = buckets.indices.filter { values[$0] == nil }
+        if let first = rest.first, let last = rest.last, let scan = candidates(buckets[first], buckets[last]) {
+            let scanned = accumulate(scan.intersection(rows).toArray(), rest.map { buckets[$0] }, now: now, evaluator) { k, row in
+                groups.isEmpty || groups[rest[k]].contains(row)
+            }
+            for (k, a) in zip(rest, scanned) { values[k] = a }
+        }
+        return values.map { $0 ?? Accumulator() }
+    }
+
+    /// Per bucket, the rows of `candidates` with a delta event in it at or before
+    /// `through`: one walk of each such row's delta list. O(their delta events).
+    private func deltaRows(_ table: EventTable, _ candidates: Bitmap, _ buckets: [Buckets.Bucket], through: Int64) -> [Bitmap] {
+        var lists = [ContiguousArray<UInt32>](repeating: [], count: buckets.count)
+        guard !table.deltaUsers.isEmpty, through >= buckets[0].start else { return lists.map { _ in Bitmap() } }
+        let delta = DeltaReader(table, nil)
+        let lower = UInt32(clamping: Swift.max(0, buckets[0].start))
+        for row in table.deltaUsers.intersection(candidates) {
+            var d = delta.first(of: row, from: lower)
+            while d != EventTable.DeltaList.end, Int64(delta.times[Int(d)]) <= through {
+                let t = Int64(delta.times[Int(d)])
+                let b = Self.bucket(of: t, buckets)
+                if t < buckets[b].end, lists[b].last != row { lists[b].append(row) }
+                d = delta.next[Int(d)]
+            }
+        }
+        return lists.map { list in
+            var bitmap = Bitmap()
+            list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
+            return bitmap
+        }
+    }
+
+    /// The accumulators of `buckets` (ascending, not necessarily consecutive: an event
+    /// between two of them counts in neither) over `rows`; `member(k, row)` says whether
+    /// `row` is in bucket k's group.
     func accumulate(
         _ rows: ContiguousArray<UInt32>, _ buckets: [Buckets.Bucket], now: Int64, _ evaluator: Evaluator,
         member: @Sendable @escaping (Int, UInt32) -> Bool
@@ -64,7 +129,7 @@ struct EventSeries: Sendable {
                 table.appendEvents(of: row, from: first.start, through: through, into: &events)
                 for (position, time) in events {
                     let b = Self.bucket(of: Int64(time), buckets)
-                    guard member(b, row) else { continue }
+                    guard Int64(time) < buckets[b].end, member(b, row) else { continue }
                     if let filter {
                         evaluator.now = buckets[b].now(now)
                         evaluator.bucket = (buckets[b].start, buckets[b].end)
@@ -80,7 +145,7 @@ struct EventSeries: Sendable {
         return total
     }
 
-    /// The index of the bucket holding `t` (the buckets are consecutive and ascending).
+    /// The index of the last bucket starting at or before `t` (the buckets ascending).
     private static func bucket(of t: Int64, _ buckets: [Buckets.Bucket]) -> Int {
         var (low, high) = (0, buckets.count - 1)
         while low < high {

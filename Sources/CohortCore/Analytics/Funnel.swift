@@ -31,7 +31,7 @@ struct Funnel: Sendable {
     }
 
     /// One of a user's events that matches some step: its time and the steps it matches.
-    private struct Match {
+    struct Match: Sendable {
         let time: Int64
         let steps: UInt32
     }
@@ -48,100 +48,294 @@ struct Funnel: Sendable {
         return rows
     }
 
-    /// The levels of `rows` at `evaluator.now`, in their order, 0 to `steps.count`.
-    ///
-    /// Table by table over the rows, not row by row over the tables: each `EventTable`
-    /// is taken from the database once per call (a copy of one retains each of its
-    /// buffers, and retains shared by threads contend). Pass 1 finds the rows with a
-    /// step-1 event in the entry range (one binary search each; most have none), pass 2
-    /// collects those rows' events that can be in a chain, pass 3 runs Appendix B.2.
-    func levels(of rows: ArraySlice<UInt32>, _ evaluator: Evaluator) -> [UInt8] {
-        let all = evaluator.db.events.tables
-        let now = evaluator.now
-        let entryEnd = min(to - 1, now)
+    /// The seconds an event can have and be in a chain at `now`: from the entry range's
+    /// start to the window's end after its last second, and not after now.
+    func chainBounds(now: Int64) -> ClosedRange<UInt32>? {
         let chainEnd = min(now, to - 1 > Int64.max - window ? Int64.max : to - 1 + window)
-        var events: [(position: Int, time: UInt32)] = []
-        var candidates: [Int] = []
-        do {
-            let table = all[steps[0].table]
-            let filter = steps[0].filter
-            for i in rows.indices {
-                events.removeAll(keepingCapacity: true)
-                table.appendEvents(of: rows[i], from: from, through: entryEnd, into: &events)
-                guard !events.isEmpty else { continue }
-                if let filter, !events.contains(where: { evaluator.test(filter, rows[i], EventRef(table: steps[0].table, position: $0.position)) }) {
-                    continue
-                }
-                candidates.append(i)
-            }
-        }
-        var matches = [[Match]](repeating: [], count: candidates.count)
-        for tableIndex in tables {
-            let table = all[tableIndex]
-            // Steps of this table without a filter match every event: one mask for them.
+        guard from <= min(to - 1, now), chainEnd >= 0, from <= Int64(UInt32.max) else { return nil }
+        return UInt32(clamping: max(0, from))...UInt32(clamping: chainEnd)
+    }
+
+    /// What a call reads of one of the steps' tables, prepared once and shared by the
+    /// parallel chunks: the columns (its recent copy when the chain bounds are inside it
+    /// and no step filter needs the base, else its base), the steps' compiled filters and
+    /// the delta.
+    ///
+    /// Memory safety: `baseTimes` points into `times`, which this immutable value holds,
+    /// so it stays valid as long as the reader; a writer mutating the table copies the
+    /// column first and never moves this one. The per-event loop reads through it, and
+    /// calls the filters through unretained references (`FilterRef`) while the readers
+    /// are alive, so that it costs no reference counting (threads retaining the same
+    /// buffers contend).
+    struct TableReader: @unchecked Sendable {
+        let table: EventTable
+        /// The steps of this table without a filter: each event matches them all.
+        let plain: UInt32
+        /// The steps of this table with a filter: bit and compiled filter (against
+        /// `times`' columns).
+        let filtered: [(bit: UInt32, filter: EventFilter)]
+        let delta: DeltaReader
+        let offsets: ContiguousArray<UInt32>
+        let times: ContiguousArray<UInt32>
+        let baseTimes: UnsafePointer<UInt32>
+
+        init(_ tableIndex: Int, _ steps: [Step], _ bounds: ClosedRange<UInt32>, _ evaluator: Evaluator) {
+            table = evaluator.db.events.tables[tableIndex]
             var plain: UInt32 = 0
-            var filtered: [(bit: UInt32, filter: BoolPlan)] = []
+            var plans: [(UInt32, BoolPlan)] = []
             for (j, step) in steps.enumerated() where step.table == tableIndex {
-                if let filter = step.filter { filtered.append((1 << UInt32(j), filter)) } else { plain |= 1 << UInt32(j) }
+                if let filter = step.filter { plans.append((1 << UInt32(j), filter)) } else { plain |= 1 << UInt32(j) }
             }
-            for (c, i) in candidates.enumerated() {
-                let row = rows[i]
-                events.removeAll(keepingCapacity: true)
-                table.appendEvents(of: row, from: from, through: chainEnd, into: &events)
-                for (position, time) in events {
-                    var mask = plain
-                    for (bit, filter) in filtered where evaluator.test(filter, row, EventRef(table: tableIndex, position: position)) { mask |= bit }
-                    if mask != 0 { matches[c].append(Match(time: Int64(time), steps: mask)) }
-                }
+            self.plain = plain
+            var recent = table.recent.flatMap { $0.covers(bounds) ? $0 : nil }
+            var filtered = plans.map { ($0.0, EventFilter($0.1, table: tableIndex, evaluator: evaluator, recent: recent != nil)) }
+            if recent != nil, filtered.contains(where: { $0.1.hasFallback }) {
+                recent = nil
+                filtered = plans.map { ($0.0, EventFilter($0.1, table: tableIndex, evaluator: evaluator)) }
+            }
+            self.filtered = filtered
+            delta = DeltaReader(table, nil)
+            offsets = recent?.offsets ?? table.offsets
+            times = recent?.times ?? table.times
+            baseTimes = times.withUnsafeBufferPointer { $0.baseAddress } ?? UnsafePointer(bitPattern: 8)!
+        }
+
+        /// Appends `row`'s delta events inside `bounds` to `out`, in time order, each with
+        /// the steps it matches (an event matching none is left out).
+        func appendDelta(of row: UInt32, _ bounds: ClosedRange<UInt32>, _ evaluator: Evaluator, into out: inout [Match]) {
+            var d = delta.first(of: row, from: bounds.lowerBound)
+            while d != DeltaList.end, delta.times[Int(d)] <= bounds.upperBound {
+                var mask = plain
+                for (bit, filter) in filtered where filter.holds(table.baseCount + Int(d), row: row, evaluator) { mask |= bit }
+                if mask != 0 { out.append(Match(time: Int64(delta.times[Int(d)]), steps: mask)) }
+                d = delta.next[Int(d)]
             }
         }
+    }
+
+    /// A step filter for the per-row loop: its table (index into the readers), its step's
+    /// bit, and the filter unretained (the readers keep it alive).
+    private struct FilterRef {
+        let reader: Int
+        let bit: UInt32
+        let filter: Unmanaged<EventFilter>
+    }
+
+    /// The readers of the steps' tables, in `tables` order.
+    func readers(_ evaluator: Evaluator) -> [TableReader] {
+        guard let bounds = chainBounds(now: evaluator.now) else { return [] }
+        return tables.map { TableReader($0, steps, bounds, evaluator) }
+    }
+
+    private typealias DeltaList = EventTable.DeltaList
+
+    /// Where a row's merge stands in one table: the next base position of its slice and
+    /// its end, where the slice's step masks are (`masks[maskBase + position]`, when
+    /// `masked`; else every event matches the table's plain steps) and the next and end
+    /// of its delta events.
+    private struct Cursor {
+        var base = 0
+        var end = 0
+        var masked = false
+        var maskBase = 0
+        var delta = 0
+        var deltaEnd = 0
+    }
+
+    /// The levels of `rows` (ascending) at `evaluator.now`, in their order, 0 to
+    /// `steps.count`, with `readers` from `readers(_:)`.
+    ///
+    /// Per table, one pass finds every row's slice of the chain bounds (`EventWindow.
+    /// slices`, in the recent copy when it covers them). Then per row: the step masks of
+    /// its filtered slices, 64 events per filter call; its delta events, if any; and a
+    /// merge of them all by time that runs Appendix B.2 as the events come, stopping at
+    /// the last step. No allocation per row: masks, delta events, chain starts and a
+    /// second's group live in buffers reused across the rows.
+    func levels(of rows: ArraySlice<UInt32>, _ readers: [TableReader], _ evaluator: Evaluator) -> [UInt8] {
         var levels = [UInt8](repeating: 0, count: rows.count)
-        for (c, i) in candidates.enumerated() {
-            // Equal times keep no meaningful order: any order counts.
-            matches[c].sort { $0.time < $1.time }
-            levels[i - rows.startIndex] = UInt8(level(matches[c]))
+        guard let bounds = chainBounds(now: evaluator.now) else { return levels }
+        let entryEnd = UInt32(clamping: min(to - 1, evaluator.now))
+        let k = readers.count
+        let first = tables.firstIndex(of: steps[0].table)!
+        let times = readers.map(\.baseTimes)
+        let filters = readers.indices.flatMap { r in readers[r].filtered.map { FilterRef(reader: r, bit: $0.bit, filter: .passUnretained($0.filter)) } }
+        let hasDelta = readers.map { !$0.table.deltaUsers.isEmpty }
+        let plain = readers.map(\.plain)
+        withExtendedLifetime(readers) {
+            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count * k) { windows in
+                rows.withUnsafeBufferPointer { rowBuffer in
+                    for r in 0..<k {
+                        readers[r].offsets.withUnsafeBufferPointer { o in
+                            readers[r].times.withUnsafeBufferPointer { t in
+                                let part = UnsafeMutableBufferPointer(rebasing: windows[(r * rows.count)..<((r + 1) * rows.count)])
+                                EventWindow.slices(rowBuffer, o, t, bounds, into: part)
+                            }
+                        }
+                    }
+                }
+                let n = steps.count
+                var masks: [UInt32] = []
+                var deltaEvents: [Match] = []
+                var group: [Match] = []
+                let (times, plain) = (ContiguousArray(times), ContiguousArray(plain))
+                withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * (n + 1)) { chainStarts in
+                    withUnsafeTemporaryAllocation(of: Cursor.self, capacity: k) { cursors in
+                        times.withUnsafeBufferPointer { times in
+                            plain.withUnsafeBufferPointer { plain in
+                                for i in 0..<rows.count {
+                                    let row = rows[rows.startIndex + i]
+                                    deltaEvents.removeAll(keepingCapacity: true)
+                                    for r in 0..<k {
+                                        let start = deltaEvents.count
+                                        if hasDelta[r] { readers[r].appendDelta(of: row, bounds, evaluator, into: &deltaEvents) }
+                                        let w = windows[r * rows.count + i]
+                                        cursors[r] = Cursor(base: w.lowerBound, end: w.upperBound, delta: start, deltaEnd: deltaEvents.count)
+                                    }
+                                    // A row without a step-1 event in the entry range stays at level 0.
+                                    let c = cursors[first]
+                                    guard (c.base < c.end && times[first][c.base] <= entryEnd)
+                                        || (c.delta < c.deltaEnd && deltaEvents[c.delta].time <= Int64(entryEnd))
+                                    else { continue }
+                                    masks.removeAll(keepingCapacity: true)
+                                    for f in filters {
+                                        let r = f.reader
+                                        let w = cursors[r].base..<cursors[r].end
+                                        if !cursors[r].masked {
+                                            cursors[r].masked = true
+                                            cursors[r].maskBase = masks.count - w.lowerBound
+                                            masks.append(contentsOf: repeatElement(plain[r], count: w.count))
+                                        }
+                                        let maskBase = cursors[r].maskBase
+                                        f.filter._withUnsafeGuaranteedRef { filter in
+                                            filter.forEachMask(w, row: row, evaluator) { start, bits in
+                                                var bits = bits
+                                                while bits != 0 {
+                                                    masks[maskBase + start + bits.trailingZeroBitCount] |= f.bit
+                                                    bits &= bits &- 1
+                                                }
+                                            }
+                                        }
+                                    }
+                                    masks.withUnsafeBufferPointer { masks in
+                                        deltaEvents.withUnsafeBufferPointer { deltaEvents in
+                                            let sources = Sources(cursors: cursors, times: times, plain: plain, masks: masks, delta: deltaEvents)
+                                            levels[i] = UInt8(level(sources, chainStarts, &group))
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
         return levels
     }
 
-    /// The level of one user's matching events (ascending by time).
-    private func level(_ matches: [Match]) -> Int {
-        guard !matches.isEmpty else { return 0 }
+    /// One row's events for `level`: per table `r`, the base events `cursors[r].base ..<
+    /// cursors[r].end` at `times[r]` (each matching the steps `plain[r]`, or its entry of
+    /// `masks`), and its delta events `delta[cursors[r].delta ..< cursors[r].deltaEnd]`.
+    private struct Sources {
+        let cursors: UnsafeMutableBufferPointer<Cursor>
+        let times: UnsafeBufferPointer<UnsafePointer<UInt32>>
+        let plain: UnsafeBufferPointer<UInt32>
+        let masks: UnsafeBufferPointer<UInt32>
+        let delta: UnsafeBufferPointer<Match>
+    }
+
+    /// No chain of that length (a start time is an event's, so never this).
+    private static let none = Int64.min
+
+    /// Appendix B.2 over one row's events, merged by time from `sources`: its level.
+    /// `chainStarts` holds `s` and its copy before a group (`2 * (steps + 1)`); `group`
+    /// is reused across rows for the seconds with several events.
+    ///
+    /// `s[j]` is the latest start among the chains of length `j` found so far (`none`
+    /// for none): a later start is never worse, as the window is measured from it. The
+    /// usual second has one event matching one step: it extends `s[j - 1]` directly.
+    private func level(_ sources: Sources, _ chainStarts: UnsafeMutableBufferPointer<Int64>, _ group: inout [Match]) -> Int {
         let n = steps.count
-        // s[j]: the latest start among chains of length j found so far (nil: none). A
-        // later start is never worse: the window is measured from it.
-        var s = [Int64?](repeating: nil, count: n + 1)
-        var g = 0
-        while g < matches.count {
-            var end = g + 1
-            while end < matches.count, matches[end].time == matches[g].time { end += 1 }
-            let t = matches[g].time
-            let group = matches[g..<end]
-            if group.count == 1, group.first!.steps.nonzeroBitCount == 1 {
-                // The usual case: one event, one step; descending so it is used once.
-                let j = group.first!.steps.trailingZeroBitCount + 1
-                if let start = usableStart(j - 1, t, s) { s[j] = max(s[j] ?? .min, start) }
-            } else {
-                let before = s
-                for i in 0..<n {
-                    guard let start = usableStart(i, t, before) else { continue }
-                    let m = strictIncrease ? (group.contains { $0.steps & (1 << UInt32(i)) != 0 } ? 1 : 0) : longestRun(from: i, group)
-                    for j in stride(from: i + 1, through: i + m, by: 1) { s[j] = max(s[j] ?? .min, start) }
+        let (c, times, plain, masks, delta) = (sources.cursors, sources.times, sources.plain, sources.masks, sources.delta)
+        let s = UnsafeMutableBufferPointer(rebasing: chainStarts[0...n])
+        let before = UnsafeMutableBufferPointer(rebasing: chainStarts[(n + 1)...])
+        s.update(repeating: Self.none)
+        while s[n] == Self.none {
+            // The earliest next time over the tables' slices and delta events, how many
+            // of them are at it, and the first (2r for a slice, 2r + 1 for a delta).
+            var t = Int64.max
+            var ties = 0
+            var source = 0
+            for r in c.indices {
+                if c[r].base < c[r].end {
+                    let x = Int64(times[r][c[r].base])
+                    if x < t { (t, ties, source) = (x, 1, 2 * r) } else if x == t { ties += 1 }
+                }
+                if c[r].delta < c[r].deltaEnd {
+                    let x = delta[c[r].delta].time
+                    if x < t { (t, ties, source) = (x, 1, 2 * r + 1) } else if x == t { ties += 1 }
                 }
             }
-            g = end
+            guard t != .max else { break }
+            group.removeAll(keepingCapacity: true)
+            if ties == 1 {
+                // Take the source's first event at `t`; if it is alone in its second and
+                // matches one step (the usual case), extend the chains by it here.
+                let r = source / 2
+                let mask: UInt32
+                let alone: Bool
+                if source & 1 == 0 {
+                    let p = c[r].base
+                    mask = c[r].masked ? masks[c[r].maskBase + p] : plain[r]
+                    c[r].base = p + 1
+                    alone = p + 1 == c[r].end || Int64(times[r][p + 1]) != t
+                } else {
+                    mask = delta[c[r].delta].steps
+                    c[r].delta += 1
+                    alone = c[r].delta == c[r].deltaEnd || delta[c[r].delta].time != t
+                }
+                if alone, mask & (mask &- 1) == 0 {
+                    if mask != 0 {
+                        let j = mask.trailingZeroBitCount + 1
+                        if let start = usableStart(j - 1, t, s) { s[j] = Swift.max(s[j], start) }
+                    }
+                    continue
+                }
+                if mask != 0 { group.append(Match(time: t, steps: mask)) }
+            }
+            // Every (other) event at `t`.
+            for r in c.indices {
+                while c[r].base < c[r].end, Int64(times[r][c[r].base]) == t {
+                    let mask = c[r].masked ? masks[c[r].maskBase + c[r].base] : plain[r]
+                    if mask != 0 { group.append(Match(time: t, steps: mask)) }
+                    c[r].base += 1
+                }
+                while c[r].delta < c[r].deltaEnd, delta[c[r].delta].time == t {
+                    group.append(delta[c[r].delta])
+                    c[r].delta += 1
+                }
+            }
+            guard !group.isEmpty else { continue }
+            // Several events in one second, or one matching several steps: for each usable
+            // start, the longest run of steps distinct events of the group can take.
+            before.update(fromContentsOf: s)
+            for i in 0..<n {
+                guard let start = usableStart(i, t, before) else { continue }
+                let m = strictIncrease ? (group.contains { $0.steps & (1 << UInt32(i)) != 0 } ? 1 : 0) : longestRun(from: i, group[...])
+                for j in stride(from: i + 1, through: i + m, by: 1) { s[j] = Swift.max(s[j], start) }
+            }
         }
-        return s.lastIndex { $0 != nil } ?? 0
+        return s.lastIndex { $0 != Self.none } ?? 0
     }
 
     /// The start a chain of length `i` gives an event at `t` extending it to `i + 1`:
     /// `t` itself for `i = 0` inside the entry range, else `s[i]` if `t` is within the
     /// window of it (and, strictly increasing, after it: guaranteed, as `s` holds
     /// earlier seconds' chains only when a group is processed).
-    private func usableStart(_ i: Int, _ t: Int64, _ s: [Int64?]) -> Int64? {
+    @inline(__always)
+    private func usableStart(_ i: Int, _ t: Int64, _ s: UnsafeMutableBufferPointer<Int64>) -> Int64? {
         if i == 0 { return from <= t && t < to ? t : nil }
-        guard let start = s[i], t - start <= window else { return nil }
-        return start
+        guard s[i] != Self.none, t - s[i] <= window else { return nil }
+        return s[i]
     }
 
     /// The largest `m` such that steps `i+1 ... i+m` go to distinct events of one

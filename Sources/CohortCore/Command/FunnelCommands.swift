@@ -92,21 +92,15 @@ enum FunnelCommands {
         return Funnel.Step(table: a.table, filter: a.filter)
     }
 
-    /// Every group member's level, in row order, computed in parallel for the members
-    /// that may have a step-1 event in the entry range (`Funnel.possibleStarters`); the
-    /// others are at level 0.
+    /// The levels of the group members that may have a step-1 event in the entry range
+    /// (`Funnel.possibleStarters`), ascending, computed in parallel; every other member
+    /// is at level 0.
     static func levels(_ request: Request) -> (rows: ContiguousArray<UInt32>, levels: [UInt8]) {
-        let rows = request.group.toArray()
         let (funnel, evaluator) = (request.funnel, request.evaluator)
         let starters = request.group.intersection(funnel.possibleStarters(evaluator)).toArray()
-        let parts = parallelChunks(starters) { funnel.levels(of: $0, evaluator) }
-        var levels = [UInt8](repeating: 0, count: rows.count)
-        var k = 0  // both ascending: walk the starters beside the rows
-        for (level, row) in zip(parts.joined(), starters) {
-            while rows[k] != row { k += 1 }
-            levels[k] = level
-        }
-        return (rows, levels)
+        let readers = funnel.readers(evaluator)
+        let parts = parallelChunks(starters) { funnel.levels(of: $0, readers, evaluator) }
+        return (starters, Array(parts.joined()))
     }
 
     /// Step rows `[users, rate_from_first, rate_from_previous]` from users per exact level.

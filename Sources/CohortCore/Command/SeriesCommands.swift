@@ -140,10 +140,7 @@ enum SeriesCommands {
                 rows = evaluator.rows(try SegmentCommands.target(target, evaluator, env), within: live)
             }
         }
-        let perBucket = groups
-        let accumulators = series.accumulate(rows.toArray(), options.buckets, now: options.now, evaluator) { k, row in
-            perBucket.isEmpty || perBucket[k].contains(row)
-        }
+        let accumulators = series.values(rows: rows, groups: groups, options.buckets, now: options.now, evaluator)
         return .array(zip(options.buckets, accumulators).map { row($0, series.reply($1), now: options.now) })
     }
 

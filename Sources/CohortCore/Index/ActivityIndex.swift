@@ -88,6 +88,13 @@ public struct ActivityIndex: Sendable {
         return result
     }
 
+    /// Exactly the rows with a base event inside `bounds`, when `bounds` is whole days
+    /// (from a midnight UTC to the second before one); nil otherwise. O(days).
+    func rows(inWholeDays bounds: ClosedRange<UInt32>) -> Bitmap? {
+        guard bounds.lowerBound % Self.day == 0, bounds.upperBound % Self.day == Self.day - 1 else { return nil }
+        return rows(in: bounds)
+    }
+
     /// The rows with a base event on a day `bounds` touches whose string property `slot`
     /// has one of `codes`, and the sum of those days' sizes (an upper bound, in O(days ×
     /// codes)); nil when the slot is not indexed by code.

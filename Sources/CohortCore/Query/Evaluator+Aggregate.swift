@@ -204,6 +204,16 @@ struct DeltaReader {
         }
     }
 
+    /// The first of `row`'s delta events (in storage order) at or after `lower`, or
+    /// `DeltaList.end`: O(the row's delta events before it).
+    @inline(__always)
+    func first(of row: UInt32, from lower: UInt32) -> UInt32 {
+        guard let list = list(of: row) else { return EventTable.DeltaList.end }
+        var d = list.first
+        while d != EventTable.DeltaList.end, times[Int(d)] < lower { d = next[Int(d)] }
+        return d
+    }
+
     /// `row`'s delta events, nil when it has none.
     @inline(__always)
     func list(of row: UInt32) -> EventTable.DeltaList? {
