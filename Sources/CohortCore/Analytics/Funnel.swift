@@ -113,13 +113,6 @@ struct Funnel: Sendable {
         }
     }
 
-    /// A step filter for the per-row loop: its table (index into the readers), its step's
-    /// bit, and the filter unretained (the readers keep it alive).
-    private struct FilterRef {
-        let reader: Int
-        let bit: UInt32
-        let filter: Unmanaged<EventFilter>
-    }
 
     /// The readers of the steps' tables, in `tables` order.
     func readers(_ evaluator: Evaluator) -> [TableReader] {
@@ -130,14 +123,10 @@ struct Funnel: Sendable {
     private typealias DeltaList = EventTable.DeltaList
 
     /// Where a row's merge stands in one table: the next base position of its slice and
-    /// its end, where the slice's step masks are (`masks[maskBase + position]`, when
-    /// `masked`; else every event matches the table's plain steps) and the next and end
-    /// of its delta events.
+    /// its end, and the next and end of its delta events.
     private struct Cursor {
         var base = 0
         var end = 0
-        var masked = false
-        var maskBase = 0
         var delta = 0
         var deltaEnd = 0
     }
@@ -147,10 +136,11 @@ struct Funnel: Sendable {
     ///
     /// Per table, one pass finds every row's slice of the chain bounds (`EventWindow.
     /// slices`, in the recent copy when it covers them). Then per row: the step masks of
-    /// its filtered slices, 64 events per filter call; its delta events, if any; and a
-    /// merge of them all by time that runs Appendix B.2 as the events come, stopping at
-    /// the last step. No allocation per row: masks, delta events, chain starts and a
-    /// second's group live in buffers reused across the rows.
+    /// its delta events, if any, and a merge of its slices and delta events by time that
+    /// runs Appendix B.2 as the events come, stopping at the last step. A step filter is
+    /// asked about a base event only when the event could extend a chain (`level`). No
+    /// allocation per row: delta events, chain starts and a second's group live in
+    /// buffers reused across the rows.
     func levels(of rows: ArraySlice<UInt32>, _ readers: [TableReader], _ evaluator: Evaluator) -> [UInt8] {
         var levels = [UInt8](repeating: 0, count: rows.count)
         guard let bounds = chainBounds(now: evaluator.now) else { return levels }
@@ -158,7 +148,16 @@ struct Funnel: Sendable {
         let k = readers.count
         let first = tables.firstIndex(of: steps[0].table)!
         let times = readers.map(\.baseTimes)
-        let filters = readers.indices.flatMap { r in readers[r].filtered.map { FilterRef(reader: r, bit: $0.bit, filter: .passUnretained($0.filter)) } }
+        // Per step, its filter unretained (the readers keep them alive); per table, the
+        // bits of its filtered steps.
+        var stepFilters = ContiguousArray<Unmanaged<EventFilter>?>(repeating: nil, count: steps.count)
+        var filtered = ContiguousArray<UInt32>(repeating: 0, count: readers.count)
+        for (r, reader) in readers.enumerated() {
+            for (bit, filter) in reader.filtered {
+                stepFilters[bit.trailingZeroBitCount] = .passUnretained(filter)
+                filtered[r] |= bit
+            }
+        }
         let hasDelta = readers.map { !$0.table.deltaUsers.isEmpty }
         let plain = readers.map(\.plain)
         withExtendedLifetime(readers) {
@@ -174,7 +173,6 @@ struct Funnel: Sendable {
                     }
                 }
                 let n = steps.count
-                var masks: [UInt32] = []
                 var deltaEvents: [Match] = []
                 var group: [Match] = []
                 let (times, plain) = (ContiguousArray(times), ContiguousArray(plain))
@@ -182,6 +180,8 @@ struct Funnel: Sendable {
                     withUnsafeTemporaryAllocation(of: Cursor.self, capacity: k) { cursors in
                         times.withUnsafeBufferPointer { times in
                             plain.withUnsafeBufferPointer { plain in
+                            filtered.withUnsafeBufferPointer { filtered in
+                            stepFilters.withUnsafeBufferPointer { stepFilters in
                                 for i in 0..<rows.count {
                                     let row = rows[rows.startIndex + i]
                                     deltaEvents.removeAll(keepingCapacity: true)
@@ -196,33 +196,14 @@ struct Funnel: Sendable {
                                     guard (c.base < c.end && times[first][c.base] <= entryEnd)
                                         || (c.delta < c.deltaEnd && deltaEvents[c.delta].time <= Int64(entryEnd))
                                     else { continue }
-                                    masks.removeAll(keepingCapacity: true)
-                                    for f in filters {
-                                        let r = f.reader
-                                        let w = cursors[r].base..<cursors[r].end
-                                        if !cursors[r].masked {
-                                            cursors[r].masked = true
-                                            cursors[r].maskBase = masks.count - w.lowerBound
-                                            masks.append(contentsOf: repeatElement(plain[r], count: w.count))
-                                        }
-                                        let maskBase = cursors[r].maskBase
-                                        f.filter._withUnsafeGuaranteedRef { filter in
-                                            filter.forEachMask(w, row: row, evaluator) { start, bits in
-                                                var bits = bits
-                                                while bits != 0 {
-                                                    masks[maskBase + start + bits.trailingZeroBitCount] |= f.bit
-                                                    bits &= bits &- 1
-                                                }
-                                            }
-                                        }
-                                    }
-                                    masks.withUnsafeBufferPointer { masks in
-                                        deltaEvents.withUnsafeBufferPointer { deltaEvents in
-                                            let sources = Sources(cursors: cursors, times: times, plain: plain, masks: masks, delta: deltaEvents)
-                                            levels[i] = UInt8(level(sources, chainStarts, &group))
-                                        }
+                                    deltaEvents.withUnsafeBufferPointer { deltaEvents in
+                                        let sources = Sources(
+                                            cursors: cursors, times: times, plain: plain, filtered: filtered, filters: stepFilters, delta: deltaEvents, row: row)
+                                        levels[i] = UInt8(level(sources, chainStarts, &group, evaluator))
                                     }
                                 }
+                            }
+                            }
                             }
                         }
                     }
@@ -233,14 +214,36 @@ struct Funnel: Sendable {
     }
 
     /// One row's events for `level`: per table `r`, the base events `cursors[r].base ..<
-    /// cursors[r].end` at `times[r]` (each matching the steps `plain[r]`, or its entry of
-    /// `masks`), and its delta events `delta[cursors[r].delta ..< cursors[r].deltaEnd]`.
+    /// cursors[r].end` at `times[r]`, each matching the steps `plain[r]` and those of
+    /// `filtered[r]` whose filter (`filters[step]`) holds for it, and its delta events
+    /// `delta[cursors[r].delta ..< cursors[r].deltaEnd]` with their steps.
     private struct Sources {
         let cursors: UnsafeMutableBufferPointer<Cursor>
         let times: UnsafeBufferPointer<UnsafePointer<UInt32>>
         let plain: UnsafeBufferPointer<UInt32>
-        let masks: UnsafeBufferPointer<UInt32>
+        let filtered: UnsafeBufferPointer<UInt32>
+        let filters: UnsafeBufferPointer<Unmanaged<EventFilter>?>
         let delta: UnsafeBufferPointer<Match>
+        let row: UInt32
+
+        /// Whether base event `p` of the row matches step bit `b` of its table `r`.
+        @inline(__always)
+        func matches(_ b: Int, _ r: Int, _ p: Int, _ evaluator: Evaluator) -> Bool {
+            if plain[r] & (1 << UInt32(b)) != 0 { return true }
+            return filters[b]!._withUnsafeGuaranteedRef { $0.holds(p, row: row, evaluator) }
+        }
+
+        /// Every step base event `p` of table `r` matches.
+        func steps(_ r: Int, _ p: Int, _ evaluator: Evaluator) -> UInt32 {
+            var mask = plain[r]
+            var rest = filtered[r]
+            while rest != 0 {
+                let b = rest.trailingZeroBitCount
+                if matches(b, r, p, evaluator) { mask |= 1 << UInt32(b) }
+                rest &= rest &- 1
+            }
+            return mask
+        }
     }
 
     /// No chain of that length (a start time is an event's, so never this).
@@ -252,10 +255,15 @@ struct Funnel: Sendable {
     ///
     /// `s[j]` is the latest start among the chains of length `j` found so far (`none`
     /// for none): a later start is never worse, as the window is measured from it. The
-    /// usual second has one event matching one step: it extends `s[j - 1]` directly.
-    private func level(_ sources: Sources, _ chainStarts: UnsafeMutableBufferPointer<Int64>, _ group: inout [Match]) -> Int {
+    /// usual second has one event: for each step `j` it may match, descending (so that
+    /// it is used once), it extends `s[j - 1]` to `s[j]`. A step filter is asked only
+    /// when `s[j - 1]` can be extended, so events before a chain reaches their step
+    /// cost no filter work.
+    private func level(
+        _ sources: Sources, _ chainStarts: UnsafeMutableBufferPointer<Int64>, _ group: inout [Match], _ evaluator: Evaluator
+    ) -> Int {
         let n = steps.count
-        let (c, times, plain, masks, delta) = (sources.cursors, sources.times, sources.plain, sources.masks, sources.delta)
+        let (c, times, delta) = (sources.cursors, sources.times, sources.delta)
         let s = UnsafeMutableBufferPointer(rebasing: chainStarts[0...n])
         let before = UnsafeMutableBufferPointer(rebasing: chainStarts[(n + 1)...])
         s.update(repeating: Self.none)
@@ -278,34 +286,42 @@ struct Funnel: Sendable {
             guard t != .max else { break }
             group.removeAll(keepingCapacity: true)
             if ties == 1 {
-                // Take the source's first event at `t`; if it is alone in its second and
-                // matches one step (the usual case), extend the chains by it here.
+                // Take the source's first event at `t`; if it is alone in its second (the
+                // usual case), extend the chains by it here.
                 let r = source / 2
-                let mask: UInt32
-                let alone: Bool
                 if source & 1 == 0 {
                     let p = c[r].base
-                    mask = c[r].masked ? masks[c[r].maskBase + p] : plain[r]
                     c[r].base = p + 1
-                    alone = p + 1 == c[r].end || Int64(times[r][p + 1]) != t
-                } else {
-                    mask = delta[c[r].delta].steps
-                    c[r].delta += 1
-                    alone = c[r].delta == c[r].deltaEnd || delta[c[r].delta].time != t
-                }
-                if alone, mask & (mask &- 1) == 0 {
-                    if mask != 0 {
-                        let j = mask.trailingZeroBitCount + 1
-                        if let start = usableStart(j - 1, t, s) { s[j] = Swift.max(s[j], start) }
+                    if p + 1 == c[r].end || Int64(times[r][p + 1]) != t {
+                        var candidates = sources.plain[r] | sources.filtered[r]
+                        while candidates != 0 {
+                            let b = 31 - candidates.leadingZeroBitCount
+                            candidates &= ~(1 << UInt32(b))
+                            if let start = usableStart(b, t, s), sources.matches(b, r, p, evaluator) { s[b + 1] = Swift.max(s[b + 1], start) }
+                        }
+                        continue
                     }
-                    continue
+                    let mask = sources.steps(r, p, evaluator)
+                    if mask != 0 { group.append(Match(time: t, steps: mask)) }
+                } else {
+                    let mask = delta[c[r].delta].steps
+                    c[r].delta += 1
+                    if c[r].delta == c[r].deltaEnd || delta[c[r].delta].time != t {
+                        var candidates = mask
+                        while candidates != 0 {
+                            let b = 31 - candidates.leadingZeroBitCount
+                            candidates &= ~(1 << UInt32(b))
+                            if let start = usableStart(b, t, s) { s[b + 1] = Swift.max(s[b + 1], start) }
+                        }
+                        continue
+                    }
+                    group.append(Match(time: t, steps: mask))
                 }
-                if mask != 0 { group.append(Match(time: t, steps: mask)) }
             }
             // Every (other) event at `t`.
             for r in c.indices {
                 while c[r].base < c[r].end, Int64(times[r][c[r].base]) == t {
-                    let mask = c[r].masked ? masks[c[r].maskBase + c[r].base] : plain[r]
+                    let mask = sources.steps(r, c[r].base, evaluator)
                     if mask != 0 { group.append(Match(time: t, steps: mask)) }
                     c[r].base += 1
                 }
@@ -315,8 +331,8 @@ struct Funnel: Sendable {
                 }
             }
             guard !group.isEmpty else { continue }
-            // Several events in one second, or one matching several steps: for each usable
-            // start, the longest run of steps distinct events of the group can take.
+            // Several events in one second: for each usable start, the longest run of
+            // steps distinct events of the group can take.
             before.update(fromContentsOf: s)
             for i in 0..<n {
                 guard let start = usableStart(i, t, before) else { continue }
