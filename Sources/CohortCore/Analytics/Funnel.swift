@@ -184,7 +184,7 @@ struct Funnel: Sendable {
                             stepFilters.withUnsafeBufferPointer { stepFilters in
                                 for i in 0..<rows.count {
                                     let row = rows[rows.startIndex + i]
-                                    deltaEvents.removeAll(keepingCapacity: true)
+                                    if !deltaEvents.isEmpty { deltaEvents.removeAll(keepingCapacity: true) }
                                     for r in 0..<k {
                                         let start = deltaEvents.count
                                         if hasDelta[r] { readers[r].appendDelta(of: row, bounds, evaluator, into: &deltaEvents) }
@@ -284,7 +284,7 @@ struct Funnel: Sendable {
                 }
             }
             guard t != .max else { break }
-            group.removeAll(keepingCapacity: true)
+            if !group.isEmpty { group.removeAll(keepingCapacity: true) }
             if ties == 1 {
                 // Take the source's first event at `t`; if it is alone in its second (the
                 // usual case), extend the chains by it here.

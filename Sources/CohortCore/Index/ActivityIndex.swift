@@ -83,9 +83,7 @@ public struct ActivityIndex: Sendable {
     /// The rows with a base event on a day `bounds` touches: every row with a base event
     /// inside `bounds`, and a few with events only outside it on its first or last day.
     func rows(in bounds: ClosedRange<UInt32>) -> Bitmap {
-        var result = Bitmap()
-        for d in span(bounds) { result.formUnion(days[d]) }
-        return result
+        Bitmap.union(of: Array(days[span(bounds)]))
     }
 
     /// Exactly the rows with a base event inside `bounds`, when `bounds` is whole days
@@ -103,9 +101,7 @@ public struct ActivityIndex: Sendable {
         let inIndex = codes.filter { $0 < UInt32(Self.maxCodes) }
         let estimate = span(bounds).reduce(0) { total, d in inIndex.reduce(total) { $0 + index[Int($1)][d].count } }
         guard estimate < limit else { return nil }
-        var result = Bitmap()
-        for d in span(bounds) { for c in inIndex { result.formUnion(index[Int(c)][d]) } }
-        return result
+        return Bitmap.union(of: span(bounds).flatMap { d in inIndex.map { index[Int($0)][d] } })
     }
 
     /// Heap bytes of the bitmaps.

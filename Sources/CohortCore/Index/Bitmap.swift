@@ -75,6 +75,11 @@ public struct Bitmap: @unchecked Sendable {
 
     public func intersection(_ other: Bitmap) -> Bitmap { Bitmap(owning: Roaring.and(handle, other.handle)) }
     public func union(_ other: Bitmap) -> Bitmap { Bitmap(owning: Roaring.or(handle, other.handle)) }
+    /// The union of `bitmaps`, in one pass: cheaper than folding `union` over many.
+    public static func union(of bitmaps: [Bitmap]) -> Bitmap {
+        if bitmaps.isEmpty { return Bitmap() }
+        return withExtendedLifetime(bitmaps) { Bitmap(owning: Roaring.orMany(bitmaps.map(\.handle))) }
+    }
     public func subtracting(_ other: Bitmap) -> Bitmap { Bitmap(owning: Roaring.andNot(handle, other.handle)) }
     public func symmetricDifference(_ other: Bitmap) -> Bitmap { Bitmap(owning: Roaring.xor(handle, other.handle)) }
 

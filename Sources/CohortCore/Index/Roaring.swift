@@ -53,6 +53,12 @@ enum Roaring {
         guard let result = roaring_bitmap_or(a, b) else { outOfMemory() }
         return result
     }
+    /// The union of `handles` in one pass (CRoaring's lazy unions, one repair at the end).
+    static func orMany(_ handles: [Handle]) -> Handle {
+        var pointers: [UnsafePointer<roaring_bitmap_t>?] = handles.map { UnsafePointer($0) }
+        guard let result = pointers.withUnsafeMutableBufferPointer({ roaring_bitmap_or_many($0.count, $0.baseAddress) }) else { outOfMemory() }
+        return result
+    }
     static func andNot(_ a: Handle, _ b: Handle) -> Handle {
         guard let result = roaring_bitmap_andnot(a, b) else { outOfMemory() }
         return result
