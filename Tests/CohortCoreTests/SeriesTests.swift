@@ -1,4 +1,4 @@
-import CohortCore
+@testable import CohortCore
 import CohortTestSupport
 import Foundation
 import Testing
@@ -154,6 +154,60 @@ struct SeriesTests {
                     return .array([.bulk(TimeFormat.format(start)), model(inBucket), .bool(now >= start + 86_400)])
                 }
                 #expect(engine.run(command) == .array(expected), "\(command)")
+            }
+        }
+    }
+
+    /// SERIES.COUNT of count-threshold segments (the shared pass, `CountSeries`) and of
+    /// one that reads the clock (bucket by bucket) equals SEGMENT.COUNT at each bucket's
+    /// now_b, over day and hour buckets, in every layout of the events.
+    @Test(arguments: [11, 12] as [UInt64], FunnelTests.Layout.allCases)
+    func countEqualsSegmentCountAtEachBucket(seed: UInt64, layout: FunnelTests.Layout) throws {
+        var rng = SplitMix(seed: seed)
+        let engine = try demoSchemaEngine()
+        if layout != .delta { engine.mergeThreshold = 1 }
+        let base: Int64 = 1_780_272_000  // 2026-06-01
+        for u in 0..<50 { engine.run("USER.SET c\(u) plan \(rng.next() % 3 == 0 ? "pro" : "free")") }
+        for half in 0..<2 {
+            for u in 0..<50 {
+                for _ in 0..<Int(rng.next() % 6) {
+                    // Over 40 days before to 12 after, on few seconds (ties, window edges).
+                    let t = base - 40 * 86_400 + Int64(rng.next() % 104) * 43_200 + Int64(rng.next() % 2)
+                    engine.run("EVENT.ADD c\(u) \(rng.next() % 3 == 0 ? "app_open" : "ride") \(t)")
+                }
+            }
+            if half == 0, layout == .mixed {
+                engine.waitForMerges()
+                engine.mergeThreshold = .max
+                engine.run("USER.DEL c4")
+            }
+        }
+        engine.waitForMerges()
+        let now = base + 9 * 86_400 + 43_200
+        let plans = [
+            "count(ride, last 3d) >= 2",
+            "count(ride, last 1.5d) > 0.5 and not count(app_open, last 2d) = 1",
+            #"count(ride) < 4 or plan = \"pro\""#,
+            "count(ride, last 7d) != 2",
+            "count(ride, last 2d) <= 1.5 and count(ride, last 10d) >= 1 and count(app_open) >= 1",
+            #"count(ride, last 2d) >= 1 and now > \"2026-06-05\""#,
+        ]
+        for (k, plan) in plans.enumerated() {
+            let shared = CountSeries(try SegmentCommands.target(plan.replacingOccurrences(of: "\\\"", with: "\""), Evaluator(db: engine.snapshotView(), now: now), engine.environment))
+            #expect((shared != nil) == (k < plans.count - 1), "\(plan): the shared pass applies exactly to count thresholds without the clock")
+            for (unit, seconds, range) in [("day", Int64(86_400), "FROM \(base - 3 * 86_400) TO \(base + 12 * 86_400)"), ("hour", Int64(3600), "LAST 40")] {
+                guard case .array(let rows) = engine.run("SERIES.COUNT \"\(plan)\" BY \(unit) \(range) AT \(now)") else {
+                    Issue.record("SERIES.COUNT \(plan) failed")
+                    return
+                }
+                for row in rows {
+                    guard case .array(let fields) = row, case .bulk(let start) = fields[0], let t = TimeFormat.parse(start) else {
+                        Issue.record("bad row \(row)")
+                        return
+                    }
+                    let at = min(t + seconds - 1, now)
+                    #expect(fields[1] == engine.run("SEGMENT.COUNT \"\(plan)\" AT \(at)"), "\(plan) BY \(unit) at \(start)")
+                }
             }
         }
     }

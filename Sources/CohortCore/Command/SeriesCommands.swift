@@ -78,6 +78,11 @@ enum SeriesCommands {
         if options.recorded { return try recordedCount(db, args[0], options, env) }
         let database = copy db
         let plan = try SegmentCommands.target(args[0], Evaluator(db: database, now: options.now), env, names: .bucket)
+        if let shared = CountSeries(plan), let first = options.buckets.first {
+            // A count-threshold segment: one pass over the users for every bucket.
+            let counts = shared.counts(options.buckets.map { $0.now(options.now) }, database, evaluator: bucketEvaluator(database, first, now: options.now))
+            return .array(zip(options.buckets, counts).map { row($0, .integer(Int64($1)), now: options.now) })
+        }
         var rows: [Reply] = []
         for bucket in options.buckets {
             let evaluator = bucketEvaluator(database, bucket, now: options.now)
