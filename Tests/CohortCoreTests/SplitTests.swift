@@ -143,6 +143,44 @@ struct SplitTests {
         #expect(engine.run("SPLIT.COUNT welcome_test AT 2026-07-16T00:00:00Z") == .error(.err("AT is after the engine time; assignments after it are not known yet")))
     }
 
+    /// CONVERT EVENT (which reads only users with an event of the type after the split
+    /// started, by the activity index) equals CONVERT EXPR (every user, by the
+    /// evaluator) on random purchases before and after the start, in every layout.
+    @Test(arguments: FunnelTests.Layout.allCases)
+    func conversionByEventEqualsByExpression(layout: FunnelTests.Layout) throws {
+        var rng = SplitMix(seed: 21)
+        let start: Int64 = 1_782_864_000  // 2026-07-01
+        let engine = try demoSchemaEngine(now: start)
+        if layout != .delta { engine.mergeThreshold = 1 }
+        for k in 0..<80 { engine.run("USER.SET s\(k) plan \(rng.next() % 4 == 0 ? "free" : "pro")") }
+        engine.run(#"SEGMENT.DEFINE pros "plan = \"pro\"""#)
+        #expect(engine.run("SPLIT.DEFINE pro_test pros ARMS control 50 treatment 50") == .ok)
+        for half in 0..<2 {
+            for k in 0..<80 where rng.next() % 2 == 0 {
+                // Purchases from 20 days before the start to 20 after.
+                let t = start - 20 * 86_400 + Int64(rng.next() % 40) * 86_400 + Int64(rng.next() % 3)
+                engine.run("EVENT.ADD s\(k) purchase \(t) amount \(rng.next() % 100)")
+            }
+            if half == 0, layout == .mixed {
+                engine.waitForMerges()
+                engine.mergeThreshold = .max
+                engine.run("USER.DEL s3")
+            }
+        }
+        engine.waitForMerges()
+        engine.run("CLOCK.SET \(start + 25 * 86_400)")
+        for (event, expr) in [
+            ("purchase WITHIN 7d", "count(purchase, from assigned_at + 1s to assigned_at + 7d + 1s) >= 1"),
+            ("purchase", "count(purchase, from assigned_at + 1s to now + 1s) >= 1"),
+            (#""purchase where amount > 50" WITHIN 14d"#, "count(purchase where amount > 50, from assigned_at + 1s to assigned_at + 14d + 1s) >= 1"),
+        ] {
+            guard case .array(let byEvent) = engine.run("SPLIT.REPORT pro_test CONVERT EVENT \(event)") else { throw Failure() }
+            #expect(byEvent == engine.run("SPLIT.REPORT pro_test CONVERT EXPR \"\(expr)\"").arrayValue, "\(event)")
+            guard case .array(let control) = byEvent[0], case .integer(let converted) = control[2] else { throw Failure() }
+            #expect(converted > 0, "\(event): some conversions")
+        }
+    }
+
     @Test func statisticsOfTheRealisticHoldout() {
         let row = SplitCommands.reportFields((4000, 560), baseline: (4000, 480), isBaseline: false, z: 1.959963984540054)
         #expect(Array(row[0...2]) == [.integer(4000), .integer(560), .double(0.14)])

@@ -182,35 +182,54 @@ enum SplitCommands {
         // Whether `row`, assigned at the given time, converted; `events` is a scratch buffer.
         typealias Converts = @Sendable (UInt32, Int64, inout [(position: Int, time: UInt32)]) -> Bool
         let converts: Converts
+        // The rows that may convert: for an event, those with one of its type after the
+        // split started (all assignments are at or after it), by the activity index and
+        // the delta users; every other assigned row counts as not converted unread.
+        var possible: Bitmap?
         if byEvent {
             let step = try FunnelCommands.step(conversion, number: 1, evaluator, env)
             let table = evaluator.db.events.tables[step.table]
+            if split.startedAt < now, now >= 0, split.startedAt < Int64(UInt32.max) {
+                var rows = table.activity.rows(in: UInt32(clamping: max(0, split.startedAt + 1))...UInt32(clamping: now))
+                rows.formUnion(table.deltaUsers)
+                possible = rows
+            } else {
+                possible = Bitmap()
+            }
             let e = evaluator
             converts = { row, assignedAt, events in
+                if step.filter == nil {
+                    let (lo, hi) = (assignedAt + 1, min(now, window.map { assignedAt + $0 } ?? now))
+                    guard lo <= hi, hi >= 0, lo <= Int64(UInt32.max) else { return false }
+                    return table.containsEvent(of: row, in: UInt32(clamping: max(0, lo))...UInt32(clamping: hi))
+                }
                 events.removeAll(keepingCapacity: true)
                 table.appendEvents(of: row, from: assignedAt + 1, through: min(now, window.map { assignedAt + $0 } ?? now), into: &events)
-                guard let filter = step.filter else { return !events.isEmpty }
-                return events.contains { e.test(filter, row, EventRef(table: step.table, position: $0.position)) }
+                return events.contains { e.test(step.filter!, row, EventRef(table: step.table, position: $0.position)) }
             }
         } else {
             let plan = try SegmentCommands.target(conversion, evaluator, env, names: .assignedAt)
             let e = evaluator
             converts = { row, _, _ in e.test(plan, row, nil) }
         }
-        // Per arm, its assigned users in parallel chunks (the sums do not depend on the order).
+        // Per arm, its assigned users in parallel chunks (the sums do not depend on the
+        // order): those counted, and among them those converted, asked only of the rows
+        // that may convert.
+        @Sendable func counted(_ row: UInt32) -> Int64? {
+            let t = split.assignment(of: row)!
+            return t <= now && (!onlyMature || t + window! <= now) ? t : nil
+        }
         let counts: [(n: Int, x: Int)] = split.arms.indices.map { i in
-            let parts = parallelChunks(split.members[i].toArray()) { rows -> (Int, Int) in
-                var (n, x) = (0, 0)
+            let n = parallelChunks(split.members[i].toArray()) { rows in rows.reduce(0) { $0 + (counted($1) == nil ? 0 : 1) } }.reduce(0, +)
+            let asked = possible.map { split.members[i].intersection($0) } ?? split.members[i]
+            let x = parallelChunks(asked.toArray()) { rows -> Int in
                 var events: [(position: Int, time: UInt32)] = []
-                for row in rows {
-                    let t = split.assignment(of: row)!
-                    guard t <= now, !onlyMature || t + window! <= now else { continue }
-                    n += 1
-                    if converts(row, t, &events) { x += 1 }
+                return rows.reduce(0) { x, row in
+                    guard let t = counted(row) else { return x }
+                    return converts(row, t, &events) ? x + 1 : x
                 }
-                return (n, x)
-            }
-            return parts.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+            }.reduce(0, +)
+            return (n, x)
         }
         return .array(split.arms.indices.map { i in .array([.bulk(split.arms[i].name)] + reportFields(counts[i], baseline: counts[0], isBaseline: i == 0, z: z)) })
     }

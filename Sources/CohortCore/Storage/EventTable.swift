@@ -250,6 +250,31 @@ public struct EventTable: Sendable {
         }
     }
 
+    /// Whether `row` has an event (base or delta) inside `bounds`: two binary searches in
+    /// its slice (of the recent copy when it covers `bounds`, a shorter one) and a walk of
+    /// its delta list. Reads through the table in place (no copy of a column or a
+    /// retain of one), so parallel callers do not contend.
+    func containsEvent(of row: UInt32, in bounds: ClosedRange<UInt32>) -> Bool {
+        let r = Int(row)
+        let found: Bool
+        if recent?.covers(bounds) == true {
+            found = recent!.offsets.withUnsafeBufferPointer { o in
+                recent!.times.withUnsafeBufferPointer { t in r + 1 < o.count && !EventWindow.slice(t, Int(o[r]), Int(o[r + 1]), bounds).isEmpty }
+            }
+        } else {
+            found = offsets.withUnsafeBufferPointer { o in
+                times.withUnsafeBufferPointer { t in r + 1 < o.count && !EventWindow.slice(t, Int(o[r]), Int(o[r + 1]), bounds).isEmpty }
+            }
+        }
+        if found || deltaCount == 0 { return found }
+        var d = deltaLists[row].first
+        while d != DeltaList.end, deltaTimes[Int(d)] <= bounds.upperBound {
+            if deltaTimes[Int(d)] >= bounds.lowerBound { return true }
+            d = deltaNext[Int(d)]
+        }
+        return false
+    }
+
     /// `forEachEvent`, times only: for the change feed's breakpoints.
     func forEachTime(of row: UInt32, _ body: (UInt32) -> Void) { forEachEvent(of: row) { body($1) } }
 
