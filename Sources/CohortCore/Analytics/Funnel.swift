@@ -182,6 +182,7 @@ struct Funnel: Sendable {
                             plain.withUnsafeBufferPointer { plain in
                             filtered.withUnsafeBufferPointer { filtered in
                             stepFilters.withUnsafeBufferPointer { stepFilters in
+                            withUnsafeTemporaryAllocation(of: (start: Int, count: Int, word: UInt64).self, capacity: n) { verdicts in
                                 for i in 0..<rows.count {
                                     let row = rows[rows.startIndex + i]
                                     if !deltaEvents.isEmpty { deltaEvents.removeAll(keepingCapacity: true) }
@@ -197,11 +198,14 @@ struct Funnel: Sendable {
                                         || (c.delta < c.deltaEnd && deltaEvents[c.delta].time <= Int64(entryEnd))
                                     else { continue }
                                     deltaEvents.withUnsafeBufferPointer { deltaEvents in
+                                        verdicts.update(repeating: (0, 0, 0))
                                         let sources = Sources(
-                                            cursors: cursors, times: times, plain: plain, filtered: filtered, filters: stepFilters, delta: deltaEvents, row: row)
+                                            cursors: cursors, times: times, plain: plain, filtered: filtered, filters: stepFilters, delta: deltaEvents, row: row,
+                                            verdicts: verdicts)
                                         levels[i] = UInt8(level(sources, chainStarts, &group, evaluator))
                                     }
                                 }
+                            }
                             }
                             }
                             }
@@ -225,12 +229,22 @@ struct Funnel: Sendable {
         let filters: UnsafeBufferPointer<Unmanaged<EventFilter>?>
         let delta: UnsafeBufferPointer<Match>
         let row: UInt32
+        /// Per step, the last verdicts its filter gave: bit `i` for base position `start
+        /// + i`, `i < count` (the merge moves forward, so one word answers the next events).
+        let verdicts: UnsafeMutableBufferPointer<(start: Int, count: Int, word: UInt64)>
 
-        /// Whether base event `p` of the row matches step bit `b` of its table `r`.
+        /// Whether base event `p` of the row matches step bit `b` of its table `r`: the
+        /// filter is asked for up to 64 events from `p` at once.
         @inline(__always)
         func matches(_ b: Int, _ r: Int, _ p: Int, _ evaluator: Evaluator) -> Bool {
             if plain[r] & (1 << UInt32(b)) != 0 { return true }
-            return filters[b]!._withUnsafeGuaranteedRef { $0.holds(p, row: row, evaluator) }
+            var v = verdicts[b]
+            if p < v.start || p >= v.start + v.count {
+                let n = Swift.min(64, cursors[r].end - p)
+                v = (p, n, filters[b]!._withUnsafeGuaranteedRef { $0.mask(p, n, row: row, evaluator) })
+                verdicts[b] = v
+            }
+            return v.word >> UInt64(p - v.start) & 1 != 0
         }
 
         /// Every step base event `p` of table `r` matches.
