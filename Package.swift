@@ -27,9 +27,11 @@ var targets: [Target] = [
     .systemLibrary(name: "CRoaring", providers: [.apt(["libroaring-dev"])]),
     // glibc's <malloc.h> (allocator statistics for --maxmemory); part of libc, nothing to link.
     .systemLibrary(name: "CMalloc"),
+    // Compiler intrinsics (cache prefetch); header-only.
+    .systemLibrary(name: "CIntrinsics"),
     .target(
         name: "CohortCore",
-        dependencies: ["CRoaring", "CLZ4", "CMalloc"],
+        dependencies: ["CRoaring", "CLZ4", "CMalloc", "CIntrinsics"],
         exclude: ["Persistence/FORMAT.md"],
         swiftSettings: kernelSettings
     ),

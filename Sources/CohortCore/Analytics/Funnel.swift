@@ -1,3 +1,5 @@
+import CIntrinsics
+
 /// A funnel (FEATURES §3): ordered steps, each an event filter word, an entry range
 /// `[from, to)` for step 1 and a window `W` from step 1.
 ///
@@ -159,6 +161,7 @@ struct Funnel: Sendable {
             }
         }
         let hasDelta = readers.map { !$0.table.deltaUsers.isEmpty }
+        let stepReader = steps.map { step in tables.firstIndex(of: step.table)! }
         let plain = readers.map(\.plain)
         withExtendedLifetime(readers) {
             withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count * k) { windows in
@@ -185,6 +188,19 @@ struct Funnel: Sendable {
                             withUnsafeTemporaryAllocation(of: (start: Int, count: Int, word: UInt64).self, capacity: n) { verdicts in
                                 for i in 0..<rows.count {
                                     let row = rows[rows.startIndex + i]
+                                    // The events of a row a few ahead, on their way into the
+                                    // cache while this one is merged (each is a miss otherwise).
+                                    if i + Self.prefetchDistance < rows.count {
+                                        for r in 0..<k {
+                                            let w = windows[r * rows.count + i + Self.prefetchDistance]
+                                            if !w.isEmpty { cohort_prefetch(times[r] + w.lowerBound) }
+                                        }
+                                        for b in stepFilters.indices {
+                                            guard let filter = stepFilters[b] else { continue }
+                                            let w = windows[stepReader[b] * rows.count + i + Self.prefetchDistance]
+                                            if !w.isEmpty { filter._withUnsafeGuaranteedRef { $0.prefetch(w.lowerBound) } }
+                                        }
+                                    }
                                     if !deltaEvents.isEmpty { deltaEvents.removeAll(keepingCapacity: true) }
                                     for r in 0..<k {
                                         let start = deltaEvents.count
@@ -216,6 +232,9 @@ struct Funnel: Sendable {
         }
         return levels
     }
+
+    /// How many rows ahead `levels` prefetches a row's events.
+    private static let prefetchDistance = 8
 
     /// One row's events for `level`: per table `r`, the base events `cursors[r].base ..<
     /// cursors[r].end` at `times[r]`, each matching the steps `plain[r]` and those of

@@ -1,3 +1,5 @@
+import CIntrinsics
+
 /// A `where` filter compiled against one event table: the predicate as a flat tree of
 /// typed column tests that answer for up to 64 consecutive base events at once, as a
 /// bit mask (bit `i` for event `start + i`).
@@ -134,6 +136,22 @@ final class EventFilter: @unchecked Sendable {
             let n = Swift.min(64, window.upperBound - start)
             body(start, mask(start, n, row: row, evaluator))
             start += n
+        }
+    }
+
+    /// Prefetches the cache lines the leaves read for base position `position` (a hint,
+    /// for a caller that knows which events it will ask about next).
+    func prefetch(_ position: Int) {
+        for node in program.nodes {
+            guard let column = node.column else { continue }
+            let width: Int
+            switch node.kind {
+            case .float, .int, .intAsDouble, .floatIn, .intIn, .floatNull, .intNull: width = 8
+            case .code, .codeNull: width = 4
+            case .boolAsDouble, .boolNull: width = 1
+            case .constant, .and, .or, .not, .fallback: continue
+            }
+            cohort_prefetch(column + position * width)
         }
     }
 
