@@ -147,86 +147,80 @@ struct Funnel: Sendable {
         var levels = [UInt8](repeating: 0, count: rows.count)
         guard let bounds = chainBounds(now: evaluator.now) else { return levels }
         let entryEnd = UInt32(clamping: min(to - 1, evaluator.now))
-        let k = readers.count
+        let (k, n) = (readers.count, steps.count)
         let first = tables.firstIndex(of: steps[0].table)!
-        let times = readers.map(\.baseTimes)
-        // Per step, its filter unretained (the readers keep them alive); per table, the
-        // bits of its filtered steps.
-        var stepFilters = ContiguousArray<Unmanaged<EventFilter>?>(repeating: nil, count: steps.count)
-        var filtered = ContiguousArray<UInt32>(repeating: 0, count: readers.count)
+        let stepReader = steps.map { step in tables.firstIndex(of: step.table)! }
+        let hasDelta = readers.map { !$0.table.deltaUsers.isEmpty }
+        // The per-row loop's buffers, allocated once per call: no reference counting or
+        // uniqueness checks inside it.
+        let times = UnsafeMutableBufferPointer<UnsafePointer<UInt32>>.allocate(capacity: k)
+        let plain = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: k)
+        /// Per table, the bits of its filtered steps; per step, its filter unretained
+        /// (the readers keep them alive).
+        let filtered = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: k)
+        let stepFilters = UnsafeMutableBufferPointer<Unmanaged<EventFilter>?>.allocate(capacity: n)
+        let windows = UnsafeMutableBufferPointer<Range<Int>>.allocate(capacity: rows.count * k)
+        let chainStarts = UnsafeMutableBufferPointer<Int64>.allocate(capacity: 2 * (n + 1))
+        let cursors = UnsafeMutableBufferPointer<Cursor>.allocate(capacity: k)
+        let verdicts = UnsafeMutableBufferPointer<(start: Int, count: Int, word: UInt64)>.allocate(capacity: n)
+        defer {
+            for buffer in [UnsafeMutableRawBufferPointer(times), .init(plain), .init(filtered), .init(stepFilters), .init(windows), .init(chainStarts), .init(cursors), .init(verdicts)] {
+                buffer.deallocate()
+            }
+        }
+        stepFilters.initialize(repeating: nil)
         for (r, reader) in readers.enumerated() {
+            (times[r], plain[r], filtered[r]) = (reader.baseTimes, reader.plain, 0)
             for (bit, filter) in reader.filtered {
                 stepFilters[bit.trailingZeroBitCount] = .passUnretained(filter)
                 filtered[r] |= bit
             }
         }
-        let hasDelta = readers.map { !$0.table.deltaUsers.isEmpty }
-        let stepReader = steps.map { step in tables.firstIndex(of: step.table)! }
-        let plain = readers.map(\.plain)
+        var deltaEvents: [Match] = []
+        var group: [Match] = []
         withExtendedLifetime(readers) {
-            withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count * k) { windows in
-                rows.withUnsafeBufferPointer { rowBuffer in
-                    for r in 0..<k {
-                        readers[r].offsets.withUnsafeBufferPointer { o in
-                            readers[r].times.withUnsafeBufferPointer { t in
-                                let part = UnsafeMutableBufferPointer(rebasing: windows[(r * rows.count)..<((r + 1) * rows.count)])
-                                EventWindow.slices(rowBuffer, o, t, bounds, into: part)
-                            }
+            rows.withUnsafeBufferPointer { rowBuffer in
+                for r in 0..<k {
+                    readers[r].offsets.withUnsafeBufferPointer { o in
+                        readers[r].times.withUnsafeBufferPointer { t in
+                            EventWindow.slices(rowBuffer, o, t, bounds, into: UnsafeMutableBufferPointer(rebasing: windows[(r * rows.count)..<((r + 1) * rows.count)]))
                         }
                     }
                 }
-                let n = steps.count
-                var deltaEvents: [Match] = []
-                var group: [Match] = []
-                let (times, plain) = (ContiguousArray(times), ContiguousArray(plain))
-                withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * (n + 1)) { chainStarts in
-                    withUnsafeTemporaryAllocation(of: Cursor.self, capacity: k) { cursors in
-                        times.withUnsafeBufferPointer { times in
-                            plain.withUnsafeBufferPointer { plain in
-                            filtered.withUnsafeBufferPointer { filtered in
-                            stepFilters.withUnsafeBufferPointer { stepFilters in
-                            withUnsafeTemporaryAllocation(of: (start: Int, count: Int, word: UInt64).self, capacity: n) { verdicts in
-                                for i in 0..<rows.count {
-                                    let row = rows[rows.startIndex + i]
-                                    // The events of a row a few ahead, on their way into the
-                                    // cache while this one is merged (each is a miss otherwise).
-                                    if i + Self.prefetchDistance < rows.count {
-                                        for r in 0..<k {
-                                            let w = windows[r * rows.count + i + Self.prefetchDistance]
-                                            if !w.isEmpty { cohort_prefetch(times[r] + w.lowerBound) }
-                                        }
-                                        for b in stepFilters.indices {
-                                            guard let filter = stepFilters[b] else { continue }
-                                            let w = windows[stepReader[b] * rows.count + i + Self.prefetchDistance]
-                                            if !w.isEmpty { filter._withUnsafeGuaranteedRef { $0.prefetch(w.lowerBound) } }
-                                        }
-                                    }
-                                    if !deltaEvents.isEmpty { deltaEvents.removeAll(keepingCapacity: true) }
-                                    for r in 0..<k {
-                                        let start = deltaEvents.count
-                                        if hasDelta[r] { readers[r].appendDelta(of: row, bounds, evaluator, into: &deltaEvents) }
-                                        let w = windows[r * rows.count + i]
-                                        cursors[r] = Cursor(base: w.lowerBound, end: w.upperBound, delta: start, deltaEnd: deltaEvents.count)
-                                    }
-                                    // A row without a step-1 event in the entry range stays at level 0.
-                                    let c = cursors[first]
-                                    guard (c.base < c.end && times[first][c.base] <= entryEnd)
-                                        || (c.delta < c.deltaEnd && deltaEvents[c.delta].time <= Int64(entryEnd))
-                                    else { continue }
-                                    deltaEvents.withUnsafeBufferPointer { deltaEvents in
-                                        verdicts.update(repeating: (0, 0, 0))
-                                        let sources = Sources(
-                                            cursors: cursors, times: times, plain: plain, filtered: filtered, filters: stepFilters, delta: deltaEvents, row: row,
-                                            verdicts: verdicts)
-                                        levels[i] = UInt8(level(sources, chainStarts, &group, evaluator))
-                                    }
-                                }
-                            }
-                            }
-                            }
-                            }
-                        }
+            }
+            for i in 0..<rows.count {
+                let row = rows[rows.startIndex + i]
+                // The events of a row a few ahead, on their way into the cache while this
+                // one is merged (each is a miss otherwise).
+                if i + Self.prefetchDistance < rows.count {
+                    for r in 0..<k {
+                        let w = windows[r * rows.count + i + Self.prefetchDistance]
+                        if !w.isEmpty { cohort_prefetch(times[r] + w.lowerBound) }
                     }
+                    for b in 0..<n {
+                        guard let filter = stepFilters[b] else { continue }
+                        let w = windows[stepReader[b] * rows.count + i + Self.prefetchDistance]
+                        if !w.isEmpty { filter._withUnsafeGuaranteedRef { $0.prefetch(w.lowerBound) } }
+                    }
+                }
+                if !deltaEvents.isEmpty { deltaEvents.removeAll(keepingCapacity: true) }
+                for r in 0..<k {
+                    let start = deltaEvents.count
+                    if hasDelta[r] { readers[r].appendDelta(of: row, bounds, evaluator, into: &deltaEvents) }
+                    let w = windows[r * rows.count + i]
+                    cursors[r] = Cursor(base: w.lowerBound, end: w.upperBound, delta: start, deltaEnd: deltaEvents.count)
+                }
+                // A row without a step-1 event in the entry range stays at level 0.
+                let c = cursors[first]
+                guard (c.base < c.end && times[first][c.base] <= entryEnd) || (c.delta < c.deltaEnd && deltaEvents[c.delta].time <= Int64(entryEnd)) else {
+                    continue
+                }
+                verdicts.update(repeating: (0, 0, 0))
+                deltaEvents.withUnsafeBufferPointer { deltaEvents in
+                    let sources = Sources(
+                        cursors: cursors, times: UnsafeBufferPointer(times), plain: UnsafeBufferPointer(plain), filtered: UnsafeBufferPointer(filtered),
+                        filters: UnsafeBufferPointer(stepFilters), delta: deltaEvents, row: row, verdicts: verdicts)
+                    levels[i] = UInt8(level(sources, chainStarts, &group, evaluator))
                 }
             }
         }
