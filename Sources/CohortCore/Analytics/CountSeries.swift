@@ -74,10 +74,7 @@ struct CountSeries: Sendable {
         for (a, atom) in atoms.enumerated() {
             let table = db.events.tables[atom.table]
             let lower: Int64 = atom.length == nil ? firstNow + 1 : Int64(windows[a].compactMap(\.?.lowerBound).first ?? UInt32.max)
-            if lower <= lastNow, lastNow >= 0 {
-                active.formUnion(table.activity.rows(in: UInt32(clamping: Swift.max(0, lower))...UInt32(clamping: lastNow)))
-            }
-            active.formUnion(table.deltaUsers)
+            active.formUnion(table.rowsWithEvents(from: lower, through: lastNow))
         }
         active.formIntersection(live)
         let steady = evaluator.rows(plan, within: live.subtracting(active)).count

@@ -57,15 +57,6 @@ struct EventSeries: Sendable {
     /// it, within its group (DAU as a union of day bitmaps).
     func values(rows: Bitmap, groups: [Bitmap], _ buckets: [Buckets.Bucket], now: Int64, _ evaluator: Evaluator) -> [Accumulator] {
         let table = evaluator.db.events.tables[self.table]
-        // The rows with events of the type between the start of `first` and `last`'s
-        // `now_b`, nil when that is empty.
-        func candidates(_ first: Buckets.Bucket, _ last: Buckets.Bucket) -> Bitmap? {
-            let through = Swift.min(now, last.end - 1)
-            guard first.start <= through, through >= 0, first.start <= Int64(UInt32.max) else { return nil }
-            var rows = table.activity.rows(in: UInt32(clamping: Swift.max(0, first.start))...UInt32(clamping: through))
-            rows.formUnion(table.deltaUsers)
-            return rows
-        }
         var values = [Accumulator?](repeating: nil, count: buckets.count)
         if function == .users, filter == nil, let last = buckets.last {
             let hits = deltaRows(table, rows, buckets, through: Swift.min(now, last.end - 1))
@@ -78,7 +69,9 @@ struct EventSeries: Sendable {
             }
         }
         let rest = buckets.indices.filter { values[$0] == nil }
-        if let first = rest.first, let last = rest.last, let scan = candidates(buckets[first], buckets[last]) {
+        if let first = rest.first, let last = rest.last {
+            // Only the rows with events between the first's start and the last's now_b.
+            let scan = table.rowsWithEvents(from: buckets[first].start, through: Swift.min(now, buckets[last].end - 1))
             let scanned = accumulate(scan.intersection(rows).toArray(), rest.map { buckets[$0] }, now: now, evaluator) { k, row in
                 groups.isEmpty || groups[rest[k]].contains(row)
             }

@@ -42,12 +42,7 @@ struct Funnel: Sendable {
     /// `ActivityIndex` lists on the range's days, and every row with delta events. Every
     /// other row is at level 0 without being read.
     func possibleStarters(_ evaluator: Evaluator) -> Bitmap {
-        let table = evaluator.db.events.tables[steps[0].table]
-        let entryEnd = min(to - 1, evaluator.now)
-        guard from <= entryEnd, entryEnd >= 0, from <= Int64(UInt32.max) else { return Bitmap() }
-        var rows = table.activity.rows(in: UInt32(clamping: max(0, from))...UInt32(clamping: entryEnd))
-        rows.formUnion(table.deltaUsers)
-        return rows
+        evaluator.db.events.tables[steps[0].table].rowsWithEvents(from: from, through: min(to - 1, evaluator.now))
     }
 
     /// The seconds an event can have and be in a chain at `now`: from the entry range's
@@ -66,9 +61,8 @@ struct Funnel: Sendable {
     /// Memory safety: `baseTimes` points into `times`, which this immutable value holds,
     /// so it stays valid as long as the reader; a writer mutating the table copies the
     /// column first and never moves this one. The per-event loop reads through it, and
-    /// calls the filters through unretained references (`FilterRef`) while the readers
-    /// are alive, so that it costs no reference counting (threads retaining the same
-    /// buffers contend).
+    /// calls the filters through unretained references while the readers are alive, so
+    /// that it costs no reference counting (threads retaining the same buffers contend).
     struct TableReader: @unchecked Sendable {
         let table: EventTable
         /// The steps of this table without a filter: each event matches them all.
@@ -114,7 +108,6 @@ struct Funnel: Sendable {
             }
         }
     }
-
 
     /// The readers of the steps' tables, in `tables` order.
     func readers(_ evaluator: Evaluator) -> [TableReader] {
@@ -320,12 +313,7 @@ struct Funnel: Sendable {
                     let p = c[r].base
                     c[r].base = p + 1
                     if p + 1 == c[r].end || Int64(times[r][p + 1]) != t {
-                        var candidates = sources.plain[r] | sources.filtered[r]
-                        while candidates != 0 {
-                            let b = 31 - candidates.leadingZeroBitCount
-                            candidates &= ~(1 << UInt32(b))
-                            if let start = usableStart(b, t, s), sources.matches(b, r, p, evaluator) { s[b + 1] = Swift.max(s[b + 1], start) }
-                        }
+                        extend(by: sources.plain[r] | sources.filtered[r], at: t, s) { sources.matches($0, r, p, evaluator) }
                         continue
                     }
                     let mask = sources.steps(r, p, evaluator)
@@ -334,12 +322,7 @@ struct Funnel: Sendable {
                     let mask = delta[c[r].delta].steps
                     c[r].delta += 1
                     if c[r].delta == c[r].deltaEnd || delta[c[r].delta].time != t {
-                        var candidates = mask
-                        while candidates != 0 {
-                            let b = 31 - candidates.leadingZeroBitCount
-                            candidates &= ~(1 << UInt32(b))
-                            if let start = usableStart(b, t, s) { s[b + 1] = Swift.max(s[b + 1], start) }
-                        }
+                        extend(by: mask, at: t, s) { _ in true }
                         continue
                     }
                     group.append(Match(time: t, steps: mask))
@@ -368,6 +351,19 @@ struct Funnel: Sendable {
             }
         }
         return s.lastIndex { $0 != Self.none } ?? 0
+    }
+
+    /// Extends the chains by a lone event at `t` that may match the steps of `candidates`
+    /// (bit `b`: step `b + 1`), descending so that it is used once; `matches(b)` says
+    /// whether it does, asked only where a chain could be extended.
+    @inline(__always)
+    private func extend(by candidates: UInt32, at t: Int64, _ s: UnsafeMutableBufferPointer<Int64>, _ matches: (Int) -> Bool) {
+        var rest = candidates
+        while rest != 0 {
+            let b = 31 - rest.leadingZeroBitCount
+            rest &= ~(1 << UInt32(b))
+            if let start = usableStart(b, t, s), matches(b) { s[b + 1] = Swift.max(s[b + 1], start) }
+        }
     }
 
     /// The start a chain of length `i` gives an event at `t` extending it to `i + 1`:

@@ -189,13 +189,7 @@ enum SplitCommands {
         if byEvent {
             let step = try FunnelCommands.step(conversion, number: 1, evaluator, env)
             let table = evaluator.db.events.tables[step.table]
-            if split.startedAt < now, now >= 0, split.startedAt < Int64(UInt32.max) {
-                var rows = table.activity.rows(in: UInt32(clamping: max(0, split.startedAt + 1))...UInt32(clamping: now))
-                rows.formUnion(table.deltaUsers)
-                possible = rows
-            } else {
-                possible = Bitmap()
-            }
+            possible = table.rowsWithEvents(from: split.startedAt + 1, through: now)
             let e = evaluator
             converts = { row, assignedAt, events in
                 if step.filter == nil {

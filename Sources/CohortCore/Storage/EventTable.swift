@@ -250,22 +250,29 @@ public struct EventTable: Sendable {
         }
     }
 
+    /// The rows that may have an event (base or delta) at a second in `from ... through`:
+    /// those `activity` lists on the days the range touches, and every row with delta
+    /// events. A superset (whole days; deleted rows the index still lists), empty when
+    /// the range is; what lets a scan skip every other row unread. O(days).
+    func rowsWithEvents(from: Int64, through: Int64) -> Bitmap {
+        guard from <= through, through >= 0, from <= Int64(UInt32.max) else { return Bitmap() }
+        var rows = activity.rows(in: UInt32(clamping: max(0, from))...UInt32(clamping: through))
+        rows.formUnion(deltaUsers)
+        return rows
+    }
+
     /// Whether `row` has an event (base or delta) inside `bounds`: two binary searches in
     /// its slice (of the recent copy when it covers `bounds`, a shorter one) and a walk of
     /// its delta list. Reads through the table in place (no copy of a column or a
     /// retain of one), so parallel callers do not contend.
     func containsEvent(of row: UInt32, in bounds: ClosedRange<UInt32>) -> Bool {
         let r = Int(row)
-        let found: Bool
-        if recent?.covers(bounds) == true {
-            found = recent!.offsets.withUnsafeBufferPointer { o in
-                recent!.times.withUnsafeBufferPointer { t in r + 1 < o.count && !EventWindow.slice(t, Int(o[r]), Int(o[r + 1]), bounds).isEmpty }
-            }
-        } else {
-            found = offsets.withUnsafeBufferPointer { o in
+        func inSlice(_ offsets: ContiguousArray<UInt32>, _ times: ContiguousArray<UInt32>) -> Bool {
+            offsets.withUnsafeBufferPointer { o in
                 times.withUnsafeBufferPointer { t in r + 1 < o.count && !EventWindow.slice(t, Int(o[r]), Int(o[r + 1]), bounds).isEmpty }
             }
         }
+        let found = recent?.covers(bounds) == true ? inSlice(recent!.offsets, recent!.times) : inSlice(offsets, times)
         if found || deltaCount == 0 { return found }
         var d = deltaLists[row].first
         while d != DeltaList.end, deltaTimes[Int(d)] <= bounds.upperBound {
