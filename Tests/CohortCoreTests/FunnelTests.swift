@@ -95,6 +95,8 @@ struct FunnelTests {
             return
         }
         #expect(e.message.hasPrefix("step 2 'nope': "))
+        #expect(engine.run("FUNNEL 2 ride ride WITHIN 7d FROM 2026-06-08 TO 2026-06-01") == .error(.err("FROM must be before TO")))
+        #expect(engine.run("FUNNEL.MEMBERS 2 ride ride WITHIN 7d FROM 2026-06-08 TO 2026-06-08 LEVEL 1") == .error(.err("FROM must be before TO")))
         #expect(engine.run("FUNNEL 2 ride ride FROM 2026-06-01 TO 2026-06-08") == .error(.syntax("WITHIN duration is required (FUNNEL numsteps step ... WITHIN duration FROM time TO time [STRICT_INCREASE] [IN target] [BY attr] [AT time])")))
         guard case .error(let tags) = engine.run("FUNNEL 2 ride ride \(tail) BY tags") else {
             Issue.record("BY tags is refused")

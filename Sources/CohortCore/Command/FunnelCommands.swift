@@ -41,7 +41,10 @@ enum FunnelCommands {
         while words.hasMore {
             switch words.keyword {
             case "WITHIN": window = try words.duration()
-            case "FROM": range = try words.range()
+            case "FROM":
+                let (a, b) = try words.range()
+                guard a < b else { throw .err("FROM must be before TO") }
+                range = (a, b)
             case "STRICT_INCREASE": strict = true
             case "IN": target = try words.value()
             case "BY" where !members: byName = try words.value()
