@@ -52,10 +52,23 @@ struct SessionProcessor: Sendable {
         var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
         var quit = false
         var budget = outputLimits.softBytes
-        for request in requests {
-            guard case .reply(let reply, let wrote) = process(request, session, .ifFree(allowWrites: immediateWrites), quit: &quit) else { break }
-            replies.append((reply, session.protocolVersion, wrote))
-            budget -= reply.estimatedBytes
+        var index = 0
+        while index < requests.count {
+            let outcomes: [Outcome]
+            let writes = writeRun(requests, from: index, session)
+            if !writes.isEmpty {
+                guard let results = engine.dispatchWrites(writes[...], .ifFree(allowWrites: immediateWrites)) else { break }
+                outcomes = results.map { .reply($0.reply, wrote: $0.wrote) }
+            } else {
+                let outcome = process(requests[index], session, .ifFree(allowWrites: immediateWrites), quit: &quit)
+                guard case .reply = outcome else { break }
+                outcomes = [outcome]
+            }
+            for case .reply(let reply, let wrote) in outcomes {
+                replies.append((reply, session.protocolVersion, wrote))
+                budget -= reply.estimatedBytes
+            }
+            index += outcomes.count
             if quit || budget < 0 { break }
         }
         encode(replies, into: &out)
@@ -76,28 +89,59 @@ struct SessionProcessor: Sendable {
     /// Encodes every reply into `out`; returns true when a QUIT ended the session
     /// (requests after it are not run). The journal records of the batch's writes are
     /// committed once, before any reply is encoded (group commit); if that fails, every
-    /// write of the batch is answered with the error.
+    /// write of the batch is answered with the error. Consecutive writes run as groups
+    /// under one hold of the engine's write lock (`Engine.dispatchWrites`); the budget is
+    /// checked after each group (a group is never cut: its writes are applied).
     func run(_ requests: [Request], session: Session, into out: inout ByteBuffer) -> Stop {
         var replies: [(reply: Reply, version: Int, wrote: Bool)] = []
         replies.reserveCapacity(requests.count)
         var quit = false
         var stop = Stop.end
         var budget = outputLimits.softBytes
-        for (index, request) in requests.enumerated() {
-            switch process(request, session, .wait, quit: &quit) {
-            case .reply(let reply, let wrote):
-                replies.append((reply, session.protocolVersion, wrote))
-                budget -= reply.estimatedBytes
-                if budget < 0, index + 1 < requests.count { stop = .full(index: index) }
-            case .blocked(let read): stop = .blocked(read, index: index)
-            case .wouldWait: preconditionFailure("a request with .wait never reports waiting")
+        var index = 0
+        run: while index < requests.count {
+            let outcomes: [Outcome]
+            let writes = writeRun(requests, from: index, session)
+            if !writes.isEmpty {
+                outcomes = engine.dispatchWrites(writes[...], .wait)!.map { .reply($0.reply, wrote: $0.wrote) }
+            } else {
+                outcomes = [process(requests[index], session, .wait, quit: &quit)]
             }
-            if quit { stop = .quit }
-            if case .end = stop { continue }
-            break
+            for outcome in outcomes {
+                switch outcome {
+                case .reply(let reply, let wrote):
+                    replies.append((reply, session.protocolVersion, wrote))
+                    budget -= reply.estimatedBytes
+                case .blocked(let read):
+                    stop = .blocked(read, index: index)
+                    break run
+                case .wouldWait: preconditionFailure("a request with .wait never reports waiting")
+                }
+            }
+            index += outcomes.count
+            if quit {
+                stop = .quit
+                break
+            }
+            if budget < 0, index < requests.count {
+                stop = .full(index: index - 1)
+                break
+            }
         }
         encode(replies, into: &out)
         return stop
+    }
+
+    /// The writes at `start` and after it, prepared, up to the first request that is not
+    /// one (or `Engine.writeGroupLimit` of them): what `dispatchWrites` runs as one group.
+    /// Empty when the request at `start` is not a write the engine runs.
+    private func writeRun(_ requests: [Request], from start: Int, _ session: Session) -> [(Command, Arguments)] {
+        var writes: [(Command, Arguments)] = []
+        for request in requests[start...].prefix(Engine.writeGroupLimit) {
+            guard case .command(let command, let arguments, _) = prepare(request, session), case .write = command.handler else { break }
+            writes.append((command, arguments))
+        }
+        return writes
     }
 
     /// A blocked read's answer now, or nil while there is still nothing to read.
@@ -113,34 +157,52 @@ struct SessionProcessor: Sendable {
 
     static let allowedWhileSubscribed: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "PING", "QUIT", "RESET"]
 
-    /// One request: classified, authorised, then answered.
-    private func process(_ request: Request, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> Outcome {
+    /// A request after the checks that need no engine: answered already (invalid,
+    /// unknown, unauthorised, refused in the subscribed state, PING there), or a command
+    /// to run.
+    private enum Prepared {
+        case answered(Reply)
+        case command(Command, Arguments, words: [String])
+    }
+
+    /// Classifies and authorises one request.
+    private func prepare(_ request: Request, _ session: Session) -> Prepared {
         let words: [String]
         switch request {
-        case .invalid(let message): return .reply(.error(.err(message)), wrote: false)
+        case .invalid(let message): return .answered(.error(.err(message)))
         case .command(let w): words = w
         }
         let (command, arguments): (Command, Arguments)
         switch engine.commands.resolve(words) {
-        case .failure(let error): return .reply(.error(error), wrote: false)
+        case .failure(let error): return .answered(.error(error))
         case .success(let resolved): (command, arguments) = resolved
         }
         guard session.authenticated || command.flags.contains(.noAuth) else {
-            return .reply(.error(CohortError(.noAuth, "Authentication required.")), wrote: false)
+            return .answered(.error(CohortError(.noAuth, "Authentication required.")))
         }
         // RESP2's subscribed state (FEATURES §1.4; Redis's wording).
         if session.subscriptionCount > 0, session.protocolVersion == 2 {
             guard Self.allowedWhileSubscribed.contains(command.name) else {
-                return .reply(
+                return .answered(
                     .error(
                         .err(
                             "Can't execute '\(words[0].lowercased().prefix(64))': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-                        )), wrote: false)
+                        )))
             }
             if command.name == "PING" {
-                guard arguments.count <= 1 else { return .reply(.error(.wrongArity("ping")), wrote: false) }
-                return .reply(.array([.bulk("pong"), .bulk(arguments.first ?? "")]), wrote: false)
+                guard arguments.count <= 1 else { return .answered(.error(.wrongArity("ping"))) }
+                return .answered(.array([.bulk("pong"), .bulk(arguments.first ?? "")]))
             }
+        }
+        return .command(command, arguments, words: words)
+    }
+
+    /// One request: classified, authorised, then answered.
+    private func process(_ request: Request, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> Outcome {
+        let (command, arguments, words): (Command, Arguments, [String])
+        switch prepare(request, session) {
+        case .answered(let reply): return .reply(reply, wrote: false)
+        case .command(let c, let a, let w): (command, arguments, words) = (c, a, w)
         }
         if command.name == "XREAD", case .wait = waiting {
             do throws(CohortError) {

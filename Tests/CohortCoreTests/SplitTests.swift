@@ -181,6 +181,40 @@ struct SplitTests {
         }
     }
 
+    /// A split on a segment of count thresholds alone, whose writes are settled in place
+    /// without the evaluator (`Database.feedAfterWrite`): an entering user is assigned
+    /// at its entry, a leaving one keeps its arm, the entry names the arm.
+    @Test func assignmentThroughACountOnlySegment() throws {
+        let start: Int64 = 1_782_864_000  // 2026-07-01
+        let engine = try demoSchemaEngine(now: start)
+        engine.run(#"SEGMENT.DEFINE fresh_riders "count(ride, last 1h) >= 2""#)
+        #expect(engine.run("SEGMENT.WATCH fresh_riders") == .array([.integer(0), .bulk("0-0")]))
+        #expect(engine.run("SPLIT.DEFINE ride_test fresh_riders ARMS control 50 treatment 50") == .ok)
+        for k in 0..<6 { engine.run("EVENT.ADD r\(k) ride \(start - 100) cost 1") }
+        #expect(engine.run("SPLIT.COUNT ride_test") == .array([.array([.bulk("control"), .integer(0)]), .array([.bulk("treatment"), .integer(0)])]))
+        engine.run("CLOCK.SET \(start + 10)")
+        for k in 0..<6 { engine.run("EVENT.ADD r\(k) ride \(start + 10) cost 1") }
+        var arms: [String: Int] = [:]
+        for k in 0..<6 {
+            guard case .array(let cells) = engine.run("SPLIT.ARM ride_test r\(k)"), case .bulk(let arm) = cells[0] else { throw Failure() }
+            #expect(cells[2] == .bulk("2026-07-01T00:00:10Z"), "r\(k)")
+            arms[arm, default: 0] += 1
+            guard case .array(let entries) = engine.run("XRANGE segment:fresh_riders 1782864010000 1782864010000"),
+                case .array(let entry) = entries[k], case .array(let fields) = entry[1]
+            else { throw Failure() }
+            #expect(Array(fields[0...1]) == [.bulk("user"), .bulk("r\(k)")])
+            #expect(fields.last == .bulk(#"{"ride_test":"\#(arm)"}"#))
+        }
+        #expect(arms.values.reduce(0, +) == 6)
+        // An hour and 101 s later the first rides have left the window: everyone exits
+        // (time-driven) and keeps its arm.
+        engine.run("CLOCK.SET \(start + 3_600 - 100 + 2)")
+        #expect(engine.run("SEGMENT.COUNT fresh_riders") == .integer(0))
+        #expect(engine.run("XLEN segment:fresh_riders") == .integer(12))
+        guard case .array(let counts) = engine.run("SPLIT.COUNT ride_test") else { throw Failure() }
+        #expect(counts == [.array([.bulk("control"), .integer(Int64(arms["control"] ?? 0))]), .array([.bulk("treatment"), .integer(Int64(arms["treatment"] ?? 0))])])
+    }
+
     @Test func statisticsOfTheRealisticHoldout() {
         let row = SplitCommands.reportFields((4000, 560), baseline: (4000, 480), isBaseline: false, z: 1.959963984540054)
         #expect(Array(row[0...2]) == [.integer(4000), .integer(560), .double(0.14)])

@@ -291,6 +291,52 @@ struct ServerTests {
         #expect(refused.contains("writes are refused"))
     }
 
+    /// Two connections pipelining writes at once, runs longer than a write group
+    /// (`Engine.writeGroupLimit`), refused writes and reads among them: every reply in
+    /// order, a refused write failing alone, each read seeing the writes before it, and
+    /// every accepted write applied exactly once.
+    @Test func twoPipelinedWritersGetEveryReplyInOrder() throws {
+        let server = try TestServer()
+        let clients = try (0..<2).map { _ in try server.client() }
+        let n = 3 * Engine.writeGroupLimit + 17
+        for (c, client) in clients.enumerated() {
+            var bytes: [UInt8] = []
+            for i in 0..<n {
+                // Writer c's user w<c> gets one app_open per accepted write; every 11th
+                // write names an unknown event type; every 40th request reads the count.
+                if i % 11 == 5 {
+                    bytes += RESPClient.encode(["EVENT.ADD", "w\(c)", "no_such_event", "*"])
+                } else if i % 40 == 39 {
+                    bytes += RESPClient.encode(["AGG.GET", "w\(c)", "count(app_open)"])
+                } else {
+                    bytes += RESPClient.encode(["EVENT.ADD", "w\(c)", "app_open", "*"])
+                }
+            }
+            client.send(bytes)
+        }
+        var accepted = [0, 0]
+        for (c, client) in clients.enumerated() {
+            for i in 0..<n {
+                let reply = client.read()
+                if reply == .simple("OK") { accepted[c] += 1 }
+                if i % 11 == 5 {
+                    guard case .error(let message) = reply else {
+                        Issue.record("writer \(c), request \(i): \(String(describing: reply))")
+                        return
+                    }
+                    #expect(message.contains("no_such_event"), "\(message)")
+                } else if i % 40 == 39 {
+                    // The count before this read: the accepted writes so far.
+                    #expect(reply == .array([.integer(accepted[c])]), "writer \(c), request \(i)")
+                } else {
+                    #expect(reply == .simple("OK"), "writer \(c), request \(i)")
+                }
+            }
+            #expect(clients[c].command("AGG.GET", "w\(c)", "count(app_open)") == .array([.integer(accepted[c])]))
+        }
+        #expect(accepted[0] == accepted[1] && accepted[0] > 2 * Engine.writeGroupLimit)
+    }
+
     @Test func quitRepliesOKThenCloses() throws {
         let server = try TestServer()
         let c = try server.client()

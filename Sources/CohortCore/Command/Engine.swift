@@ -27,7 +27,9 @@ public protocol SnapshotTaker: AnyObject, Sendable {
 /// mutated only under the write lock. Reads run in parallel with each other; writes
 /// are serialized, and each write's journal record is appended (through `sink`, in
 /// write order) and committed before its reply: `execute` commits itself, the server
-/// commits once per pipelined batch. The sink and the journal-failure state sit behind
+/// commits once per pipelined batch. Consecutive pipelined writes of one connection run
+/// in groups of up to `writeGroupLimit` under one hold of the write lock
+/// (`dispatchWrites`), so concurrent writers hand the lock over per group, not per write. The sink and the journal-failure state sit behind
 /// `sinkLock`, a mutex never held across waiting, so a commit on an event loop never
 /// waits behind the reader-writer lock.
 ///
@@ -231,20 +233,10 @@ public final class Engine: @unchecked Sendable {
                 return try lock.withReadLockIfFree { () throws(CohortError) -> (Reply, Bool) in
                     (try handler(database, arguments, environment), false)
                 }
-            case .write(let handler):
+            case .write:
                 guard allowWrites else { return nil }
-                if let maxMemory, replayTime == nil, !command.flags.contains(.frees), memory.used > maxMemory {
-                    sinkLock.withLock { oomRejections += 1 }
-                    return (.error(CohortError(.oom, "command not allowed when used memory > 'maxmemory'")), false)
-                }
-                var wrote = false
-                let apply = { () throws(CohortError) -> Reply in
-                    // The environment is taken under the write lock: commit times follow commit order.
-                    try self.applyWrite(command, handler, arguments, self.environment(at: replayTime), wrote: &wrote)
-                }
-                if mayWait { return (try lock.withWriteLock(apply), wrote) }
-                guard let reply = try lock.withWriteLockIfFree(apply) else { return nil }
-                return (reply, wrote)
+                let apply = { self.runWrite(command, arguments, replayingAt: replayTime) }
+                return mayWait ? lock.withWriteLock(apply) : lock.withWriteLockIfFree(apply)
             case .engine(let handler):
                 return mayWait ? (try handler(self, arguments), false) : nil
             case .stateless(let handler):
@@ -252,6 +244,46 @@ public final class Engine: @unchecked Sendable {
             case .session(let fallback):
                 return (fallback, false)
             }
+        } catch {
+            return (.error(error), false)
+        }
+    }
+
+    /// The most writes `dispatchWrites` runs under one hold of the write lock: readers
+    /// wait at most that many writes (tens of microseconds each) between two holds.
+    public static let writeGroupLimit = 64
+
+    /// Runs consecutive write commands (resolved, each `.write`) under one hold of the
+    /// write lock, in order, as `dispatch` would one by one: each with its own commit time,
+    /// journal record (left buffered) and change-feed evaluation, an error failing only
+    /// its own command. One lock hand-off per group instead of one per write: two
+    /// pipelining writers otherwise trade the lock (and a thread wake-up) per command.
+    /// Nil with `.ifFree` when the lock is taken, or writes are not allowed there.
+    /// At most `writeGroupLimit` commands; the caller splits longer runs.
+    public func dispatchWrites(_ writes: ArraySlice<(Command, Arguments)>, _ waiting: Waiting) -> [(reply: Reply, wrote: Bool)]? {
+        precondition(writes.count <= Self.writeGroupLimit, "a write group longer than writeGroupLimit")
+        let apply = { writes.map { self.runWrite($0.0, $0.1, replayingAt: nil) } }
+        switch waiting {
+        case .wait: return lock.withWriteLock(apply)
+        case .ifFree(let allowWrites):
+            guard allowWrites, writes.allSatisfy({ $0.0.flags.contains(.fast) }) else { return nil }
+            return lock.withWriteLockIfFree(apply)
+        }
+    }
+
+    /// One write, under the write lock (held by the caller): the memory limit, then
+    /// `applyWrite` with this moment's environment; errors as `.error` replies.
+    private func runWrite(_ command: Command, _ arguments: Arguments, replayingAt replayTime: Int64?) -> (reply: Reply, wrote: Bool) {
+        guard case .write(let handler) = command.handler else { preconditionFailure("runWrite of a command that does not write") }
+        if let maxMemory, replayTime == nil, !command.flags.contains(.frees), memory.used > maxMemory {
+            sinkLock.withLock { oomRejections += 1 }
+            return (.error(CohortError(.oom, "command not allowed when used memory > 'maxmemory'")), false)
+        }
+        var wrote = false
+        do throws(CohortError) {
+            // The environment is taken under the write lock: commit times follow commit order.
+            let reply = try applyWrite(command, handler, arguments, environment(at: replayTime), wrote: &wrote)
+            return (reply, wrote)
         } catch {
             return (.error(error), false)
         }

@@ -76,17 +76,52 @@ struct CountTimeline: Sendable {
         return unique
     }
 
+    /// Buffers `membershipAndNext` reuses from call to call, so that deciding one user
+    /// allocates nothing once they have grown: the user's event times per table of
+    /// `tables`, the atoms' and leaves' truths, the atoms' flips. Scratch, not state:
+    /// any timeline may use any scratch.
+    struct Scratch: Sendable {
+        var times: Times = []
+        fileprivate var truths: [Bool] = []
+        fileprivate var leafTruths: [Bool] = []
+        fileprivate var flips: [(time: Int64, atom: Int)] = []
+
+        /// `times` with one (emptied by the caller) buffer per table of `timeline`.
+        mutating func prepare(for timeline: CountTimeline) {
+            while times.count < timeline.tables.count { times.append([]) }
+        }
+    }
+
+    /// Whether the plan is its atoms alone (no attribute test, nothing to instantiate):
+    /// its membership and next change follow from the user's event times only.
+    var readsTimesOnly: Bool { leaves.isEmpty }
+
+    /// `row`'s event times in each of `tables`' tables, ascending, into `scratch.times`.
+    /// The tables are read in place (`timesInPlace`: `tables` is not changed).
+    func fillTimes(of row: UInt32, from tables: inout [EventTable], into scratch: inout Scratch) {
+        scratch.prepare(for: self)
+        for (k, table) in self.tables.enumerated() { tables[table].timesInPlace(of: row, into: &scratch.times[k]) }
+    }
+
     /// The membership at `T` and its next change after `T` (nil: none up to `horizon`),
     /// for a plan whose leaves do not depend on time (no comparison with `now`): the
-    /// atoms' truths at `T` and their flips come from one sweep each, and the plan is
-    /// re-decided only at those flips, without the evaluator. `leaf(i)` is leaf i's
-    /// truth for this user.
-    func membershipAndNext(after T: Int64, horizon: Int64, _ times: Times, leaf: (BoolPlan) -> Bool) -> (member: Bool, next: Int64?) {
-        let leafTruths = leaves.map(leaf)
-        var truths = [Bool](repeating: false, count: atoms.count)
-        var flips: [(time: Int64, atom: Int)] = []
+    /// atoms' truths at `T` and their flips come from one sweep each over
+    /// `scratch.times` (the user's, filled by the caller), and the plan is re-decided
+    /// only at those flips, without the evaluator. `leaf(i)` is leaf i's truth for this
+    /// user, asked once each.
+    func membershipAndNext(
+        after T: Int64, horizon: Int64, _ scratch: inout Scratch, leaf: (BoolPlan) -> Bool
+    ) -> (member: Bool, next: Int64?) {
+        // Moved out while they are filled (the sweep reads `scratch.times`), back at the end.
+        var (truths, leafTruths, flips) = (scratch.truths, scratch.leafTruths, scratch.flips)
+        (scratch.truths, scratch.leafTruths, scratch.flips) = ([], [], [])
+        defer { (scratch.truths, scratch.leafTruths, scratch.flips) = (truths, leafTruths, flips) }
+        leafTruths.removeAll(keepingCapacity: true)
+        for l in leaves { leafTruths.append(leaf(l)) }
+        truths.removeAll(keepingCapacity: true)
+        flips.removeAll(keepingCapacity: true)
         for atom in atoms.indices {
-            truths[atom] = sweep(atom, after: T, times) { t in flips.append((t, atom)) }
+            truths.append(sweep(atom, after: T, scratch.times) { t in flips.append((t, atom)) })
         }
         let member = root.holds(truths, leafTruths)
         flips.sort { $0.time < $1.time }

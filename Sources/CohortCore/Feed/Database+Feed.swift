@@ -86,19 +86,36 @@ extension Database {
     /// its scheduled change is at exactly `at` (every earlier one is applied, §1.5.3),
     /// and would reschedule the same time otherwise: it is evaluated only then, which
     /// gives that change the write's cause, as the model says.
+    ///
+    /// A watch decided by event times alone (`NextChange.timesOnly`) is settled here, in
+    /// place: no evaluator, no view of the database (building either copies references
+    /// by the dozen, which at this rate is most of the cost). The others are evaluated
+    /// afterwards; watches are independent, so the order between them does not matter.
     mutating func feedAfterWrite(row: UInt32, scope: WriteScope, at: Int64) {
         guard !feed.isEmpty, users.isLive(row) else { return }
-        updatingFeed { feed, db in
-            var evaluator = Evaluator(db: db, now: at)
-            for i in feed.list.indices {
-                // Read in place: a copy of the watch alive across the mutation below
-                // would make its storage shared and the mutation copy a chunk.
-                // Due at `at`: everything before it is applied, so only when the heap's
-                // earliest is `at` can this row's be (checked first: O(1), in cache).
-                let due = feed.list[i].timers.earliest == at && feed.list[i].timers.time(of: row) == at
-                guard due || feed.list[i].reads.touched(by: scope) else { continue }
-                db.evaluate(&feed.list[i], row, at: at, cause: .write, &evaluator)
+        var others: [Int] = []
+        for i in feed.list.indices {
+            // Due at `at`: everything before it is applied, so only when the heap's
+            // earliest is `at` can this row's be (checked first: O(1), in cache).
+            let due = feed.list[i].timers.earliest == at && feed.list[i].timers.time(of: row) == at
+            guard due || feed.list[i].reads.touched(by: scope) else { continue }
+            guard let timeline = feed.list[i].finder.timesOnly else {
+                others.append(i)
+                continue
             }
+            timeline.fillTimes(of: row, from: &events.tables, into: &feed.scratch)
+            let (member, next) = timeline.membershipAndNext(after: at, horizon: NextChange.horizon, &feed.scratch) { _ in
+                preconditionFailure("a plan of count thresholds alone has no other test")
+            }
+            let user = feed.list[i].userForSplits(row, in: users)
+            feed.list[i].settle(row, member: member, next: next, cause: .write, at: at, user: user)
+        }
+        guard !others.isEmpty else { return }
+        updatingFeed { feed, db in
+            var evaluator = LazyEvaluator()
+            // Read in place: a copy of the watch alive across the mutation below would
+            // make its storage shared and the mutation copy a chunk.
+            for i in others { db.evaluate(&feed.list[i], row, at: at, cause: .write, &evaluator, &feed.scratch) }
         }
     }
 
@@ -176,11 +193,11 @@ extension Database {
         }
         return updatingFeed { feed, db in
             var appended = 0
+            var evaluator = LazyEvaluator()
             while let t = feed.earliestDue, t < now {
-                var evaluator = Evaluator(db: db, now: t)
                 for i in feed.list.indices {
                     guard let (_, rows) = feed.list[i].timers.popEarliest(before: t + 1) else { continue }
-                    for row in db.bytewise(rows) where db.evaluate(&feed.list[i], row, at: t, cause: .time, &evaluator) {
+                    for row in db.bytewise(rows) where db.evaluate(&feed.list[i], row, at: t, cause: .time, &evaluator, &feed.scratch) {
                         appended += 1
                     }
                 }
@@ -194,41 +211,32 @@ extension Database {
 
     /// Evaluates `row` in `watch` at `t`: appends an entry when `M` changes, and
     /// reschedules its next time-driven change. Returns whether an entry was appended.
-    /// `evaluator` reads this database; its `now` is moved.
+    /// `evaluator` reads this database (built only if the closed form needs one);
+    /// `scratch`, any buffers.
     @discardableResult
-    private func evaluate(_ watch: inout Watch, _ row: UInt32, at t: Int64, cause: Cause, _ evaluator: inout Evaluator) -> Bool {
+    private func evaluate(
+        _ watch: inout Watch, _ row: UInt32, at t: Int64, cause: Cause, _ evaluator: inout LazyEvaluator,
+        _ scratch: inout CountTimeline.Scratch
+    ) -> Bool {
         // Plans comparing event properties with string literals bind dictionary codes,
         // which writes can add; the others are used as bound.
         let instantiated = watch.plan.instantiatedIfNeeded(in: self)
         let plan = instantiated ?? watch.plan
         let finder = instantiated.map(NextChange.init) ?? watch.finder
-        evaluator.now = t
         let member: Bool
         let next: Int64?
-        if let closed = finder.membershipAndNext(at: t, row: row, &evaluator) {
+        if let closed = finder.membershipAndNext(
+            at: t, row: row, in: self, &scratch, leaf: { leaf in evaluator.with(self, now: t) { $0.test(leaf, row, nil) } })
+        {
             (member, next) = closed
-            assert(member == evaluator.test(plan, row, nil), "the count timeline and the evaluator disagree")
+            assert(member == evaluator.with(self, now: t) { $0.test(plan, row, nil) }, "the count timeline and the evaluator disagree")
         } else {
-            member = evaluator.test(plan, row, nil)
-            next = finder.after(t, row: row, member: member, &evaluator)
+            (member, next) = evaluator.with(self, now: t) { e in
+                let member = e.test(plan, row, nil)
+                return (member, finder.after(t, row: row, member: member, &e, &scratch))
+            }
         }
-        var appended = false
-        if member != watch.members.contains(row) {
-            if member { watch.members.insert(row) } else { watch.members.remove(row) }
-            record(&watch, row, member ? .entered : .exited, cause, at: t)
-            appended = true
-        }
-        watch.timers.set(row, next)
-        return appended
-    }
-
-    /// Records a change in `watch` and assigns an entering user to its splits (the first
-    /// `entered` entry after a split's definition is the user's assignment, §2.3.3).
-    private func record(_ watch: inout Watch, _ row: UInt32, _ change: Change, _ cause: Cause, at t: Int64) {
-        watch.record(row, change, cause, at: t)
-        guard change == .entered, !watch.splits.isEmpty else { return }
-        let user = users.id(of: row)
-        for i in watch.splits.indices { watch.splits[i].assign(row, user: user, at: t) }
+        return watch.settle(row, member: member, next: next, cause: cause, at: t, user: watch.userForSplits(row, in: users))
     }
 
     /// Evaluates every live user at `t`: the new membership by a scan, an entry per
@@ -240,7 +248,7 @@ extension Database {
         if let cause {
             let changed = members.symmetricDifference(watch.members)
             for row in bytewise(Array(changed.toArray())) {
-                record(&watch, row, members.contains(row) ? .entered : .exited, cause, at: t)
+                watch.record(row, members.contains(row) ? .entered : .exited, cause, at: t, user: watch.userForSplits(row, in: users))
             }
         }
         watch.members = members
@@ -250,9 +258,10 @@ extension Database {
         let db = self
         let scheduled = parallelChunks(users.live.toArray(), chunk: 4096) { rows -> [(UInt32, Int64)] in
             var evaluator = Evaluator(db: db, now: t)
+            var scratch = CountTimeline.Scratch()
             var out: [(UInt32, Int64)] = []
             for row in rows {
-                if let next = finder.after(t, row: row, member: members.contains(row), &evaluator) { out.append((row, next)) }
+                if let next = finder.after(t, row: row, member: members.contains(row), &evaluator, &scratch) { out.append((row, next)) }
             }
             return out
         }
@@ -279,5 +288,18 @@ extension Database {
     func bytewise(_ rows: [UInt32]) -> [UInt32] {
         if rows.count < 2 { return rows }
         return rows.map { ($0, users.id(of: $0)) }.sorted { $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) }.map(\.0)
+    }
+}
+
+/// An evaluator built on first use. Building one copies the database's references (a
+/// retain each); a write whose watches all decide membership in closed form needs none.
+private struct LazyEvaluator {
+    private var built: Evaluator?
+
+    /// Runs `body` on the evaluator of `db` (built now if not yet), its `now` set to `now`.
+    mutating func with<R>(_ db: borrowing Database, now: Int64, _ body: (inout Evaluator) -> R) -> R {
+        if built == nil { built = Evaluator(db: copy db, now: now) }
+        built!.now = now
+        return body(&built!)
     }
 }

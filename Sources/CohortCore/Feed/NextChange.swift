@@ -38,15 +38,24 @@ struct NextChange: Sendable {
         self.timeline = CountTimeline(plan)
     }
 
+    /// The closed form when it decides a row from its event times alone (count
+    /// thresholds and nothing else, `dormant_riders`): the write path then needs no
+    /// evaluator (`Database.feedAfterWrite`).
+    var timesOnly: CountTimeline? { tests.isEmpty && timeline?.readsTimesOnly == true ? timeline : nil }
+
     /// Whether time alone can ever change anything (some aggregate or `now` comparison).
     var dependsOnTime: Bool { !aggregates.isEmpty || !tests.isEmpty }
 
     /// The next change of `row` after `T`, given its membership `member` at `T`; nil for
     /// none before the horizon. Moves `evaluator.now`.
-    func after(_ T: Int64, row: UInt32, member: Bool, _ evaluator: inout Evaluator) -> Int64? {
+    /// `scratch` is any buffers (reused by the caller across users).
+    func after(_ T: Int64, row: UInt32, member: Bool, _ evaluator: inout Evaluator, _ scratch: inout CountTimeline.Scratch) -> Int64? {
         guard dependsOnTime else { return nil }
-        if let closed = membershipAndNext(at: T, row: row, &evaluator) { return closed.next }
-        if let timeline { return after(T, row: row, member: member, timeline, &evaluator) }
+        evaluator.now = T
+        if let closed = membershipAndNext(at: T, row: row, in: evaluator.db, &scratch, leaf: { evaluator.test($0, row, nil) }) {
+            return closed.next
+        }
+        if let timeline { return after(T, row: row, member: member, timeline, &evaluator, &scratch) }
         var c = T
         while c < Self.horizon {
             evaluator.now = c
@@ -70,32 +79,31 @@ struct NextChange: Sendable {
 
     /// The membership at `T` and the next change after it when the closed form decides
     /// both without the evaluator: a count-threshold plan with no comparison with `now`
-    /// (`dormant_riders`); nil for other plans. Leaves `evaluator.now` at `T`.
-    func membershipAndNext(at T: Int64, row: UInt32, _ evaluator: inout Evaluator) -> (member: Bool, next: Int64?)? {
+    /// (`dormant_riders`); nil for other plans. `leaf` tells the truth of one of the
+    /// plan's attribute tests for `row` (asked only if it has some): the write path
+    /// builds no evaluator for a plan without them.
+    func membershipAndNext(
+        at T: Int64, row: UInt32, in db: borrowing Database, _ scratch: inout CountTimeline.Scratch, leaf: (BoolPlan) -> Bool
+    ) -> (member: Bool, next: Int64?)? {
         guard let timeline, tests.isEmpty else { return nil }
-        evaluator.now = T
-        let times = Self.times(timeline, row, evaluator.db)
-        return timeline.membershipAndNext(after: T, horizon: Self.horizon, times) { evaluator.test($0, row, nil) }
+        Self.fillTimes(timeline, row, db, &scratch)
+        return timeline.membershipAndNext(after: T, horizon: Self.horizon, &scratch, leaf: leaf)
     }
 
-    /// `row`'s event times in each of the timeline's tables, ascending.
-    private static func times(_ timeline: CountTimeline, _ row: UInt32, _ db: borrowing Database) -> CountTimeline.Times {
-        timeline.tables.map { table in
-            var times: [Int64] = []
-            var sorted = true
-            // Base then delta: each ascending, the two together not always.
-            db.events.tables[table].forEachTime(of: row) { t in
-                if let last = times.last, last > Int64(t) { sorted = false }
-                times.append(Int64(t))
-            }
-            return sorted ? times : times.sorted()
-        }
+    /// `row`'s event times in each of the timeline's tables, ascending, into
+    /// `scratch.times`.
+    private static func fillTimes(_ timeline: CountTimeline, _ row: UInt32, _ db: borrowing Database, _ scratch: inout CountTimeline.Scratch) {
+        scratch.prepare(for: timeline)
+        for (k, table) in timeline.tables.enumerated() { db.events.tables[table].times(of: row, into: &scratch.times[k]) }
     }
 
     /// `after` by the closed form: `m` evaluated at the atoms' flips and the `now`
     /// comparisons' flips only (no aggregate in those, so one interval up to the horizon).
-    private func after(_ T: Int64, row: UInt32, member: Bool, _ timeline: CountTimeline, _ evaluator: inout Evaluator) -> Int64? {
-        var candidates = timeline.flips(after: T, Self.times(timeline, row, evaluator.db))
+    private func after(
+        _ T: Int64, row: UInt32, member: Bool, _ timeline: CountTimeline, _ evaluator: inout Evaluator, _ scratch: inout CountTimeline.Scratch
+    ) -> Int64? {
+        Self.fillTimes(timeline, row, evaluator.db, &scratch)
+        var candidates = timeline.flips(after: T, scratch.times)
         if !tests.isEmpty {
             for test in tests { flips(test, T, Self.horizon + 1, row, &evaluator, into: &candidates) }
             candidates.sort()

@@ -46,10 +46,29 @@ struct Watch: Sendable {
     }
 
     /// Appends a change to the stream, retention applied at its own time, and keeps it
-    /// for publishing.
-    mutating func record(_ row: UInt32, _ change: Change, _ cause: Cause, at t: Int64) {
+    /// for publishing. An entering user is assigned to the splits (the first `entered`
+    /// entry after a split's definition is the user's assignment, §2.3.3): `user` is the
+    /// row's id, needed only then (nil when the segment has no split).
+    mutating func record(_ row: UInt32, _ change: Change, _ cause: Cause, at t: Int64, user: String? = nil) {
         unpublished.append(stream.append(row: row, change: change, cause: cause, at: t, now: t))
+        guard change == .entered, !splits.isEmpty else { return }
+        guard let user else { preconditionFailure("an entry of a segment with splits recorded without its user id") }
+        for i in splits.indices { splits[i].assign(row, user: user, at: t) }
     }
+
+    /// The outcome of evaluating `row` at `t`: its recorded membership becomes `member`
+    /// (an entry with `cause` when that changes it) and its next time-driven change
+    /// `next`. `user` as for `record`. Returns whether an entry was appended.
+    mutating func settle(_ row: UInt32, member: Bool, next: Int64?, cause: Cause, at t: Int64, user: String?) -> Bool {
+        defer { timers.set(row, next) }
+        guard member != members.contains(row) else { return false }
+        if member { members.insert(row) } else { members.remove(row) }
+        record(row, member ? .entered : .exited, cause, at: t, user: user)
+        return true
+    }
+
+    /// `row`'s id as `record` and `settle` need it: only when the segment has splits.
+    func userForSplits(_ row: UInt32, in users: UserTable) -> String? { splits.isEmpty ? nil : users.id(of: row) }
 
     /// The plan's full structure as text: equal texts mean equal meaning.
     static func fingerprint(_ plan: BoolPlan) -> String { String(reflecting: plan) }
@@ -86,6 +105,8 @@ public struct ChangeFeed: Sendable {
     /// what a later `USER.DEL` of the same id (a new row) removes too. Rebuilt from the
     /// streams on restore; bounded by deletions of watched members.
     var formerRows: [String: [UInt32]] = [:]
+    /// Buffers the evaluations reuse (scratch, not state: never encoded or compared).
+    var scratch = CountTimeline.Scratch()
 
     public init() {}
 

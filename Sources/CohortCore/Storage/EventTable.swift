@@ -285,6 +285,35 @@ public struct EventTable: Sendable {
     /// `forEachEvent`, times only: for the change feed's breakpoints.
     func forEachTime(of row: UInt32, _ body: (UInt32) -> Void) { forEachEvent(of: row) { body($1) } }
 
+    /// `row`'s event times, base and delta, ascending, into `out` (emptied first): the
+    /// two parts, each in time order, merged. O(its events); no allocation once `out`
+    /// has the capacity (the change feed reuses one buffer).
+    func times(of row: UInt32, into out: inout [Int64]) {
+        out.removeAll(keepingCapacity: true)
+        let slice = range(of: row)
+        var b = slice.lowerBound
+        var d = deltaLists[row].first
+        while d != DeltaList.end {
+            let t = deltaTimes[Int(d)]
+            while b < slice.upperBound, times[b] <= t {
+                out.append(Int64(times[b]))
+                b += 1
+            }
+            out.append(Int64(t))
+            d = deltaNext[Int(d)]
+        }
+        while b < slice.upperBound {
+            out.append(Int64(times[b]))
+            b += 1
+        }
+    }
+
+    /// `times(of:into:)`, changing nothing: `mutating` only so that a caller reaching
+    /// the table as `tables[t]` reads it in place. A non-mutating call there copies the
+    /// table out of the array first (a retain and a release per column), which the
+    /// change feed's write path, once per write, cannot afford.
+    mutating func timesInPlace(of row: UInt32, into out: inout [Int64]) { times(of: row, into: &out) }
+
     // MARK: Values by position (base or delta)
 
     @inline(__always) func intValue(_ slot: Int, _ p: Int) -> Int64 {
