@@ -225,10 +225,11 @@ extension Database {
         let finder = instantiated.map(NextChange.init) ?? watch.finder
         let member: Bool
         let next: Int64?
-        if let closed = finder.membershipAndNext(
-            at: t, row: row, in: self, &scratch, leaf: { leaf in evaluator.with(self, now: t) { $0.test(leaf, row, nil) } })
-        {
-            (member, next) = closed
+        if let closedForm = finder.closedForm {
+            NextChange.fillTimes(closedForm, row, self, &scratch)
+            (member, next) = closedForm.membershipAndNext(after: t, horizon: NextChange.horizon, &scratch) { leaf in
+                evaluator.with(self, now: t) { $0.test(leaf, row, nil) }
+            }
             assert(member == evaluator.with(self, now: t) { $0.test(plan, row, nil) }, "the count timeline and the evaluator disagree")
         } else {
             (member, next) = evaluator.with(self, now: t) { e in

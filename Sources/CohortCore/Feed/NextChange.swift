@@ -41,7 +41,12 @@ struct NextChange: Sendable {
     /// The closed form when it decides a row from its event times alone (count
     /// thresholds and nothing else, `dormant_riders`): the write path then needs no
     /// evaluator (`Database.feedAfterWrite`).
-    var timesOnly: CountTimeline? { tests.isEmpty && timeline?.readsTimesOnly == true ? timeline : nil }
+    var timesOnly: CountTimeline? { closedForm?.readsTimesOnly == true ? timeline : nil }
+
+    /// The closed form when it decides both the membership and the next change without
+    /// the evaluator (`CountTimeline.membershipAndNext`): a count-threshold plan with no
+    /// comparison with `now`; nil for other plans.
+    var closedForm: CountTimeline? { tests.isEmpty ? timeline : nil }
 
     /// Whether time alone can ever change anything (some aggregate or `now` comparison).
     var dependsOnTime: Bool { !aggregates.isEmpty || !tests.isEmpty }
@@ -52,8 +57,11 @@ struct NextChange: Sendable {
     func after(_ T: Int64, row: UInt32, member: Bool, _ evaluator: inout Evaluator, _ scratch: inout CountTimeline.Scratch) -> Int64? {
         guard dependsOnTime else { return nil }
         evaluator.now = T
-        if let closed = membershipAndNext(at: T, row: row, in: evaluator.db, &scratch, leaf: { evaluator.test($0, row, nil) }) {
-            return closed.next
+        if let closedForm {
+            // The times first: `evaluator.db` borrowed while a closure captures the
+            // evaluator would be copied (a retain per column, per user).
+            Self.fillTimes(closedForm, row, evaluator.db, &scratch)
+            return closedForm.membershipAndNext(after: T, horizon: Self.horizon, &scratch) { evaluator.test($0, row, nil) }.next
         }
         if let timeline { return after(T, row: row, member: member, timeline, &evaluator, &scratch) }
         var c = T
@@ -77,22 +85,9 @@ struct NextChange: Sendable {
         return nil
     }
 
-    /// The membership at `T` and the next change after it when the closed form decides
-    /// both without the evaluator: a count-threshold plan with no comparison with `now`
-    /// (`dormant_riders`); nil for other plans. `leaf` tells the truth of one of the
-    /// plan's attribute tests for `row` (asked only if it has some): the write path
-    /// builds no evaluator for a plan without them.
-    func membershipAndNext(
-        at T: Int64, row: UInt32, in db: borrowing Database, _ scratch: inout CountTimeline.Scratch, leaf: (BoolPlan) -> Bool
-    ) -> (member: Bool, next: Int64?)? {
-        guard let timeline, tests.isEmpty else { return nil }
-        Self.fillTimes(timeline, row, db, &scratch)
-        return timeline.membershipAndNext(after: T, horizon: Self.horizon, &scratch, leaf: leaf)
-    }
-
     /// `row`'s event times in each of the timeline's tables, ascending, into
     /// `scratch.times`.
-    private static func fillTimes(_ timeline: CountTimeline, _ row: UInt32, _ db: borrowing Database, _ scratch: inout CountTimeline.Scratch) {
+    static func fillTimes(_ timeline: CountTimeline, _ row: UInt32, _ db: borrowing Database, _ scratch: inout CountTimeline.Scratch) {
         scratch.prepare(for: timeline)
         for (k, table) in timeline.tables.enumerated() { db.events.tables[table].times(of: row, into: &scratch.times[k]) }
     }
