@@ -122,7 +122,8 @@ public struct Database: Sendable {
         let row = users.rowCreating(user).row
         var raw = events.tables[definition.id].makeRawValues()
         for (index, value) in values { events.tables[definition.id].encode(value, property: index, into: &raw) }
-        events.tables[definition.id].append(row: row, time: stored, raw)
+        // The change feed reads the user's times after the append.
+        events.tables[definition.id].append(row: row, time: stored, raw, prefetchingBase: !feed.isEmpty)
         return row
     }
 

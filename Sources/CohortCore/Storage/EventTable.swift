@@ -1,3 +1,4 @@
+import CIntrinsics
 /// The events of one type: an immutable sorted base and a small write-optimised delta.
 ///
 /// **Base** (compressed sparse rows): the events of user row `u` are positions
@@ -152,7 +153,12 @@ public struct EventTable: Sendable {
     /// Appends one event to the delta and links it into its user's list. O(1) for an
     /// event at or after the user's latest delta event (the usual case), else
     /// O(the user's delta events).
-    mutating func append(row: UInt32, time: UInt32, _ raw: RawPropertyValues) {
+    ///
+    /// `prefetchingBase`: first start loading `row`'s base offsets into the cache, for a
+    /// caller that reads the user's times next (the change feed, `times(of:into:)`): that
+    /// miss then overlaps the append's own instead of following it.
+    mutating func append(row: UInt32, time: UInt32, _ raw: RawPropertyValues, prefetchingBase: Bool = false) {
+        if prefetchingBase, Int(row) + 1 < offsets.count { offsets.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + Int(row)) } }
         precondition(unindexed == 0, "indexed append after a bulk load's unindexed appends")
         let index = UInt32(deltaRows.count)
         appendUnindexed(row: row, time: time, raw)
