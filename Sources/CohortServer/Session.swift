@@ -53,16 +53,11 @@ struct SessionProcessor: Sendable {
         var quit = false
         var budget = outputLimits.softBytes
         var index = 0
+        var carried: Prepared?
         while index < requests.count {
-            let outcomes: [Outcome]
-            let writes = writeRun(requests, from: index, session)
-            if !writes.isEmpty {
-                guard let results = engine.dispatchWrites(writes[...], .ifFree(allowWrites: immediateWrites)) else { break }
-                outcomes = results.map { .reply($0.reply, wrote: $0.wrote) }
-            } else {
-                let outcome = process(requests[index], session, .ifFree(allowWrites: immediateWrites), quit: &quit)
-                guard case .reply = outcome else { break }
-                outcomes = [outcome]
+            // With `.ifFree` a step answers (XREAD BLOCK waits only with `.wait`) or is nil.
+            guard let outcomes = step(requests, at: index, session, .ifFree(allowWrites: immediateWrites), carried: &carried, quit: &quit) else {
+                break
             }
             for case .reply(let reply, let wrote) in outcomes {
                 replies.append((reply, session.protocolVersion, wrote))
@@ -99,14 +94,9 @@ struct SessionProcessor: Sendable {
         var stop = Stop.end
         var budget = outputLimits.softBytes
         var index = 0
+        var carried: Prepared?
         run: while index < requests.count {
-            let outcomes: [Outcome]
-            let writes = writeRun(requests, from: index, session)
-            if !writes.isEmpty {
-                outcomes = engine.dispatchWrites(writes[...], .wait)!.map { .reply($0.reply, wrote: $0.wrote) }
-            } else {
-                outcomes = [process(requests[index], session, .wait, quit: &quit)]
-            }
+            let outcomes = step(requests, at: index, session, .wait, carried: &carried, quit: &quit)!
             for outcome in outcomes {
                 switch outcome {
                 case .reply(let reply, let wrote):
@@ -132,16 +122,33 @@ struct SessionProcessor: Sendable {
         return stop
     }
 
-    /// The writes at `start` and after it, prepared, up to the first request that is not
-    /// one (or `Engine.writeGroupLimit` of them): what `dispatchWrites` runs as one group.
-    /// Empty when the request at `start` is not a write the engine runs.
-    private func writeRun(_ requests: [Request], from start: Int, _ session: Session) -> [(Command, Arguments)] {
-        var writes: [(Command, Arguments)] = []
-        for request in requests[start...].prefix(Engine.writeGroupLimit) {
-            guard case .command(let command, let arguments, _) = prepare(request, session), case .write = command.handler else { break }
+    /// Runs the next step of `requests`, at `index`: the run of writes starting there as
+    /// one group (`Engine.dispatchWrites`, up to `Engine.writeGroupLimit`), or the one
+    /// request there. Each request is prepared once: `carried` is the request at `index`
+    /// when the previous step prepared it (the one that ended its run of writes) and, on
+    /// return, the request after this step when this step prepared it. Nil with `.ifFree`
+    /// when the step would have to wait.
+    private func step(
+        _ requests: [Request], at index: Int, _ session: Session, _ waiting: Engine.Waiting, carried: inout Prepared?, quit: inout Bool
+    ) -> [Outcome]? {
+        let first = carried ?? prepare(requests[index], session)
+        carried = nil
+        guard case .command(let command, let arguments, _) = first, case .write = command.handler else {
+            let outcome = process(first, session, waiting, quit: &quit)
+            if case .wouldWait = outcome { return nil }
+            return [outcome]
+        }
+        var writes = [(command, arguments)]
+        while index + writes.count < requests.count, writes.count < Engine.writeGroupLimit {
+            let next = prepare(requests[index + writes.count], session)
+            guard case .command(let command, let arguments, _) = next, case .write = command.handler else {
+                carried = next
+                break
+            }
             writes.append((command, arguments))
         }
-        return writes
+        guard let results = engine.dispatchWrites(writes, waiting) else { return nil }
+        return results.map { .reply($0.reply, wrote: $0.wrote) }
     }
 
     /// A blocked read's answer now, or nil while there is still nothing to read.
@@ -197,10 +204,10 @@ struct SessionProcessor: Sendable {
         return .command(command, arguments, words: words)
     }
 
-    /// One request: classified, authorised, then answered.
-    private func process(_ request: Request, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> Outcome {
+    /// One prepared request answered.
+    private func process(_ prepared: Prepared, _ session: Session, _ waiting: Engine.Waiting, quit: inout Bool) -> Outcome {
         let (command, arguments, words): (Command, Arguments, [String])
-        switch prepare(request, session) {
+        switch prepared {
         case .answered(let reply): return .reply(reply, wrote: false)
         case .command(let c, let a, let w): (command, arguments, words) = (c, a, w)
         }

@@ -29,9 +29,10 @@ public protocol SnapshotTaker: AnyObject, Sendable {
 /// write order) and committed before its reply: `execute` commits itself, the server
 /// commits once per pipelined batch. Consecutive pipelined writes of one connection run
 /// in groups of up to `writeGroupLimit` under one hold of the write lock
-/// (`dispatchWrites`), so concurrent writers hand the lock over per group, not per write. The sink and the journal-failure state sit behind
-/// `sinkLock`, a mutex never held across waiting, so a commit on an event loop never
-/// waits behind the reader-writer lock.
+/// (`dispatchWrites`), so concurrent writers hand the lock over per group, not per
+/// write. The sink and the journal-failure state sit behind `sinkLock`, a mutex never
+/// held across waiting, so a commit on an event loop never waits behind the
+/// reader-writer lock.
 ///
 /// Reads never compact: event tables answer from their base and delta together
 /// (`EventTable`). When a write leaves a table's delta past its merge threshold, a
@@ -260,7 +261,7 @@ public final class Engine: @unchecked Sendable {
     /// pipelining writers otherwise trade the lock (and a thread wake-up) per command.
     /// Nil with `.ifFree` when the lock is taken, or writes are not allowed there.
     /// At most `writeGroupLimit` commands; the caller splits longer runs.
-    public func dispatchWrites(_ writes: ArraySlice<(Command, Arguments)>, _ waiting: Waiting) -> [(reply: Reply, wrote: Bool)]? {
+    public func dispatchWrites(_ writes: [(Command, Arguments)], _ waiting: Waiting) -> [(reply: Reply, wrote: Bool)]? {
         precondition(writes.count <= Self.writeGroupLimit, "a write group longer than writeGroupLimit")
         let apply = { writes.map { self.runWrite($0.0, $0.1, replayingAt: nil) } }
         switch waiting {

@@ -97,7 +97,14 @@ struct CountTimeline: Sendable {
     var readsTimesOnly: Bool { leaves.isEmpty }
 
     /// `row`'s event times in each of `tables`' tables, ascending, into `scratch.times`.
-    /// The tables are read in place (`timesInPlace`: `tables` is not changed).
+    func fillTimes(of row: UInt32, in db: borrowing Database, into scratch: inout Scratch) {
+        scratch.prepare(for: self)
+        for (k, table) in tables.enumerated() { db.events.tables[table].times(of: row, into: &scratch.times[k]) }
+    }
+
+    /// `fillTimes(of:in:into:)` for a caller that owns the tables (the write path), which
+    /// reads them in place (`timesInPlace`: `tables` is not changed) instead of copying
+    /// each out of the array.
     func fillTimes(of row: UInt32, from tables: inout [EventTable], into scratch: inout Scratch) {
         scratch.prepare(for: self)
         for (k, table) in self.tables.enumerated() { tables[table].timesInPlace(of: row, into: &scratch.times[k]) }

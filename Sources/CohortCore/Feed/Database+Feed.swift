@@ -226,7 +226,7 @@ extension Database {
         let member: Bool
         let next: Int64?
         if let closedForm = finder.closedForm {
-            NextChange.fillTimes(closedForm, row, self, &scratch)
+            closedForm.fillTimes(of: row, in: self, into: &scratch)
             (member, next) = closedForm.membershipAndNext(after: t, horizon: NextChange.horizon, &scratch) { leaf in
                 evaluator.with(self, now: t) { $0.test(leaf, row, nil) }
             }

@@ -60,7 +60,7 @@ struct NextChange: Sendable {
         if let closedForm {
             // The times first: `evaluator.db` borrowed while a closure captures the
             // evaluator would be copied (a retain per column, per user).
-            Self.fillTimes(closedForm, row, evaluator.db, &scratch)
+            closedForm.fillTimes(of: row, in: evaluator.db, into: &scratch)
             return closedForm.membershipAndNext(after: T, horizon: Self.horizon, &scratch) { evaluator.test($0, row, nil) }.next
         }
         if let timeline { return after(T, row: row, member: member, timeline, &evaluator, &scratch) }
@@ -85,19 +85,12 @@ struct NextChange: Sendable {
         return nil
     }
 
-    /// `row`'s event times in each of the timeline's tables, ascending, into
-    /// `scratch.times`.
-    static func fillTimes(_ timeline: CountTimeline, _ row: UInt32, _ db: borrowing Database, _ scratch: inout CountTimeline.Scratch) {
-        scratch.prepare(for: timeline)
-        for (k, table) in timeline.tables.enumerated() { db.events.tables[table].times(of: row, into: &scratch.times[k]) }
-    }
-
     /// `after` by the closed form: `m` evaluated at the atoms' flips and the `now`
     /// comparisons' flips only (no aggregate in those, so one interval up to the horizon).
     private func after(
         _ T: Int64, row: UInt32, member: Bool, _ timeline: CountTimeline, _ evaluator: inout Evaluator, _ scratch: inout CountTimeline.Scratch
     ) -> Int64? {
-        Self.fillTimes(timeline, row, evaluator.db, &scratch)
+        timeline.fillTimes(of: row, in: evaluator.db, into: &scratch)
         var candidates = timeline.flips(after: T, scratch.times)
         if !tests.isEmpty {
             for test in tests { flips(test, T, Self.horizon + 1, row, &evaluator, into: &candidates) }
