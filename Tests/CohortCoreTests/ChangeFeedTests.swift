@@ -276,6 +276,9 @@ struct ChangeFeedOracleTests {
         // Count thresholds only: the closed form (CountTimeline).
         ("m_dormant", "count(ride, last 120s) >= 3 and not count(ride, last 25s) >= 1"),
         ("n_counts", "count(tap) > 2 or (3 > count(ride, last 40s) and signup_at >= now - 60s)"),
+        // Fractional windows, a window-less count and two tables, decided on the write
+        // path from event times alone.
+        ("o_halves", "(count(ride, last 30.5s) >= 2 and not count(ride, last 7.5s) >= 1) or count(tap) >= 4"),
     ]
 
     struct Expected {

@@ -20,8 +20,23 @@ struct CountTimeline: Sendable {
         let length: Double?
         let comparison: Comparison
         let threshold: Double
+        /// `D + 1` when D is a whole number of seconds (the usual `last 14d`): then the
+        /// second an event at `te` leaves the window, `floor(te + D) + 1`, is exactly
+        /// `te + D + 1` (te is whole, and both fit a Double's 53 bits), with no floor call.
+        private let wholeStay: Int64?
+
+        init(table: Int, length: Double?, comparison: Comparison, threshold: Double) {
+            (self.table, self.length, self.comparison, self.threshold) = (table, length, comparison, threshold)
+            wholeStay = length.flatMap { d in d == d.rounded(.down) && abs(d) < 0x1p52 ? Int64(d) + 1 : nil }
+        }
 
         func holds(_ count: Int) -> Bool { comparison.holds(Double(count), threshold) }
+
+        /// The second an event at `te` leaves `last D` (D = `length`, not nil).
+        @inline(__always) func leaving(_ te: Int64) -> Int64 {
+            if let wholeStay { return te + wholeStay }
+            return Int64((Double(te) + length!).rounded(.down)) + 1
+        }
     }
 
     /// The plan as boolean structure over its atoms and its other tests ("leaves":
@@ -50,6 +65,8 @@ struct CountTimeline: Sendable {
     let leaves: [BoolPlan]
     /// The event tables the atoms count, without duplicates.
     let tables: [Int]
+    /// Per atom, the index in `tables` of its table.
+    private let slots: [Int]
 
     /// The timeline of `plan`, or nil when the plan has another aggregate shape.
     init?(_ plan: BoolPlan) {
@@ -60,6 +77,7 @@ struct CountTimeline: Sendable {
         var tables: [Int] = []
         for atom in atoms where !tables.contains(atom.table) { tables.append(atom.table) }
         self.tables = tables
+        slots = atoms.map { atom in tables.firstIndex(of: atom.table)! }
     }
 
     /// One user's event times per table of `tables` (same order), each ascending.
@@ -128,10 +146,18 @@ struct CountTimeline: Sendable {
         truths.removeAll(keepingCapacity: true)
         flips.removeAll(keepingCapacity: true)
         for atom in atoms.indices {
-            truths.append(sweep(atom, after: T, scratch.times) { t in flips.append((t, atom)) })
+            // Each atom's flips come ascending: inserted from the end, in order (a few
+            // per user, so this beats a sort and its comparator calls).
+            truths.append(sweep(atom, after: T, scratch.times) { t in
+                flips.append((t, atom))
+                var k = flips.count - 1
+                while k > 0, flips[k - 1].time > t {
+                    flips.swapAt(k - 1, k)
+                    k -= 1
+                }
+            })
         }
         let member = root.holds(truths, leafTruths)
-        flips.sort { $0.time < $1.time }
         var k = 0
         while k < flips.count, flips[k].time <= horizon {
             let t = flips[k].time
@@ -150,19 +176,29 @@ struct CountTimeline: Sendable {
     @discardableResult
     private func sweep(_ index: Int, after T: Int64, _ times: Times, _ flip: (Int64) -> Void) -> Bool {
         let atom = atoms[index]
-        let te = times[tables.firstIndex(of: atom.table)!]
-        @inline(__always) func leave(_ j: Int) -> Int64 { Int64((Double(te[j]) + atom.length!).rounded(.down)) + 1 }
+        let te = times[slots[index]]
+        @inline(__always) func leave(_ j: Int) -> Int64 { atom.leaving(te[j]) }
         let leaves = atom.length == nil ? 0 : te.count
-        var (i, j, count) = (0, 0, 0)
+        // Events that entered and left the window by T (a prefix: leaving is ascending
+        // in te) count nothing from T on: skipped by binary search.
+        var gone = 0
+        if leaves > 0 {
+            var high = te.count
+            while gone < high {
+                let mid = (gone + high) / 2
+                if leave(mid) <= T { gone = mid + 1 } else { high = mid }
+            }
+        }
+        var (i, j, count) = (gone, gone, 0)
         // Every change up to T first: the count, and so the truth, at T.
-        while i < te.count, te[i] <= T { count += 1; i += 1 }
-        while j < leaves, leave(j) <= T { count -= 1; j += 1 }
+        while i < te.count, te[i] <= T { count &+= 1; i += 1 }
+        while j < leaves, leave(j) <= T { count &-= 1; j += 1 }
         var truth = atom.holds(count)
         let atT = truth
         while i < te.count || j < leaves {
             let t = Swift.min(i < te.count ? te[i] : .max, j < leaves ? leave(j) : .max)
-            while i < te.count, te[i] == t { count += 1; i += 1 }
-            while j < leaves, leave(j) == t { count -= 1; j += 1 }
+            while i < te.count, te[i] == t { count &+= 1; i += 1 }
+            while j < leaves, leave(j) == t { count &-= 1; j += 1 }
             let now = atom.holds(count)
             if now != truth {
                 flip(t)

@@ -87,10 +87,11 @@ extension Database {
     /// and would reschedule the same time otherwise: it is evaluated only then, which
     /// gives that change the write's cause, as the model says.
     ///
-    /// A watch decided by event times alone (`NextChange.timesOnly`) is settled here, in
-    /// place: no evaluator, no view of the database (building either copies references
-    /// by the dozen, which at this rate is most of the cost). The others are evaluated
-    /// afterwards; watches are independent, so the order between them does not matter.
+    /// A watch decided by event times alone (`NextChange.timesOnlyMembershipAndNext`) is
+    /// settled here, in place: no evaluator, no view of the database (building either
+    /// copies references by the dozen, which at this rate is most of the cost). The
+    /// others are evaluated afterwards; watches are independent, so the order between
+    /// them does not matter.
     mutating func feedAfterWrite(row: UInt32, scope: WriteScope, at: Int64) {
         guard !feed.isEmpty, users.isLive(row) else { return }
         var others: [Int] = []
@@ -99,13 +100,11 @@ extension Database {
             // earliest is `at` can this row's be (checked first: O(1), in cache).
             let due = feed.list[i].timers.earliest == at && feed.list[i].timers.time(of: row) == at
             guard due || feed.list[i].reads.touched(by: scope) else { continue }
-            guard let timeline = feed.list[i].finder.timesOnly else {
+            // The row's heap position, which `settle` reads last: its miss overlaps the evaluation.
+            feed.list[i].timers.prefetch(row)
+            guard let (member, next) = feed.list[i].finder.timesOnlyMembershipAndNext(of: row, after: at, from: &events.tables, &feed.scratch) else {
                 others.append(i)
                 continue
-            }
-            timeline.fillTimes(of: row, from: &events.tables, into: &feed.scratch)
-            let (member, next) = timeline.membershipAndNext(after: at, horizon: NextChange.horizon, &feed.scratch) { _ in
-                preconditionFailure("a plan of count thresholds alone has no other test")
             }
             let user = feed.list[i].userForSplits(row, in: users)
             feed.list[i].settle(row, member: member, next: next, cause: .write, at: at, user: user)

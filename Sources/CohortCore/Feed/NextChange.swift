@@ -38,10 +38,21 @@ struct NextChange: Sendable {
         self.timeline = CountTimeline(plan)
     }
 
-    /// The closed form when it decides a row from its event times alone (count
-    /// thresholds and nothing else, `dormant_riders`): the write path then needs no
-    /// evaluator (`Database.feedAfterWrite`).
-    var timesOnly: CountTimeline? { closedForm?.readsTimesOnly == true ? timeline : nil }
+    /// For a plan decided by event times alone (count thresholds and nothing else,
+    /// `dormant_riders`), `row`'s membership at `T` and next change from the closed form,
+    /// with no evaluator, reading the tables in place (the write path,
+    /// `Database.feedAfterWrite`, which owns them); nil for another plan. A method, so
+    /// that the write path borrows the timeline where it is stored instead of copying it
+    /// out (a retain and a release of each of its arrays, per write).
+    func timesOnlyMembershipAndNext(
+        of row: UInt32, after T: Int64, from tables: inout [EventTable], _ scratch: inout CountTimeline.Scratch
+    ) -> (member: Bool, next: Int64?)? {
+        guard tests.isEmpty, let timeline, timeline.readsTimesOnly else { return nil }
+        timeline.fillTimes(of: row, from: &tables, into: &scratch)
+        return timeline.membershipAndNext(after: T, horizon: Self.horizon, &scratch) { _ in
+            preconditionFailure("a plan of count thresholds alone has no other test")
+        }
+    }
 
     /// The closed form when it decides both the membership and the next change without
     /// the evaluator (`CountTimeline.membershipAndNext`): a count-threshold plan with no

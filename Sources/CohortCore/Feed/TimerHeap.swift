@@ -22,6 +22,9 @@ struct TimerHeap: Sendable {
         return i == Self.absent ? nil : times[Int(i)]
     }
 
+    /// Starts loading `row`'s heap position, which `set` reads first (a hint).
+    func prefetch(_ row: UInt32) { position.prefetch(row) }
+
     /// The earliest scheduled time.
     var earliest: Int64? { times.isEmpty ? nil : times[0] }
 
@@ -36,6 +39,7 @@ struct TimerHeap: Sendable {
             siftUp(times.count - 1)
         } else if let time {
             let old = times[Int(i)]
+            guard time != old else { return }
             times[Int(i)] = time
             if time < old { siftUp(Int(i)) } else { siftDown(Int(i)) }
         } else {

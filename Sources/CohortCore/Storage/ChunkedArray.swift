@@ -1,3 +1,5 @@
+import CIntrinsics
+
 /// An array stored as fixed chunks of 4,096 elements, each its own copy-on-write buffer.
 ///
 /// What it is for: structures a write mutates while a reader may hold a copy (a scan
@@ -42,6 +44,12 @@ struct ChunkedArray<Element: BitwiseCopyable & Sendable>: Sendable {
     subscript(i: Int) -> Element {
         get { chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)] }
         set { chunks[i >> Self.chunkShift][i & (Self.chunkSize - 1)] = newValue }
+    }
+
+    /// Starts loading element `i`'s cache line (a hint: no effect on the value). `i < count`.
+    @inline(__always)
+    func prefetch(_ i: Int) {
+        chunks[i >> Self.chunkShift].withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + (i & (Self.chunkSize - 1))) }
     }
 
     mutating func append(_ element: Element) {
@@ -114,6 +122,14 @@ struct RowPages<Value: BitwiseCopyable & Sendable>: Sendable {
             }
             pages[p]![Int(row) & (Self.pageSize - 1)] = newValue
         }
+    }
+
+    /// Starts loading `row`'s cache line, if its page exists (a hint: no effect on the value).
+    @inline(__always)
+    func prefetch(_ row: UInt32) {
+        let p = Int(row) >> Self.pageShift
+        guard p < pages.count, let page = pages[p] else { return }
+        page.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + (Int(row) & (Self.pageSize - 1))) }
     }
 
     var memoryBytes: Int { pageCount * Self.pageSize * MemoryLayout<Value>.stride + pages.count * 8 }

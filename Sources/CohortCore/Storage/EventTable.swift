@@ -154,17 +154,29 @@ public struct EventTable: Sendable {
     /// event at or after the user's latest delta event (the usual case), else
     /// O(the user's delta events).
     ///
-    /// `prefetchingBase`: first start loading `row`'s base offsets into the cache, for a
-    /// caller that reads the user's times next (the change feed, `times(of:into:)`): that
-    /// miss then overlaps the append's own instead of following it.
+    /// `prefetchingBase`: for a caller that reads the user's times next (the change feed,
+    /// `times(of:into:)`), first start loading `row`'s base offsets into the cache, then,
+    /// once the append has given them time to arrive, the first line of its base times and
+    /// its first delta event: those misses then overlap the append's own and the caller's
+    /// work instead of following one another.
     mutating func append(row: UInt32, time: UInt32, _ raw: RawPropertyValues, prefetchingBase: Bool = false) {
-        if prefetchingBase, Int(row) + 1 < offsets.count { offsets.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + Int(row)) } }
+        let hasBase = Int(row) + 1 < offsets.count
+        if prefetchingBase, hasBase { offsets.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + Int(row)) } }
         precondition(unindexed == 0, "indexed append after a bulk load's unindexed appends")
         let index = UInt32(deltaRows.count)
         appendUnindexed(row: row, time: time, raw)
         unindexed = 0
         deltaNext.append(DeltaList.end)
         var list = deltaLists[row]
+        if prefetchingBase {
+            if hasBase, case let start = Int(offsets[Int(row)]), start < times.count {
+                times.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + start) }
+            }
+            if list.count > 0 {
+                deltaTimes.prefetch(Int(list.first))
+                deltaNext.prefetch(Int(list.first))
+            }
+        }
         if list.count == 0 {
             deltaLists[row] = DeltaList(first: index, last: index, count: 1)
             deltaUsers.insert(row)
