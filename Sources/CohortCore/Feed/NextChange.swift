@@ -17,7 +17,10 @@
 /// Cost per user: O(breakpoints visited × (aggregates × user's events + evaluation)).
 /// It stops at the first change, and a user with no event breakpoint and no comparison
 /// with `now` costs one pass over its events.
-struct NextChange: Sendable {
+///
+/// Immutable, and a class so that holding it costs one reference: the write path reads
+/// it from its watch once per write, where a struct's copy retained each of its arrays.
+final class NextChange: Sendable {
     /// The latest second the feed schedules (9999-12-31T23:59:59Z); later is "never".
     static let horizon: Int64 = 253_402_300_799
 

@@ -4,8 +4,10 @@
 /// value for that user at any time: the change feed skips re-evaluating it
 /// (`Database.feedAfterWrite`). Computed once per plan, O(plan nodes).
 struct PlanReads: Sendable, Equatable {
-    /// Event table ids (`EventDefinition.id`) read by some aggregate.
-    var tables: Set<Int> = []
+    /// Event table ids (`EventDefinition.id`) read by some aggregate, ascending, without
+    /// duplicates: a handful, so a scan of an array (asked once per watch per write)
+    /// beats hashing.
+    var tables: [Int] = []
     var attributes = false
 
     init(_ plan: BoolPlan) { plan.addReads(to: &self) }
@@ -55,7 +57,10 @@ extension ValuePlan {
         case .number, .integer, .now, .bucketStart, .bucketEnd, .assignedAt, .string, .eventInt, .eventFloat, .eventBool, .eventString: return
         case .int64Column, .doubleColumn, .boolColumn, .stringColumn: reads.attributes = true
         case .aggregate(let a):
-            reads.tables.insert(a.table)
+            if !reads.tables.contains(a.table) {
+                reads.tables.append(a.table)
+                reads.tables.sort()
+            }
             a.filter?.addReads(to: &reads)
             switch a.window {
             case .all: break
