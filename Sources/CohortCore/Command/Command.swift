@@ -30,6 +30,7 @@ public struct CommandEnvironment: Sendable {
 public enum FeedEffect: Sendable {
     case none
     /// Data of this user row changed (USER.SET/UNSET, EVENT.ADD): the part in `scope`.
+    /// The row is live (a write finds or creates its user; a deleted id finds no row).
     case user(UInt32, WriteScope)
     /// This user row was deleted.
     case deletedUser(UInt32)
