@@ -12,7 +12,10 @@
 /// evaluation at every event breakpoint. Without `now` comparisons the plan is decided
 /// from the atoms' truths and its other tests (evaluated once) at each flip, with no
 /// evaluation at all (`membershipAndNext`): the write path of such a watch.
-struct CountTimeline: Sendable {
+///
+/// Immutable, and a class so that holding or passing it costs one reference, not a
+/// retain of each of its arrays (the write path reaches it once per write).
+final class CountTimeline: Sendable {
     /// One `count(...) op k` comparison of the plan.
     struct Atom: Sendable {
         let table: Int
@@ -67,6 +70,10 @@ struct CountTimeline: Sendable {
     let tables: [Int]
     /// Per atom, the index in `tables` of its table.
     private let slots: [Int]
+    /// For a plan of at most 6 atoms and no leaves: bit `m` is the plan's value when atom
+    /// `a` holds exactly when bit `a` of `m` is set. Deciding the plan at a flip is then
+    /// a shift, not a walk of `root`.
+    private let truthTable: UInt64?
 
     /// The timeline of `plan`, or nil when the plan has another aggregate shape.
     init?(_ plan: BoolPlan) {
@@ -78,6 +85,15 @@ struct CountTimeline: Sendable {
         for atom in atoms where !tables.contains(atom.table) { tables.append(atom.table) }
         self.tables = tables
         slots = atoms.map { atom in tables.firstIndex(of: atom.table)! }
+        if leaves.isEmpty, atoms.count <= 6 {
+            var table: UInt64 = 0
+            for mask in 0..<(1 << atoms.count) where root.holds(atoms.indices.map { mask & (1 << $0) != 0 }, []) {
+                table |= 1 << UInt64(mask)
+            }
+            truthTable = table
+        } else {
+            truthTable = nil
+        }
     }
 
     /// One user's event times per table of `tables` (same order), each ascending.
@@ -157,8 +173,22 @@ struct CountTimeline: Sendable {
                 }
             })
         }
-        let member = root.holds(truths, leafTruths)
         var k = 0
+        if let truthTable {
+            var mask = 0
+            for (a, truth) in truths.enumerated() where truth { mask |= 1 << a }
+            let member = truthTable >> UInt64(mask) & 1 == 1
+            while k < flips.count, flips[k].time <= horizon {
+                let t = flips[k].time
+                while k < flips.count, flips[k].time == t {
+                    mask ^= 1 << flips[k].atom
+                    k += 1
+                }
+                if (truthTable >> UInt64(mask) & 1 == 1) != member { return (member, t) }
+            }
+            return (member, nil)
+        }
+        let member = root.holds(truths, leafTruths)
         while k < flips.count, flips[k].time <= horizon {
             let t = flips[k].time
             while k < flips.count, flips[k].time == t {
