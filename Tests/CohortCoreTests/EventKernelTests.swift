@@ -86,6 +86,61 @@ struct EventKernelTests {
         }
     }
 
+    /// A merge's incremental activity index (the old base's plus the delta) answers as the
+    /// one built from the merged base: per row, day and code; with delta days before and
+    /// after the base's, a slot the base did not have, and a delta code past the index's
+    /// limit (the slot is then not indexed, as in the full build).
+    @Test(arguments: [6, 7, 8] as [UInt64])
+    func activityPlusADeltaEqualsTheMergedBase(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let (offsets, times) = randomBase(&rng)
+        let baseCodes = ContiguousArray<UInt32>((0..<times.count).map { _ in rng.next() % 5 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 4) })
+        let wideCode = seed == 8
+        var rows = ChunkedArray<UInt32>(), deltaTimes = ChunkedArray<UInt32>()
+        var codes = [ChunkedArray<UInt32>(), ChunkedArray<UInt32>()]
+        for _ in 0..<200 {
+            rows.append(UInt32(rng.next() % 320))  // rows past the base's too
+            deltaTimes.append(1_780_000_000 - 5 * 86_400 + UInt32(rng.next() % (100 * 86_400)))
+            codes[0].append(wideCode && rows.count == 100 ? 70 : UInt32(rng.next() % 6))
+            codes[1].append(rng.next() % 3 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 3))
+        }
+        // The merged base, per row: its base events, then its delta events (order within a
+        // row does not matter to the index).
+        var mergedOffsets: ContiguousArray<UInt32> = [0]
+        var mergedTimes = ContiguousArray<UInt32>()
+        var mergedCodes: [ContiguousArray<UInt32>] = [[], []]
+        for u in 0..<320 {
+            if u + 1 < offsets.count {
+                for p in Int(offsets[u])..<Int(offsets[u + 1]) {
+                    mergedTimes.append(times[p])
+                    mergedCodes[0].append(baseCodes[p])
+                    mergedCodes[1].append(NullSentinel.stringCode)
+                }
+            }
+            for i in 0..<rows.count where rows[i] == UInt32(u) {
+                mergedTimes.append(deltaTimes[i])
+                mergedCodes[0].append(codes[0][i])
+                mergedCodes[1].append(codes[1][i])
+            }
+            mergedOffsets.append(UInt32(mergedTimes.count))
+        }
+        let full = ActivityIndex(offsets: mergedOffsets, times: mergedTimes, strings: mergedCodes)
+        let added = ActivityIndex(offsets: offsets, times: times, strings: [baseCodes]).adding(rows: rows, times: deltaTimes, strings: codes)
+        #expect((added.byCode[0] == nil) == wideCode && (full.byCode[0] == nil) == wideCode)
+        let (first, last) = (mergedTimes.min()! / 86_400, mergedTimes.max()! / 86_400)
+        for d in (first - 1)...(last + 1) {
+            let bounds = (d * 86_400)...(d * 86_400 + 86_399)
+            #expect(added.rows(in: bounds) == full.rows(in: bounds), "day \(d)")
+            #expect(added.estimatedRows(in: bounds) == full.estimatedRows(in: bounds), "day \(d)")
+            for slot in 0..<2 {
+                for code: UInt32 in 0..<6 {
+                    #expect(added.rows(in: bounds, slot: slot, codes: [code], limit: .max) == full.rows(in: bounds, slot: slot, codes: [code], limit: .max),
+                            "day \(d) slot \(slot) code \(code)")
+                }
+            }
+        }
+    }
+
     private func stride_from(_ first: UInt32, _ end: UInt32, _ step: Int) -> StrideTo<UInt32> { stride(from: first, to: end, by: step) }
 
     /// `DistinctKey.count` is the number of distinct keys, whatever their order.

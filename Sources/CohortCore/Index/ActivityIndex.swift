@@ -60,6 +60,67 @@ public struct ActivityIndex: Sendable {
         byCode = codeRows.map { slot in slot.map { codes in codes.map { $0.map(Self.bitmap) } } }
     }
 
+    /// This index with more events added: that of a base holding this one's events and
+    /// `rows[i]` at `times[i]` with string codes `strings[slot][i]` (a merge's delta,
+    /// `strings` one column per string slot of the new base, which may have more slots
+    /// than this index's base: their earlier events are null). Equal to the index built
+    /// from the merged base, except that rows deleted since may stay listed (harmless, as
+    /// for the base itself). O(delta events + days × codes), plus a copy of each day
+    /// bitmap the delta touches; what a merge pays instead of rebuilding from every event.
+    func adding(rows: ChunkedArray<UInt32>, times: ChunkedArray<UInt32>, strings: [ChunkedArray<UInt32>]) -> ActivityIndex {
+        var out = self
+        let slotCount = Swift.max(strings.count, byCode.count)
+        guard !rows.isEmpty else { return out }
+        var lo = Int.max, hi = Int.min
+        for i in 0..<times.count {
+            let d = Int(times[i] / Self.day)
+            lo = Swift.min(lo, d)
+            hi = Swift.max(hi, d)
+        }
+        // The new day range, and every per-day array padded to it with empty days.
+        let first = days.isEmpty ? lo : Swift.min(firstDay, lo)
+        let last = days.isEmpty ? hi : Swift.max(firstDay + days.count - 1, hi)
+        let (front, back) = days.isEmpty ? (0, last - first + 1) : (firstDay - first, last - (firstDay + days.count - 1))
+        func padded(_ list: [Bitmap]) -> [Bitmap] {
+            Array(repeating: Bitmap(), count: front) + list + Array(repeating: Bitmap(), count: back)
+        }
+        let dayCount = last - first + 1
+        out.firstDay = first
+        out.days = padded(days)
+        // A slot the base did not have holds nulls there: indexed, with no rows yet.
+        out.byCode = (0..<slotCount).map { s in
+            if s < byCode.count { return byCode[s].map { $0.map(padded) } }
+            return Array(repeating: Array(repeating: Bitmap(), count: dayCount), count: Self.maxCodes)
+        }
+        for s in 0..<slotCount where out.byCode[s] != nil {
+            // A code past the limit in the delta: the full build would not index the slot.
+            if s < strings.count, (0..<rows.count).contains(where: { strings[s][$0] >= UInt32(Self.maxCodes) && strings[s][$0] != NullSentinel.stringCode }) {
+                out.byCode[s] = nil
+            }
+        }
+        var perDay = [ContiguousArray<UInt32>](repeating: [], count: dayCount)
+        var perCode: [Int: ContiguousArray<UInt32>] = [:]  // key: (slot × maxCodes + code) × dayCount + day
+        for i in 0..<rows.count {
+            let d = Int(times[i] / Self.day) - first
+            perDay[d].append(rows[i])
+            for s in 0..<strings.count where out.byCode[s] != nil {
+                let c = strings[s][i]
+                if c != NullSentinel.stringCode { perCode[(s * Self.maxCodes + Int(c)) * dayCount + d, default: []].append(rows[i]) }
+            }
+        }
+        func add(_ list: inout ContiguousArray<UInt32>, to bitmap: inout Bitmap) {
+            list.sort()
+            list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
+            bitmap.optimize()
+        }
+        for d in perDay.indices where !perDay[d].isEmpty { add(&perDay[d], to: &out.days[d]) }
+        for (key, var list) in perCode {
+            let (d, code, s) = (key % dayCount, key / dayCount % Self.maxCodes, key / dayCount / Self.maxCodes)
+            add(&list, to: &out.byCode[s]![code][d])
+        }
+        return out
+    }
+
     private static func bitmap(_ list: ContiguousArray<UInt32>) -> Bitmap {
         var bitmap = Bitmap()
         list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }

@@ -98,9 +98,10 @@ public struct EventTable: Sendable {
         liveCount = times.count
     }
 
-    /// The indexes of a new base (`activity`, `recent`): O(events + rows).
-    private mutating func buildIndexes() {
-        activity = ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
+    /// The indexes of a new base (`activity`, `recent`): O(events + rows). `activity`, when
+    /// given, is the new base's activity index already (`ActivityIndex.adding`).
+    private mutating func buildIndexes(activity given: ActivityIndex? = nil) {
+        activity = given ?? ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
         recent = RecentBase(offsets: offsets, times: times, properties: properties)
     }
 
@@ -478,10 +479,14 @@ public struct EventTable: Sendable {
             }
         }
 
+        // The activity index from the old one plus the delta (a third of a merge's time
+        // when rebuilt from every event), unless the delta is most of the table.
+        let activity = baseCount > 0 && deltaRows.count < baseCount
+            ? self.activity.adding(rows: deltaRows, times: deltaTimes, strings: delta.strings) : nil
         times = gatherColumn(times, deltaTimes.flattened(), source)
         properties = PropertyColumns.gather(properties, delta.flattened(shape: properties, count: deltaRows.count), source: source)
         offsets = newOffsets
-        buildIndexes()
+        buildIndexes(activity: activity)
         deltaRows = ChunkedArray()
         deltaTimes = ChunkedArray()
         delta = DeltaColumns(shape: properties)
