@@ -10,8 +10,9 @@
 /// rows deleted since (whose base events are garbage) may still be listed, which is
 /// harmless because scans only ask about live rows.
 ///
-/// Built with the base (loads, snapshot reads, background merges), never on a request's
-/// path: O(events + rows) time. Memory: one roaring entry per distinct (user, day) with
+/// Built with the base (loads, snapshot reads: O(events + rows) time) or, by a background
+/// merge, from the old base's index plus the delta (`adding`: O(delta events)); never on a
+/// request's path. Memory: one roaring entry per distinct (user, day) with
 /// events, about 2 bytes, plus a container header per day and 65,536 rows.
 public struct ActivityIndex: Sendable {
     static let day: UInt32 = 86_400
