@@ -173,29 +173,23 @@ final class CountTimeline: Sendable {
                 }
             })
         }
-        var k = 0
-        if let truthTable {
-            var mask = 0
-            for (a, truth) in truths.enumerated() where truth { mask |= 1 << a }
-            let member = truthTable >> UInt64(mask) & 1 == 1
-            while k < flips.count, flips[k].time <= horizon {
-                let t = flips[k].time
-                while k < flips.count, flips[k].time == t {
-                    mask ^= 1 << flips[k].atom
-                    k += 1
-                }
-                if (truthTable >> UInt64(mask) & 1 == 1) != member { return (member, t) }
-            }
-            return (member, nil)
+        // The atoms' truths as a mask too, for the truth table when there is one.
+        var mask = 0
+        for (a, truth) in truths.enumerated() where truth { mask |= 1 << a }
+        func decided() -> Bool {
+            if let truthTable { return truthTable >> UInt64(mask) & 1 == 1 }
+            return root.holds(truths, leafTruths)
         }
-        let member = root.holds(truths, leafTruths)
+        let member = decided()
+        var k = 0
         while k < flips.count, flips[k].time <= horizon {
             let t = flips[k].time
             while k < flips.count, flips[k].time == t {
                 truths[flips[k].atom].toggle()
+                mask ^= 1 << flips[k].atom
                 k += 1
             }
-            if root.holds(truths, leafTruths) != member { return (member, t) }
+            if decided() != member { return (member, t) }
         }
         return (member, nil)
     }

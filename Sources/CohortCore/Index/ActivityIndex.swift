@@ -69,9 +69,7 @@ public struct ActivityIndex: Sendable {
     /// for the base itself). O(delta events + days × codes), plus a copy of each day
     /// bitmap the delta touches; what a merge pays instead of rebuilding from every event.
     func adding(rows: ChunkedArray<UInt32>, times: ChunkedArray<UInt32>, strings: [ChunkedArray<UInt32>]) -> ActivityIndex {
-        var out = self
-        let slotCount = Swift.max(strings.count, byCode.count)
-        guard !rows.isEmpty else { return out }
+        guard !rows.isEmpty else { return self }
         var lo = Int.max, hi = Int.min
         for i in 0..<times.count {
             let d = Int(times[i] / Self.day)
@@ -81,32 +79,33 @@ public struct ActivityIndex: Sendable {
         // The new day range, and every per-day array padded to it with empty days.
         let first = days.isEmpty ? lo : Swift.min(firstDay, lo)
         let last = days.isEmpty ? hi : Swift.max(firstDay + days.count - 1, hi)
-        let (front, back) = days.isEmpty ? (0, last - first + 1) : (firstDay - first, last - (firstDay + days.count - 1))
-        func padded(_ list: [Bitmap]) -> [Bitmap] {
-            Array(repeating: Bitmap(), count: front) + list + Array(repeating: Bitmap(), count: back)
-        }
         let dayCount = last - first + 1
+        let front = days.isEmpty ? 0 : firstDay - first
+        func padded(_ list: [Bitmap]) -> [Bitmap] {
+            Array(repeating: Bitmap(), count: front) + list + Array(repeating: Bitmap(), count: dayCount - front - list.count)
+        }
+        var out = self
         out.firstDay = first
         out.days = padded(days)
         // A slot the base did not have holds nulls there: indexed, with no rows yet.
-        out.byCode = (0..<slotCount).map { s in
-            if s < byCode.count { return byCode[s].map { $0.map(padded) } }
-            return Array(repeating: Array(repeating: Bitmap(), count: dayCount), count: Self.maxCodes)
+        out.byCode = (0..<Swift.max(strings.count, byCode.count)).map { s in
+            s < byCode.count ? byCode[s].map { $0.map(padded) } : Array(repeating: Array(repeating: Bitmap(), count: dayCount), count: Self.maxCodes)
         }
-        for s in 0..<slotCount where out.byCode[s] != nil {
-            // A code past the limit in the delta: the full build would not index the slot.
-            if s < strings.count, (0..<rows.count).contains(where: { strings[s][$0] >= UInt32(Self.maxCodes) && strings[s][$0] != NullSentinel.stringCode }) {
-                out.byCode[s] = nil
-            }
-        }
+        // The delta's rows per day, and per (slot, code, day) as the full build lists them.
         var perDay = [ContiguousArray<UInt32>](repeating: [], count: dayCount)
-        var perCode: [Int: ContiguousArray<UInt32>] = [:]  // key: (slot × maxCodes + code) × dayCount + day
+        var perCode = out.byCode.map { slot in slot.map { _ in [[ContiguousArray<UInt32>]](repeating: .init(repeating: [], count: dayCount), count: Self.maxCodes) } }
         for i in 0..<rows.count {
             let d = Int(times[i] / Self.day) - first
             perDay[d].append(rows[i])
-            for s in 0..<strings.count where out.byCode[s] != nil {
+            for s in strings.indices where perCode[s] != nil {
                 let c = strings[s][i]
-                if c != NullSentinel.stringCode { perCode[(s * Self.maxCodes + Int(c)) * dayCount + d, default: []].append(rows[i]) }
+                if c == NullSentinel.stringCode { continue }
+                // A code past the limit: the full build would not index the slot.
+                guard c < UInt32(Self.maxCodes) else {
+                    (perCode[s], out.byCode[s]) = (nil, nil)
+                    continue
+                }
+                perCode[s]![Int(c)][d].append(rows[i])
             }
         }
         func add(_ list: inout ContiguousArray<UInt32>, to bitmap: inout Bitmap) {
@@ -115,9 +114,10 @@ public struct ActivityIndex: Sendable {
             bitmap.optimize()
         }
         for d in perDay.indices where !perDay[d].isEmpty { add(&perDay[d], to: &out.days[d]) }
-        for (key, var list) in perCode {
-            let (d, code, s) = (key % dayCount, key / dayCount % Self.maxCodes, key / dayCount / Self.maxCodes)
-            add(&list, to: &out.byCode[s]![code][d])
+        for s in perCode.indices where perCode[s] != nil {
+            for code in 0..<Self.maxCodes {
+                for d in 0..<dayCount where !perCode[s]![code][d].isEmpty { add(&perCode[s]![code][d], to: &out.byCode[s]![code][d]) }
+            }
         }
         return out
     }
