@@ -59,6 +59,7 @@ struct Watch: Sendable {
     /// The outcome of evaluating `row` at `t`: its recorded membership becomes `member`
     /// (an entry with `cause` when that changes it) and its next time-driven change
     /// `next`. `user` as for `record`. Returns whether an entry was appended.
+    @discardableResult
     mutating func settle(_ row: UInt32, member: Bool, next: Int64?, cause: Cause, at t: Int64, user: String?) -> Bool {
         defer { timers.set(row, next) }
         guard member != members.contains(row) else { return false }
