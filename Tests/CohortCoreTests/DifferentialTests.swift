@@ -142,7 +142,7 @@ struct ExpressionGenerator {
             default: return "(\(predicate(depth: depth - 1)) or \(predicate(depth: depth - 1)))"
             }
         }
-        switch int(0..<12) {
+        switch int(0..<13) {
         case 0: return "\(number(depth: 1)) \(pick(["=", "!=", "<", "<=", ">", ">="])) \(number(depth: 0))"
         case 1: return "plan \(pick(["=", "!=", "<", ">="])) \"\(pick(["free", "pro", "trial", "m"]))\""
         case 2: return "plan in (\"\(pick(["free", "pro"]))\", \"trial\")"
@@ -155,6 +155,11 @@ struct ExpressionGenerator {
         case 9: return "\(number(depth: 1)) in (\(int(0..<5)), \(int(0..<30)), \(int(0..<3))d)"
         case 10: return "last(ride.car\(window())) \(pick(["=", "!="])) \"\(pick(["a", "b"]))\""
         case 11: return "count(ride\(filter())\(window())) >= \(int(0..<4))"
+        case 12:
+            // Thresholds on extremes, either way round (what the activity index's tails prune).
+            let extreme = "\(pick(["max", "min"]))(ride.\(pick(["cost", "n"]))\(filter())\(window()))"
+            let (op, c) = (pick([">", ">=", "<", "<="]), int(0..<50))
+            return rng.next() % 2 == 0 ? "\(extreme) \(op) \(c)" : "\(c) \(op) \(extreme)"
         default: return "\(aggregate(numeric: true)) >= \(int(0..<4))"
         }
     }
@@ -232,6 +237,7 @@ struct ExpressionGenerator {
         case 9: return " where cost >= \(int(0..<30)).5 and cost < \(int(20..<50)) and not n is null"
         case 10: return " where n = \(int(0..<3)).5 or n != \(int(0..<5)) and car = \"b\""
         case 11: return " where cost > n * 5"
+        case 12: return " where cost \(pick(["=", ">=", "<"])) \(int(0..<50)).5"
         default: return ""
         }
     }

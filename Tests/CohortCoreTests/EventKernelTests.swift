@@ -53,92 +53,179 @@ struct EventKernelTests {
         return (offsets, times)
     }
 
-    /// The recent copy holds exactly each row's events at or after its horizon, in order,
-    /// with their property values; the activity index exactly the rows active each day,
-    /// and by code, the rows with an event of that code that day.
-    @Test(arguments: [4, 5] as [UInt64])
-    func recentCopyAndActivityMatchTheBase(seed: UInt64) throws {
-        var rng = SplitMix(seed: seed)
-        let (offsets, times) = randomBase(&rng)
+    /// Random property columns for `count` events: a string code column (codes 0..<4,
+    /// or up to `wideCode` for one event), an int column and a float column, a fifth of
+    /// each null.
+    private func randomColumns(_ rng: inout SplitMix, count: Int, strings: Int = 1, wideCode: UInt32? = nil) -> PropertyColumns {
         var columns = PropertyColumns()
+        for _ in 0..<strings { columns.addProperty(.string) }
         columns.addProperty(.int)
-        columns.ints[0] = ContiguousArray((0..<times.count).map { Int64($0) })
-        let recent = try #require(RecentBase(offsets: offsets, times: times, properties: columns))
-        #expect(recent.horizon % 86_400 == 0 && recent.horizon <= times.max()! && times.max()! - recent.horizon >= RecentBase.reach - 86_400)
-        let codes = ContiguousArray<UInt32>((0..<times.count).map { _ in rng.next() % 5 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 4) })
-        let activity = ActivityIndex(offsets: offsets, times: times, strings: [codes])
-        for u in 0..<(offsets.count - 1) {
-            let slice = Int(offsets[u])..<Int(offsets[u + 1])
-            let expected = slice.filter { times[$0] >= recent.horizon }
-            let copy = u + 1 < recent.offsets.count ? Int(recent.offsets[u])..<Int(recent.offsets[u + 1]) : 0..<0
-            #expect(copy.map { recent.times[$0] } == expected.map { times[$0] }, "row \(u)")
-            #expect(copy.map { recent.properties.ints[0][$0] } == expected.map { Int64($0) }, "row \(u)")
-            let days = Set(slice.map { times[$0] / 86_400 })
-            for d in (times.min()! / 86_400)...(times.max()! / 86_400) {
-                let bounds = (d * 86_400)...(d * 86_400 + 86_399)
-                #expect(activity.rows(in: bounds).contains(UInt32(u)) == days.contains(d), "row \(u) day \(d)")
-                for code: UInt32 in 0..<4 {
-                    let expected = slice.contains { times[$0] / 86_400 == d && codes[$0] == code }
-                    let rows = activity.rows(in: bounds, slot: 0, codes: [code, 7], limit: .max)
-                    #expect(rows?.contains(UInt32(u)) == expected, "row \(u) day \(d) code \(code)")
+        columns.addProperty(.float)
+        for s in 0..<strings {
+            columns.strings[s] = ContiguousArray((0..<count).map { i in
+                if i == count / 2, s == 0, let wideCode { return wideCode }
+                return rng.next() % 5 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 4)
+            })
+        }
+        columns.ints[0] = ContiguousArray((0..<count).map { _ in rng.next() % 5 == 0 ? NullSentinel.int : Int64(rng.next() % 40) - 5 })
+        columns.floats[0] = ContiguousArray((0..<count).map { _ in rng.next() % 5 == 0 ? .nan : Double(rng.next() % 1000) / 8 })
+        return columns
+    }
+
+    /// Checks an activity index against the events it describes (row `rows[i]` at
+    /// `times[i]` with values `columns[...][i]`): every day bitmap, and every key of every
+    /// split, by the key's definition (`ActivityIndex.Split`), for days `days`.
+    private func expectExact(
+        _ index: ActivityIndex, rows: [UInt32], times: [UInt32], _ columns: PropertyColumns, days: ClosedRange<UInt32>, _ label: String
+    ) {
+        for d in days {
+            let bounds = (d * 86_400)...(d * 86_400 + 86_399)
+            let today = rows.indices.filter { times[$0] / 86_400 == d }
+            #expect(index.rows(in: bounds) == Bitmap(today.map { rows[$0] }), "\(label) day \(d)")
+            for (slot, split) in index.splits {
+                for key in 0..<split.keyCount {
+                    let expected = today.filter { i in
+                        switch slot {
+                        case .string(let s): return columns.strings[s][i] == UInt32(key)
+                        case .int, .float:
+                            let x: Double
+                            if case .int(let s) = slot { x = columns.ints[s][i] == NullSentinel.int ? .nan : Double(columns.ints[s][i]) } else if case .float(let s) = slot { x = columns.floats[s][i] } else { x = .nan }
+                            let edge = split.edges![key]
+                            return !x.isNaN && (key < split.below ? x < edge : x >= edge)
+                        case .bool: return false
+                        }
+                    }
+                    let k = Int(d) - index.firstDay
+                    let actual = split.days[key].indices.contains(k) ? split.days[key][k] : Bitmap()
+                    #expect(actual == Bitmap(expected.map { rows[$0] }), "\(label) day \(d) \(slot) key \(key)")
                 }
             }
         }
     }
 
-    /// A merge's incremental activity index (the old base's plus the delta) answers as the
-    /// one built from the merged base: per row, day and code; with delta days before and
-    /// after the base's, a slot the base did not have, and a delta code past the index's
-    /// limit (the slot is then not indexed, as in the full build).
+    /// The recent copy holds exactly each row's events at or after its horizon, in order,
+    /// with their property values; the activity index exactly the rows active each day,
+    /// and per split key (a code; a tail threshold of a number), the rows with such an
+    /// event that day.
+    @Test(arguments: [4, 5] as [UInt64])
+    func recentCopyAndActivityMatchTheBase(seed: UInt64) throws {
+        var rng = SplitMix(seed: seed)
+        let (offsets, times) = randomBase(&rng)
+        let columns = randomColumns(&rng, count: times.count)
+        let recent = try #require(RecentBase(offsets: offsets, times: times, properties: columns))
+        #expect(recent.horizon % 86_400 == 0 && recent.horizon <= times.max()! && times.max()! - recent.horizon >= RecentBase.reach - 86_400)
+        for u in 0..<(offsets.count - 1) {
+            let slice = Int(offsets[u])..<Int(offsets[u + 1])
+            let expected = slice.filter { times[$0] >= recent.horizon }
+            let copy = u + 1 < recent.offsets.count ? Int(recent.offsets[u])..<Int(recent.offsets[u + 1]) : 0..<0
+            #expect(copy.map { recent.times[$0] } == expected.map { times[$0] }, "row \(u)")
+            #expect(copy.map { recent.properties.ints[0][$0] } == expected.map { columns.ints[0][$0] }, "row \(u)")
+        }
+        let activity = ActivityIndex(offsets: offsets, times: times, properties: columns)
+        #expect(Set(activity.splits.keys) == [.string(0), .int(0), .float(0)])
+        // Thresholds: lower ones ascending below the upper ones, each group without repeats.
+        for split in activity.splits.values where split.edges != nil {
+            let (lower, upper) = (split.edges![..<split.below], split.edges![split.below...])
+            #expect(!lower.isEmpty && !upper.isEmpty && lower.last! < upper.first!)
+            #expect(zip(lower, lower.dropFirst()).allSatisfy(<) && zip(upper, upper.dropFirst()).allSatisfy(<))
+        }
+        var rows = [UInt32]()
+        for u in 0..<(offsets.count - 1) { rows += Array(repeating: UInt32(u), count: Int(offsets[u + 1] - offsets[u])) }
+        expectExact(activity, rows: rows, times: Array(times), columns, days: (times.min()! / 86_400)...(times.max()! / 86_400), "base")
+    }
+
+    /// `rows(in:requiring:limit:)` lists every row with an event in the window meeting
+    /// the requirements (a superset: the most selective key group), or nil when no key
+    /// can tell (a range in the middle of the values, an unsplit property) or the
+    /// estimate reaches the limit.
+    @Test func requirementsGiveASupersetOfTheRowsThatMeetThem() throws {
+        var rng = SplitMix(seed: 11)
+        let (offsets, times) = randomBase(&rng)
+        let columns = randomColumns(&rng, count: times.count)
+        let activity = ActivityIndex(offsets: offsets, times: times, properties: columns)
+        let ints = try #require(activity.splits[.int(0)]?.edges)
+        let (lo, hi) = (ints.first!, ints.last!)
+        let start = times.min()! / 86_400 * 86_400
+        var used = 0
+        for _ in 0..<200 {
+            let a = start + UInt32(rng.next() % (80 * 86_400)), b = a + UInt32(rng.next() % (20 * 86_400))
+            let range: ClosedRange<Double> = switch rng.next() % 4 {
+            case 0: Double(hi + Double(rng.next() % 4))...Double.infinity
+            case 1: -Double.infinity...Double(lo - Double(rng.next() % 3))
+            case 2: Double(Int(hi) + Int(rng.next() % 3))...Double(Int(hi) + 3)
+            default: (lo + 1)...(hi - 1)  // the middle: no threshold tells
+            }
+            let code = UInt32(rng.next() % 4)
+            let requirements: [ActivityIndex.Requirement] = rng.next() % 2 == 0 ? [.values(.int(0), range)] : [.values(.int(0), range), .codes(slot: 0, [code])]
+            let meets = { (p: Int) -> Bool in
+                let v = columns.ints[0][p]
+                return v != NullSentinel.int && range.contains(Double(v)) && (requirements.count == 1 || columns.strings[0][p] == code)
+            }
+            var expected = Bitmap()
+            for u in 0..<(offsets.count - 1) where (Int(offsets[u])..<Int(offsets[u + 1])).contains(where: { (a...b).contains(times[$0]) && meets($0) }) {
+                expected.insert(UInt32(u))
+            }
+            guard let rows = activity.rows(in: a...b, requiring: requirements, limit: .max) else {
+                #expect(range == (lo + 1)...(hi - 1) && requirements.count == 1, "\(range)")
+                continue
+            }
+            used += 1
+            #expect(expected.subtracting(rows).isEmpty, "\(range) \(requirements)")
+            #expect(activity.rows(in: a...b, requiring: requirements, limit: 0) == nil)
+        }
+        #expect(used > 100)
+        #expect(activity.rows(in: start...(start + 86_400), requiring: [.values(.bool(0), 0...1)], limit: .max) == nil)
+    }
+
+    /// A merge's incremental activity index (the old base's plus the delta) is exact for
+    /// the merged base: per row, day and split key; with delta days before and after the
+    /// base's, a slot the base did not have (split as the delta's values are), and a
+    /// delta code past the index's limit (the slot is then not split, as in the full
+    /// build); numeric thresholds are the base's, kept.
     @Test(arguments: [6, 7, 8] as [UInt64])
     func activityPlusADeltaEqualsTheMergedBase(seed: UInt64) throws {
         var rng = SplitMix(seed: seed)
         let (offsets, times) = randomBase(&rng)
-        let baseCodes = ContiguousArray<UInt32>((0..<times.count).map { _ in rng.next() % 5 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 4) })
+        let baseColumns = randomColumns(&rng, count: times.count)
         let wideCode = seed == 8
         var rows = ChunkedArray<UInt32>(), deltaTimes = ChunkedArray<UInt32>()
-        var codes = [ChunkedArray<UInt32>(), ChunkedArray<UInt32>()]
         for _ in 0..<200 {
             rows.append(UInt32(rng.next() % 320))  // rows past the base's too
             deltaTimes.append(1_780_000_000 - 5 * 86_400 + UInt32(rng.next() % (100 * 86_400)))
-            codes[0].append(wideCode && rows.count == 100 ? 70 : UInt32(rng.next() % 6))
-            codes[1].append(rng.next() % 3 == 0 ? NullSentinel.stringCode : UInt32(rng.next() % 3))
         }
-        // The merged base, per row: its base events, then its delta events (order within a
-        // row does not matter to the index).
-        var mergedOffsets: ContiguousArray<UInt32> = [0]
-        var mergedTimes = ContiguousArray<UInt32>()
-        var mergedCodes: [ContiguousArray<UInt32>] = [[], []]
-        for u in 0..<320 {
-            if u + 1 < offsets.count {
-                for p in Int(offsets[u])..<Int(offsets[u + 1]) {
-                    mergedTimes.append(times[p])
-                    mergedCodes[0].append(baseCodes[p])
-                    mergedCodes[1].append(NullSentinel.stringCode)
-                }
+        // The delta has a second string slot; the base's columns are its first.
+        var delta = randomColumns(&rng, count: rows.count, strings: 2, wideCode: wideCode ? 70 : nil)
+        delta.floats[0] = ContiguousArray(delta.floats[0].map { $0 * 3 })  // values past the base's thresholds
+        let base = ActivityIndex(offsets: offsets, times: times, properties: baseColumns)
+        let added = base.adding(rows: rows, times: deltaTimes, properties: delta)
+        #expect((added.splits[.string(0)] == nil) == wideCode && added.unsplit.contains(.string(0)) == wideCode)
+        #expect(added.splits[.string(1)] != nil)
+        #expect(added.splits[.int(0)]?.edges == base.splits[.int(0)]?.edges && added.splits[.float(0)]?.edges == base.splits[.float(0)]?.edges)
+        // The merged events, base first (order does not matter to the index).
+        var mergedRows = [UInt32](), mergedTimes = [UInt32]()
+        var merged = PropertyColumns()
+        for _ in 0..<2 { merged.addProperty(.string) }
+        merged.addProperty(.int)
+        merged.addProperty(.float)
+        for u in 0..<(offsets.count - 1) {
+            for p in Int(offsets[u])..<Int(offsets[u + 1]) {
+                mergedRows.append(UInt32(u))
+                mergedTimes.append(times[p])
+                merged.strings[0].append(baseColumns.strings[0][p])
+                merged.strings[1].append(NullSentinel.stringCode)
+                merged.ints[0].append(baseColumns.ints[0][p])
+                merged.floats[0].append(baseColumns.floats[0][p])
             }
-            for i in 0..<rows.count where rows[i] == UInt32(u) {
-                mergedTimes.append(deltaTimes[i])
-                mergedCodes[0].append(codes[0][i])
-                mergedCodes[1].append(codes[1][i])
-            }
-            mergedOffsets.append(UInt32(mergedTimes.count))
         }
-        let full = ActivityIndex(offsets: mergedOffsets, times: mergedTimes, strings: mergedCodes)
-        let added = ActivityIndex(offsets: offsets, times: times, strings: [baseCodes]).adding(rows: rows, times: deltaTimes, strings: codes)
-        #expect((added.byCode[0] == nil) == wideCode && (full.byCode[0] == nil) == wideCode)
+        for i in 0..<rows.count {
+            mergedRows.append(rows[i])
+            mergedTimes.append(deltaTimes[i])
+            for s in 0..<2 { merged.strings[s].append(delta.strings[s][i]) }
+            merged.ints[0].append(delta.ints[0][i])
+            merged.floats[0].append(delta.floats[0][i])
+        }
         let (first, last) = (mergedTimes.min()! / 86_400, mergedTimes.max()! / 86_400)
-        for d in (first - 1)...(last + 1) {
-            let bounds = (d * 86_400)...(d * 86_400 + 86_399)
-            #expect(added.rows(in: bounds) == full.rows(in: bounds), "day \(d)")
-            #expect(added.estimatedRows(in: bounds) == full.estimatedRows(in: bounds), "day \(d)")
-            for slot in 0..<2 {
-                for code: UInt32 in 0..<6 {
-                    #expect(added.rows(in: bounds, slot: slot, codes: [code], limit: .max) == full.rows(in: bounds, slot: slot, codes: [code], limit: .max),
-                            "day \(d) slot \(slot) code \(code)")
-                }
-            }
-        }
+        expectExact(added, rows: mergedRows, times: mergedTimes, merged, days: (first - 1)...(last + 1), "added")
     }
 
     private func stride_from(_ first: UInt32, _ end: UInt32, _ step: Int) -> StrideTo<UInt32> { stride(from: first, to: end, by: step) }

@@ -1,136 +1,78 @@
 /// Which user rows have base events of one type on each day (UTC): a bitmap per day,
-/// FeatureBase's time quantums at day granularity. What lets a windowed scan skip the
-/// users with no event in the window: their aggregate is the value over no events,
-/// known without reading them (`Evaluator.compareRows`).
+/// FeatureBase's time quantums at day granularity, and the same split by keys of each
+/// property (a string's dictionary code; a number's tail thresholds). What lets a
+/// windowed scan skip the users with no event in the window, or none that a `where`
+/// filter (or a `max`/`min` threshold) can pass: their aggregate is the value over no
+/// events, or fails the comparison, known without reading them (`Evaluator.activeRows`).
 ///
 /// Invariant: `days[k]` holds exactly the rows with at least one base event whose time
-/// is on day `firstDay + k` (`time / 86_400`), for the base it was built from; `byCode`
-/// the same split by the code of each small-dictionary string property. It
-/// describes the base only: rows with delta events are the table's `deltaUsers`, and
-/// rows deleted since (whose base events are garbage) may still be listed, which is
-/// harmless because scans only ask about live rows.
+/// is on day `firstDay + k` (`time / 86_400`), for the base it was built from;
+/// `splits[slot].days[key][k]` the rows with such an event that has `key` for property
+/// `slot` (`Split`). It describes the base only: rows with delta events are the
+/// table's `deltaUsers`, and rows deleted since (whose base events are garbage) may
+/// still be listed, which is harmless because scans only ask about live rows.
 ///
-/// Built with the base (loads, snapshot reads: O(events + rows) time) or, by a background
-/// merge, from the old base's index plus the delta (`adding`: O(delta events)); never on a
-/// request's path. Memory: one roaring entry per distinct (user, day) with
-/// events, about 2 bytes, plus a container header per day and 65,536 rows.
+/// Built with the base (loads, snapshot reads: O(events × split properties + rows)
+/// time) or, by a background merge, from the old base's index plus the delta
+/// (`adding`: O(delta events)); never on a request's path. Memory: one roaring entry
+/// (about 2 bytes) per distinct (user, day) with events and per distinct (user, day,
+/// key), plus a container header per bitmap and 65,536 rows; a numeric property's
+/// keys hold about one entry per event (`Split.quantiles`), a string's one.
 public struct ActivityIndex: Sendable {
     static let day: UInt32 = 86_400
     /// The Unix day of `days[0]`.
-    private(set) var firstDay = 0
-    private(set) var days: [Bitmap] = []
-    /// Per string property slot, when every code in the base is below `maxCodes`:
-    /// `byCode[slot]![code][k]` holds the rows with a base event on day `firstDay + k`
-    /// whose property has that code. What prunes a scan by a `where` filter's string
-    /// test (`car = "i3_premium"`): only users with such an event can pass it.
-    private(set) var byCode: [[[Bitmap]]?] = []
+    var firstDay = 0
+    var days: [Bitmap] = []
+    /// Per property with a split: a string property whose codes in the base are all
+    /// below `maxCodes`, or a numeric property with a non-null value in the base.
+    var splits: [PropertyColumns.Slot: Split] = [:]
+    /// String properties with a code past `maxCodes` in the base: never split.
+    var unsplit: Set<PropertyColumns.Slot> = []
     static let maxCodes = 64
 
-    init() {}
+    /// One property's rows per (key, day). A string property's key is its code. A
+    /// numeric property's keys are thresholds in its tails: key `k` is "value below
+    /// `edges[k]`" for `k < below`, "value at or above `edges[k]`" for the others; an
+    /// event has every key its value meets (nulls none). Edges are quantiles of the
+    /// base's values when the split is built (`quantiles`), ascending within each
+    /// group, and kept by merges, so they may drift from the data's quantiles: they
+    /// then lose selectivity, never exactness. Only the tails are split: a comparison
+    /// with a constant in the middle of the values is not selective enough to pay.
+    struct Split: Sendable {
+        /// Threshold edges (`below` lower ones, then the upper ones); nil for a string property.
+        let edges: [Double]?
+        let below: Int
+        /// `days[key][k]`: the rows with a base event on day `firstDay + k` with that key.
+        var days: [[Bitmap]]
 
-    /// The index of a base (compressed sparse rows, each row's times sorted) whose string
-    /// property columns are `strings`.
-    init(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, strings: [ContiguousArray<UInt32>] = []) {
-        guard let earliest = times.min(), let latest = times.max() else { return }
-        firstDay = Int(earliest / Self.day)
-        let dayCount = Int(latest / Self.day) - firstDay + 1
-        var rows = [ContiguousArray<UInt32>](repeating: [], count: dayCount)
-        // Slots indexed by code, and their per-(code, day) row lists.
-        let indexed = strings.map { column in column.allSatisfy { $0 < UInt32(Self.maxCodes) || $0 == NullSentinel.stringCode } }
-        var codeRows = indexed.map { $0 ? [[ContiguousArray<UInt32>]](repeating: .init(repeating: [], count: dayCount), count: Self.maxCodes) : nil }
-        var seen = [UInt64](repeating: 0, count: strings.count)  // per slot, the codes listed for the row today
-        for u in 0..<(offsets.count - 1) {
-            var previous = -1
-            // Times are sorted within a row: each day of the row is one run.
-            for p in Int(offsets[u])..<Int(offsets[u + 1]) {
-                let d = Int(times[p] / Self.day) - firstDay
-                if d != previous {
-                    rows[d].append(UInt32(u))
-                    previous = d
-                    for s in seen.indices { seen[s] = 0 }
-                }
-                for s in strings.indices where indexed[s] {
-                    let c = strings[s][p]
-                    if c == NullSentinel.stringCode || seen[s] & (1 &<< UInt64(c)) != 0 { continue }
-                    seen[s] |= 1 &<< UInt64(c)
-                    codeRows[s]![Int(c)][d].append(UInt32(u))
-                }
-            }
+        /// The quantiles thresholds are taken at: lower ones (the bottom quarter down to
+        /// the bottom 64th of the values) and upper ones.
+        static let quantiles: (below: [Double], above: [Double]) = ([1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4], [3.0 / 4, 7.0 / 8, 15.0 / 16, 31.0 / 32, 63.0 / 64])
+
+        var keyCount: Int { edges?.count ?? ActivityIndex.maxCodes }
+
+        /// The keys whose rows include every row with an event valued in `range`: the
+        /// highest upper threshold at or below its lower bound, and the lowest lower
+        /// threshold above its upper bound, where they exist; each alone suffices.
+        func keys(containing range: ClosedRange<Double>) -> [Int] {
+            guard let edges else { return [] }
+            var keys = [Int]()
+            if let k = (below..<edges.count).last(where: { edges[$0] <= range.lowerBound }) { keys.append(k) }
+            if let k = (0..<below).first(where: { edges[$0] > range.upperBound }) { keys.append(k) }
+            return keys
         }
-        days = rows.map(Self.bitmap)
-        byCode = codeRows.map { slot in slot.map { codes in codes.map { $0.map(Self.bitmap) } } }
     }
 
-    /// This index with more events added: that of a base holding this one's events and
-    /// `rows[i]` at `times[i]` with string codes `strings[slot][i]` (a merge's delta,
-    /// `strings` one column per string slot of the new base, which may have more slots
-    /// than this index's base: their earlier events are null). Equal to the index built
-    /// from the merged base, except that rows deleted since may stay listed (harmless, as
-    /// for the base itself). O(delta events + days × codes), plus a copy of each day
-    /// bitmap the delta touches; what a merge pays instead of rebuilding from every event.
-    func adding(rows: ChunkedArray<UInt32>, times: ChunkedArray<UInt32>, strings: [ChunkedArray<UInt32>]) -> ActivityIndex {
-        guard !rows.isEmpty else { return self }
-        var lo = Int.max, hi = Int.min
-        for i in 0..<times.count {
-            let d = Int(times[i] / Self.day)
-            lo = Swift.min(lo, d)
-            hi = Swift.max(hi, d)
-        }
-        // The new day range, and every per-day array padded to it with empty days.
-        let first = days.isEmpty ? lo : Swift.min(firstDay, lo)
-        let last = days.isEmpty ? hi : Swift.max(firstDay + days.count - 1, hi)
-        let dayCount = last - first + 1
-        let front = days.isEmpty ? 0 : firstDay - first
-        func padded(_ list: [Bitmap]) -> [Bitmap] {
-            Array(repeating: Bitmap(), count: front) + list + Array(repeating: Bitmap(), count: dayCount - front - list.count)
-        }
-        var out = self
-        out.firstDay = first
-        out.days = padded(days)
-        // A slot the base did not have holds nulls there: indexed, with no rows yet.
-        out.byCode = (0..<Swift.max(strings.count, byCode.count)).map { s in
-            s < byCode.count ? byCode[s].map { $0.map(padded) } : Array(repeating: Array(repeating: Bitmap(), count: dayCount), count: Self.maxCodes)
-        }
-        // The delta's rows per day, and per (slot, code, day) as the full build lists them.
-        var perDay = [ContiguousArray<UInt32>](repeating: [], count: dayCount)
-        var perCode = out.byCode.map { slot in slot.map { _ in [[ContiguousArray<UInt32>]](repeating: .init(repeating: [], count: dayCount), count: Self.maxCodes) } }
-        for i in 0..<rows.count {
-            let d = Int(times[i] / Self.day) - first
-            perDay[d].append(rows[i])
-            for s in strings.indices where perCode[s] != nil {
-                let c = strings[s][i]
-                if c == NullSentinel.stringCode { continue }
-                // A code past the limit: the full build would not index the slot.
-                guard c < UInt32(Self.maxCodes) else {
-                    (perCode[s], out.byCode[s]) = (nil, nil)
-                    continue
-                }
-                perCode[s]![Int(c)][d].append(rows[i])
-            }
-        }
-        func add(_ list: inout ContiguousArray<UInt32>, to bitmap: inout Bitmap) {
-            list.sort()
-            list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
-            bitmap.optimize()
-        }
-        for d in perDay.indices where !perDay[d].isEmpty { add(&perDay[d], to: &out.days[d]) }
-        for s in perCode.indices where perCode[s] != nil {
-            for code in 0..<Self.maxCodes {
-                for d in 0..<dayCount where !perCode[s]![code][d].isEmpty { add(&perCode[s]![code][d], to: &out.byCode[s]![code][d]) }
-            }
-        }
-        return out
-    }
-
-    private static func bitmap(_ list: ContiguousArray<UInt32>) -> Bitmap {
-        var bitmap = Bitmap()
-        list.withUnsafeBufferPointer { bitmap.add(contentsOf: $0) }
-        bitmap.optimize()
-        return bitmap
+    /// What a `where` filter needs of an event for the event to pass it, in the terms
+    /// of the splits: a string property's code among `codes`, or a numeric property's
+    /// value inside `values` (closed, possibly wider than the filter's test).
+    enum Requirement: Sendable {
+        case codes(slot: Int, [UInt32])
+        case values(PropertyColumns.Slot, ClosedRange<Double>)
     }
 
     /// The days `bounds` (inclusive seconds) touches, as indices of `days`.
-    private func span(_ bounds: ClosedRange<UInt32>) -> Range<Int> {
+    func span(_ bounds: ClosedRange<UInt32>) -> Range<Int> {
         let lo = Swift.max(0, Int(bounds.lowerBound / Self.day) - firstDay)
         let hi = Swift.min(days.count, Int(bounds.upperBound / Self.day) - firstDay + 1)
         return lo < hi ? lo..<hi : 0..<0
@@ -155,22 +97,51 @@ public struct ActivityIndex: Sendable {
         return rows(in: bounds)
     }
 
-    /// The rows with a base event on a day `bounds` touches whose string property `slot`
-    /// has one of `codes`, and the sum of those days' sizes (an upper bound, in O(days ×
-    /// codes)); nil when the slot is not indexed by code.
-    func rows(in bounds: ClosedRange<UInt32>, slot: Int, codes: [UInt32], limit: Int) -> Bitmap? {
-        guard slot < byCode.count, let index = byCode[slot] else { return nil }
-        let inIndex = codes.filter { $0 < UInt32(Self.maxCodes) }
-        let estimate = span(bounds).reduce(0) { total, d in inIndex.reduce(total) { $0 + index[Int($1)][d].count } }
-        guard estimate < limit else { return nil }
-        return Bitmap.union(of: span(bounds).flatMap { d in inIndex.map { index[Int($0)][d] } })
+    /// The keys of `split` an event meeting `requirement` has, as groups: the event
+    /// has some key of every group. Nil when the requirement is not about this kind of
+    /// split.
+    private static func keyGroups(_ requirement: Requirement, _ split: Split) -> [[Int]]? {
+        switch requirement {
+        case .codes(_, let codes):
+            guard split.edges == nil else { return nil }
+            return [codes.filter { $0 < UInt32(maxCodes) }.map { Int($0) }]
+        case .values(_, let range):
+            guard split.edges != nil else { return nil }
+            return split.keys(containing: range).map { [$0] }
+        }
     }
 
-    /// Heap bytes of the bitmaps.
-    var memoryBytes: Int {
-        let byCodeBytes = byCode.reduce(0) { total, slot in
-            (slot ?? []).reduce(total) { t, code in code.reduce(t) { $0 + $1.memoryBytes } }
+    /// A superset of the rows with a base event inside `bounds` that meets every one of
+    /// `requirements`: the rows with an event on a day `bounds` touches that has one of
+    /// the keys of the most selective key group among the requirements' (requirements
+    /// on properties without a split are left out). Nil when none has a split, or when
+    /// that group's estimate (the sum of the sizes of its keys' day bitmaps) is `limit`
+    /// or more. O(days × keys) bitmap operations.
+    ///
+    /// One group, not the intersection of all of them per day: measured on the demo
+    /// data (`car = "i3_premium"` and `distance_km > 10` over 14 days), intersecting
+    /// a day's rows with a second group's bitmaps cost more than the candidates it
+    /// removed saved.
+    func rows(in bounds: ClosedRange<UInt32>, requiring requirements: [Requirement], limit: Int) -> Bitmap? {
+        let span = span(bounds)
+        var best: (bitmaps: [Bitmap], estimate: Int)?
+        for requirement in requirements {
+            let slot: PropertyColumns.Slot
+            switch requirement {
+            case .codes(let s, _): slot = .string(s)
+            case .values(let s, _): slot = s
+            }
+            guard let split = splits[slot], let groups = Self.keyGroups(requirement, split) else { continue }
+            for keys in groups {
+                let bitmaps = span.flatMap { d in keys.map { split.days[$0][d] } }
+                let estimate = bitmaps.reduce(0) { $0 + $1.count }
+                if estimate < best?.estimate ?? limit { best = (bitmaps, estimate) }
+            }
         }
-        return days.reduce(days.capacity * 8 + byCodeBytes) { $0 + $1.memoryBytes }
+        return best.map { Bitmap.union(of: $0.bitmaps) }
     }
+
+    /// Heap bytes of the bitmaps, counted once when the index is built (it has tens of
+    /// thousands of bitmaps; `INFO` should not walk them).
+    var memoryBytes = 0
 }

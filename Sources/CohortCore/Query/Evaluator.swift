@@ -105,51 +105,6 @@ struct Evaluator: Sendable {
         return compareEach(l, op, r, candidates, as: Number.self)
     }
 
-    /// For `compareRows`: the candidates that may have events in the window of an
-    /// `aggregate op constant` comparison (either way round), and whether the others
-    /// pass; nil when the shape does not allow it or pruning would not pay (the window's
-    /// days holding more rows than there are candidates, counted with repeats, or more
-    /// than half the candidates once united).
-    private func activeRows<Number: EvaluationNumber>(
-        _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
-    ) -> (Bitmap, Bool)? {
-        let (a, constant, aggregateLeft): (AggregatePlan, ValuePlan, Bool)
-        if case .aggregate(let x) = l, r.isConstant {
-            (a, constant, aggregateLeft) = (x, r, true)
-        } else if case .aggregate(let x) = r, l.isConstant {
-            (a, constant, aggregateLeft) = (x, l, false)
-        } else {
-            return nil
-        }
-        guard a.window.isConstant, let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else { return nil }
-        let table = db.events.tables[a.table]
-        var active: Bitmap
-        if let (slot, codes) = a.filter?.requiredCodes,
-            let rows = table.activity.rows(in: bounds, slot: slot, codes: codes, limit: candidates.count)
-        {
-            // The filter needs one of a few codes of a string property: only users with
-            // such an event on the window's days can pass it.
-            active = rows
-        } else if let recent = table.recent, recent.covers(bounds) {
-            // A narrow window: the days' rows, when fewer even counted with repeats.
-            active = table.activity.estimatedRows(in: bounds) < recent.rows.count ? table.activity.rows(in: bounds) : recent.rows
-        } else {
-            guard table.activity.estimatedRows(in: bounds) < candidates.count else { return nil }
-            active = table.activity.rows(in: bounds)
-        }
-        active.formUnion(table.deltaUsers)
-        active.formIntersection(candidates)
-        guard active.count <= candidates.count / 2 else { return nil }
-        // The aggregate over no events, as `numbers` gives it (Int64 exactly for int aggregates).
-        let empty: Number =
-            a.isInteger
-            ? Number(int: AggregateState<Int64>(a.function, hasProperty: a.property != nil).result)
-            : Number(double: AggregateState<Double>(a.function, hasProperty: a.property != nil).result)
-        let c: Number = evaluate(constant, 0, nil)
-        let passes = !empty.isNull && !c.isNull && (aggregateLeft ? op.holds(empty, c) : op.holds(c, empty))
-        return (active, passes)
-    }
-
     /// `compareRows` over every candidate.
     private func compareEach<Number: EvaluationNumber>(
         _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
@@ -360,16 +315,6 @@ final class SegmentMemo: @unchecked Sendable {
 }
 
 extension BoolPlan {
-    /// For a `where` filter that holds only for events whose string property `slot` has
-    /// one of `codes` (it is such a test, or an `and` with one): that test.
-    var requiredCodes: (slot: Int, codes: [UInt32])? {
-        switch self {
-        case .eventStringCodes(let slot, let codes): return (slot, codes)
-        case .and(let terms): return terms.lazy.compactMap(\.requiredCodes).first
-        default: return nil
-        }
-    }
-
     /// Evaluation order within `and`/`or`: index lookups, then segments, then per-user work.
     var cost: Int {
         switch self {

@@ -101,7 +101,7 @@ public struct EventTable: Sendable {
     /// The indexes of a new base (`activity`, `recent`): O(events + rows). `activity`, when
     /// given, is the new base's activity index already (`ActivityIndex.adding`).
     private mutating func buildIndexes(activity given: ActivityIndex? = nil) {
-        activity = given ?? ActivityIndex(offsets: offsets, times: times, strings: properties.strings)
+        activity = given ?? ActivityIndex(offsets: offsets, times: times, properties: properties)
         recent = RecentBase(offsets: offsets, times: times, properties: properties)
     }
 
@@ -481,10 +481,11 @@ public struct EventTable: Sendable {
 
         // The activity index from the old one plus the delta (a third of a merge's time
         // when rebuilt from every event), unless the delta is most of the table.
+        let deltaProperties = delta.flattened(shape: properties, count: deltaRows.count)
         let activity = baseCount > 0 && deltaRows.count < baseCount
-            ? self.activity.adding(rows: deltaRows, times: deltaTimes, strings: delta.strings) : nil
+            ? self.activity.adding(rows: deltaRows, times: deltaTimes, properties: deltaProperties) : nil
         times = gatherColumn(times, deltaTimes.flattened(), source)
-        properties = PropertyColumns.gather(properties, delta.flattened(shape: properties, count: deltaRows.count), source: source)
+        properties = PropertyColumns.gather(properties, deltaProperties, source: source)
         offsets = newOffsets
         buildIndexes(activity: activity)
         deltaRows = ChunkedArray()

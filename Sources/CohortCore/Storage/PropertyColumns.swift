@@ -7,7 +7,7 @@
 /// a bool.
 public struct PropertyColumns: Sendable {
     /// Where property number `i` of the event definition lives.
-    public enum Slot: Equatable, Sendable {
+    public enum Slot: Hashable, Sendable {
         case int(Int)
         case float(Int)
         case bool(Int)
