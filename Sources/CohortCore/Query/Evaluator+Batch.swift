@@ -5,7 +5,8 @@
 /// through scoped unsafe buffers, constants are folded, and aggregates over a constant
 /// window run as loops over the base's `offsets`/`times`/property columns with the slice
 /// search of `EventWindow` per user and `AggregateState` per event (the definitions the
-/// scalar path uses too); the few rows with delta events take the scalar path's merge. Anything else (per-user windows, strings) falls back to the scalar
+/// scalar path uses too); the rows with delta events are then recomputed by the scalar
+/// path's merge. Anything else (per-user windows, strings) falls back to the scalar
 /// interpreter row by row (the differential tests compare both with a reference).
 extension Evaluator {
     /// `out[i]` = the value of `plan` for `rows[i]` (null for null), in `Number`; int-typed
@@ -94,8 +95,8 @@ extension Evaluator {
         }
         let (offsetColumn, timeColumn, properties) = recent.map { ($0.offsets, $0.times, $0.properties) } ?? (table.offsets, table.times, table.properties)
         let delta = DeltaReader(table, a.property)
-        // The rows of this batch that have delta events, ascending like `rows`: they take
-        // the merged path, every other row one slice of the base.
+        // The rows between the batch's first and last that have delta events, ascending
+        // like `rows`: those in the batch take the merged path.
         var deltaRows = ContiguousArray<UInt32>()
         if let firstRow = rows.first, let lastRow = rows.last, !table.deltaUsers.isEmpty {
             let n = table.deltaUsers.count(in: firstRow..<(lastRow &+ 1))
@@ -106,17 +107,17 @@ extension Evaluator {
                 withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count) { windows in
                     EventWindow.slices(rows, offsets, times, bounds, into: windows)
                     withPropertyColumn(a.property, properties) { property in
-                        // No delta rows in this batch (the usual case): the base-only loop.
-                        if deltaRows.isEmpty { return baseOnly(a, rows, UnsafeBufferPointer(windows), times, property, filter, out) }
-                        var next = 0
-                        for i in rows.indices {
-                            let row = rows[i]
-                            while next < deltaRows.count, deltaRows[next] < row { next += 1 }
-                            if next < deltaRows.count, deltaRows[next] == row, let list = delta.list(of: row) {
-                                out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds)
-                            } else {
-                                out[i] = value(a, row, windows[i], times, property, filter)
-                            }
+                        // Every row through the base-only loop, then the rows with delta
+                        // events (a few per batch, or under a stream of writes many, but
+                        // never all) recomputed on the merged path: a batch keeps its
+                        // batched filter and shortcuts whatever the delta holds.
+                        baseOnly(a, rows, UnsafeBufferPointer(windows), times, property, filter, out)
+                        var i = 0
+                        for row in deltaRows {
+                            // `deltaRows` spans the batch's rows; not all are in it.
+                            while i < rows.count, rows[i] < row { i += 1 }
+                            if i == rows.count { break }
+                            if rows[i] == row, let list = delta.list(of: row) { out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds) }
                         }
                     }
                 }
@@ -124,8 +125,8 @@ extension Evaluator {
         }
     }
 
-    /// The kernel's loop for a batch without delta rows: `value` over each row's base
-    /// window. Its own small function so the optimizer inlines `value` and the shortcut
+    /// The kernel's loop over a batch's base windows: `value` over each row's base
+    /// window (rows with delta events are recomputed after). Its own small function so the optimizer inlines `value` and the shortcut
     /// into the loop (as a branch of the kernel it did not).
     ///
     /// Unfiltered `count`, value statistics and small-dictionary `distinct` are inline
@@ -188,6 +189,11 @@ extension Evaluator {
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: listed) { positions in
             var k = 0
             for w in windows where !w.isEmpty {
+                // The windows are scattered over the base: start fetching each one's
+                // lines of the columns the filter reads now, so the leaf passes below
+                // find them in cache instead of stalling on every row's first load.
+                filter.prefetch(w.lowerBound)
+                if w.count > 8 { filter.prefetch(w.upperBound - 1) }
                 for p in w {
                     positions[k] = UInt32(truncatingIfNeeded: p)
                     k += 1
