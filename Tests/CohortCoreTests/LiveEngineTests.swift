@@ -298,6 +298,24 @@ struct CopyOnWriteTests {
         #expect(db.attributes.int64s[0].value(row) == Int64(7))
         #expect(view.events.tables[0].deltaCount == 20_000 && db.events.tables[0].deltaCount == 20_001)
     }
+
+    /// A write that creates a user (an event or attributes for a new id) while a reader
+    /// holds a copy duplicates at most one chunk of each part of the id table, not the
+    /// table; the copy still does not know the user.
+    @Test func creatingAUserAfterACopyDuplicatesOneChunkOfTheIdTable() throws {
+        var db = Database()
+        try db.defineEvent("ride", properties: [])
+        for u in 0..<30_000 { try db.addEvent(user: "user-\(u)", event: "ride", time: Int64(u), properties: []) }
+        for k in 0..<2 {
+            let view = db
+            if k == 0 { try db.addEvent(user: "new-a", event: "ride", time: 1, properties: []) } else { _ = try db.setAttributes(user: "new-b", []) }
+            for (part, chunks) in db.users.ids.chunks(sharedWith: view.users.ids).enumerated() {
+                #expect(chunks.count > 4 && chunks.shared >= chunks.count - 2, "write \(k) part \(part): \(chunks)")
+            }
+            #expect(view.users.row(of: k == 0 ? "new-a" : "new-b") == nil && db.users.row(of: k == 0 ? "new-a" : "new-b") == UInt32(30_000 + k))
+            #expect(db.users.row(of: "user-29999") == 29_999 && db.users.id(of: 12_345) == "user-12345")
+        }
+    }
 }
 
 extension EventTable {

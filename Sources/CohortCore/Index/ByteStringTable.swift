@@ -8,10 +8,16 @@
 /// half full counting tombstones. Lookup: one hash over the bytes, then a few probes
 /// each comparing lengths and bytes. Memory: the bytes, 8 bytes of offset per entry,
 /// 8 to 16 bytes of slots per entry.
+///
+/// All three parts are `ChunkedArray`s: the user id table is written by every write
+/// that creates a user while readers hold copies of it, and a write after a copy
+/// duplicates one chunk of each part it touches, not the table (24 MB at 1M users).
+/// Rehashing when the table fills is O(entries), amortised over the inserts since the
+/// last one.
 public struct ByteStringTable: Sendable {
-    public private(set) var bytes = ContiguousArray<UInt8>()
-    public private(set) var starts: ContiguousArray<UInt64> = [0]
-    private(set) var slots = ContiguousArray<UInt32>(repeating: 0, count: 16)
+    private var arena = ChunkedArray<UInt8>()
+    private var offsets = ChunkedArray<UInt64>(repeating: 0, count: 1)
+    private var table = ChunkedArray<UInt32>(repeating: 0, count: 16)
     private(set) var occupied = 0
     private static let tombstone = UInt32.max
 
@@ -33,20 +39,26 @@ public struct ByteStringTable: Sendable {
             used += 1
         }
         guard used < slots.count, used * 2 <= slots.count else { return nil }
-        self.bytes = bytes
-        self.starts = starts
-        self.slots = slots
+        arena = ChunkedArray(bytes)
+        offsets = ChunkedArray(starts)
+        table = ChunkedArray(slots)
         occupied = used
     }
 
+    /// The parts as contiguous arrays, as `init?(bytes:starts:slots:)` takes them: what
+    /// a snapshot saves. O(bytes + entries): background work only.
+    public func flattened() -> (bytes: ContiguousArray<UInt8>, starts: ContiguousArray<UInt64>, slots: ContiguousArray<UInt32>) {
+        (arena.flattened(), offsets.flattened(), table.flattened())
+    }
+
     /// Entries ever inserted, removed ones included.
-    public var count: Int { starts.count - 1 }
+    public var count: Int { offsets.count - 1 }
 
     public func code(of key: UnsafeRawBufferPointer) -> UInt32? {
-        let mask = slots.count - 1
+        let mask = table.count - 1
         var i = Int(truncatingIfNeeded: Self.hash(key)) & mask
         while true {
-            let slot = slots[i]
+            let slot = table[i]
             if slot == 0 { return nil }
             if slot != Self.tombstone, matches(Int(slot - 1), key) { return slot - 1 }
             i = (i + 1) & mask
@@ -60,12 +72,12 @@ public struct ByteStringTable: Sendable {
 
     /// The code of `key`, inserting it when absent.
     public mutating func insert(_ key: UnsafeRawBufferPointer) -> (code: UInt32, inserted: Bool) {
-        if (occupied + 1) * 2 > slots.count { rehash(capacity: slots.count * 2) }
-        let mask = slots.count - 1
+        if (occupied + 1) * 2 > table.count { rehash(capacity: table.count * 2) }
+        let mask = table.count - 1
         var i = Int(truncatingIfNeeded: Self.hash(key)) & mask
         var firstFree = -1
         while true {
-            let slot = slots[i]
+            let slot = table[i]
             if slot == 0 { break }
             if slot == Self.tombstone {
                 if firstFree < 0 { firstFree = i }
@@ -75,12 +87,12 @@ public struct ByteStringTable: Sendable {
             i = (i + 1) & mask
         }
         let code = UInt32(count)
-        bytes.append(contentsOf: key)
-        starts.append(UInt64(bytes.count))
+        arena.append(contentsOf: key.assumingMemoryBound(to: UInt8.self))
+        offsets.append(UInt64(arena.count))
         if firstFree >= 0 {
-            slots[firstFree] = code + 1
+            table[firstFree] = code + 1
         } else {
-            slots[i] = code + 1
+            table[i] = code + 1
             occupied += 1
         }
         return (code, true)
@@ -93,19 +105,18 @@ public struct ByteStringTable: Sendable {
 
     /// Makes room for `count` entries without rehashing.
     public mutating func reserveCapacity(_ count: Int) {
-        var capacity = slots.count
+        var capacity = table.count
         while capacity < count * 2 { capacity *= 2 }
-        if capacity > slots.count { rehash(capacity: capacity) }
-        starts.reserveCapacity(count + 1)
+        if capacity > table.count { rehash(capacity: capacity) }
     }
 
     /// Makes `code` unfindable (its slot becomes a tombstone). The code is not reused.
     public mutating func remove(_ code: UInt32) {
-        let mask = slots.count - 1
+        let mask = table.count - 1
         var i: Int = withBytes(code) { Int(truncatingIfNeeded: Self.hash($0)) } & mask
-        while slots[i] != 0 {
-            if slots[i] == code + 1 {
-                slots[i] = Self.tombstone
+        while table[i] != 0 {
+            if table[i] == code + 1 {
+                table[i] = Self.tombstone
                 return
             }
             i = (i + 1) & mask
@@ -116,33 +127,43 @@ public struct ByteStringTable: Sendable {
         withBytes(code) { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// Calls `body` with the bytes of entry `code` (contiguous; copied when they cross a
+    /// chunk of the arena).
     public func withBytes<T>(_ code: UInt32, _ body: (UnsafeRawBufferPointer) -> T) -> T {
-        let range = Int(starts[Int(code)])..<Int(starts[Int(code) + 1])
-        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[range])) }
+        arena.withContiguous(Int(offsets[Int(code)])..<Int(offsets[Int(code) + 1])) { body(UnsafeRawBufferPointer($0)) }
     }
 
-    public var memoryBytes: Int { bytes.capacity + starts.capacity * 8 + slots.capacity * 4 }
+    public var memoryBytes: Int { arena.memoryBytes + offsets.memoryBytes + table.memoryBytes }
+
+    /// Per part (bytes, offsets, hash slots), the chunks this table has and how many it
+    /// shares with `other`: what a copy-on-write test checks.
+    func chunks(sharedWith other: ByteStringTable) -> [(count: Int, shared: Int)] {
+        [(arena.chunkCount, arena.sharedChunks(with: other.arena)), (offsets.chunkCount, offsets.sharedChunks(with: other.offsets)),
+         (table.chunkCount, table.sharedChunks(with: other.table))]
+    }
 
     @inline(__always)
     private func matches(_ code: Int, _ key: UnsafeRawBufferPointer) -> Bool {
-        let start = Int(starts[code])
-        let length = Int(starts[code + 1]) - start
+        let start = Int(offsets[code])
+        let length = Int(offsets[code + 1]) - start
         guard length == key.count else { return false }
         if length == 0 { return true }
-        return bytes.withUnsafeBytes { memcmp($0.baseAddress! + start, key.baseAddress!, length) == 0 }
+        return arena.withContiguous(start..<(start + length)) { memcmp($0.baseAddress!, key.baseAddress!, length) == 0 }
     }
 
     private mutating func rehash(capacity: Int) {
-        var fresh = ContiguousArray<UInt32>(repeating: 0, count: capacity)
+        var fresh = ChunkedArray<UInt32>(repeating: 0, count: capacity)
         let mask = capacity - 1
         var live = 0
-        for slot in slots where slot != 0 && slot != Self.tombstone {
+        for k in 0..<table.count {
+            let slot = table[k]
+            guard slot != 0 && slot != Self.tombstone else { continue }
             var i: Int = withBytes(slot - 1) { Int(truncatingIfNeeded: Self.hash($0)) } & mask
             while fresh[i] != 0 { i = (i + 1) & mask }
             fresh[i] = slot
             live += 1
         }
-        slots = fresh
+        table = fresh
         occupied = live
     }
 

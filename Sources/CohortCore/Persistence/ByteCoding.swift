@@ -30,9 +30,10 @@ struct ByteWriter {
     }
 
     mutating func append(table: ByteStringTable) {
-        append(array: table.bytes)
-        append(array: table.starts)
-        append(array: table.slots)
+        let parts = table.flattened()
+        append(array: parts.bytes)
+        append(array: parts.starts)
+        append(array: parts.slots)
     }
 
     mutating func append(raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }

@@ -11,8 +11,9 @@ public enum MembersFile {
     public static func write(_ members: Bitmap, of users: UserTable, to path: String) throws(CohortError) {
         var rows = Array(members)
         let ids = users.ids
-        ids.bytes.withUnsafeBytes { arena in
-            ids.starts.withUnsafeBufferPointer { starts in
+        let parts = ids.flattened()
+        parts.bytes.withUnsafeBytes { arena in
+            parts.starts.withUnsafeBufferPointer { starts in
                 rows.sort { a, b in
                     let (sa, ea) = (Int(starts[Int(a)]), Int(starts[Int(a) + 1]))
                     let (sb, eb) = (Int(starts[Int(b)]), Int(starts[Int(b) + 1]))

@@ -10,9 +10,8 @@ extension SnapshotCodec {
             ("definitions", { encodeDefinitions(db) }),
             ("users", { encodeUsers(db.users) }),
         ]
-        var raw: [Section] = [
-            .raw("users/ids", db.users.ids.bytes), .raw("users/id starts", db.users.ids.starts), .raw("users/id slots", db.users.ids.slots),
-        ]
+        let ids = db.users.ids.flattened()
+        var raw: [Section] = [.raw("users/ids", ids.bytes), .raw("users/id starts", ids.starts), .raw("users/id slots", ids.slots)]
         for attribute in db.schema.attributes {
             let name = "attribute \(attribute.name)"
             builders.append((name, { encodeAttribute(db.attributes, attribute) }))

@@ -33,7 +33,40 @@ struct ChunkedArray<Element: BitwiseCopyable & Sendable>: Sendable {
         count = contiguous.count
     }
 
+    /// `count` copies of `element`. O(count).
+    init(repeating element: Element, count: Int) {
+        var start = 0
+        while start < count {
+            chunks.append(ContiguousArray(repeating: element, count: Swift.min(Self.chunkSize, count - start)))
+            start += Self.chunkSize
+        }
+        if !chunks.isEmpty { chunks[chunks.count - 1].reserveCapacity(Self.chunkSize) }
+        self.count = count
+    }
+
     var isEmpty: Bool { count == 0 }
+
+    /// Appends every element of `elements`, in order.
+    mutating func append(contentsOf elements: UnsafeBufferPointer<Element>) {
+        for element in elements { append(element) }
+    }
+
+    /// Calls `body` with elements `range` as one contiguous buffer: in place when they
+    /// lie in one chunk, else copied to a temporary one (a range across a chunk
+    /// boundary: rare for short ranges).
+    @inline(__always)
+    func withContiguous<R>(_ range: Range<Int>, _ body: (UnsafeBufferPointer<Element>) -> R) -> R {
+        if range.isEmpty { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+        let c = range.lowerBound >> Self.chunkShift
+        if (range.upperBound - 1) >> Self.chunkShift == c {
+            let offset = range.lowerBound & (Self.chunkSize - 1)
+            return chunks[c].withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[offset..<(offset + range.count)])) }
+        }
+        return withUnsafeTemporaryAllocation(of: Element.self, capacity: range.count) { copy in
+            for (k, i) in range.enumerated() { copy[k] = self[i] }
+            return body(UnsafeBufferPointer(copy))
+        }
+    }
 
     /// Appends `element` until the array holds `newCount` elements.
     mutating func grow(to newCount: Int, with element: Element) {

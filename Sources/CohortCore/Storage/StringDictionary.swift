@@ -22,6 +22,7 @@ public struct StringDictionary: Equatable, Sendable {
     public mutating func encode(bytes: UnsafeRawBufferPointer) -> UInt32 { table.insert(bytes).code }
 
     public static func == (lhs: StringDictionary, rhs: StringDictionary) -> Bool {
-        lhs.table.bytes == rhs.table.bytes && lhs.table.starts == rhs.table.starts
+        let (l, r) = (lhs.table.flattened(), rhs.table.flattened())
+        return l.bytes == r.bytes && l.starts == r.starts
     }
 }
