@@ -5,18 +5,23 @@ import Testing
 
 /// Random expressions over random small data: the engine against `Reference`, a
 /// straightforward per-user interpreter of DESIGN §3 written here (no bitmaps, no
-/// columns, no plans). Fixed seeds, thousands of cases. Each seed runs twice: with every
-/// event in the delta (as written), and with merges after nearly every write, so most
+/// columns, no plans). Fixed seeds, thousands of cases. Each seed runs three times: with
+/// every event in the delta (as written); with merges after nearly every write, so most
 /// events are in the sorted base and are read by the batch kernels (window passes,
-/// compiled `where` filters, sorted `distinct`) while some stay in the delta.
+/// compiled `where` filters, sorted `distinct`) while some stay in the delta; and split,
+/// every user's events merged and then more of them written to the delta, so most users
+/// have both (the kernels' base value completed by the delta's).
 struct DifferentialTests {
     static let now: Int64 = 1_782_820_800
     static let day: Int64 = 86_400
 
-    @Test(arguments: [1, 2, 3, 4] as [UInt64], [false, true])
-    func engineAgreesWithTheReference(seed: UInt64, merged: Bool) throws {
+    /// Where the test's events are when it asks.
+    enum Layout: CaseIterable { case delta, merged, split }
+
+    @Test(arguments: [1, 2, 3, 4] as [UInt64], Layout.allCases)
+    func engineAgreesWithTheReference(seed: UInt64, layout: Layout) throws {
         var rng = SplitMix(seed: seed)
-        let (engine, reference) = makeData(&rng, merged: merged)
+        let (engine, reference) = makeData(&rng, layout: layout)
         var generator = ExpressionGenerator(rng: rng)
         try engine.snapshotView().checkInvariants()
         for _ in 0..<300 {
@@ -61,9 +66,9 @@ struct DifferentialTests {
     }
 
     /// 30 users with random attributes (30% null each) and events on whole days around now.
-    func makeData(_ rng: inout SplitMix, merged: Bool = false) -> (Engine, Reference) {
+    func makeData(_ rng: inout SplitMix, layout: Layout = .delta) -> (Engine, Reference) {
         let engine = Engine(fixedNow: Self.now, clock: { Self.now })
-        if merged { engine.mergeThreshold = 1 }
+        if layout != .delta { engine.mergeThreshold = 1 }
         defer { engine.waitForMerges() }
         for line in [
             ["ATTR.DEFINE", "plan", "string"], ["ATTR.DEFINE", "age", "int"], ["ATTR.DEFINE", "score", "float"],
@@ -100,28 +105,39 @@ struct DifferentialTests {
                 reference.users.append(user)
                 reference.attributes[user] = attributes
             }
-            for _ in 0..<(rng.next() % 9) {
-                let time = Self.now + (Int64(rng.next() % 66) - 60) * Self.day
-                var props: [String: Reference.V] = [:]
-                var add = ["EVENT.ADD", user, "ride", String(time)]
-                if maybe() { props["cost"] = .number(Double(rng.next() % 50) + 0.5) }
-                if maybe() { props["car"] = .string(pick(["a", "b", "c"])) }
-                if maybe() { props["n"] = .number(Double(rng.next() % 6)) }
-                for (name, value) in props.sorted(by: { $0.key < $1.key }) {
-                    switch value {
-                    case .number(let x): add += [name, name == "n" ? String(Int64(x)) : String(x)]
-                    case .string(let s): add += [name, s]
-                    default: break
-                    }
+            for _ in 0..<(rng.next() % 9) { addRide(user) }
+            for _ in 0..<(rng.next() % 5) { addOpen(user) }
+        }
+        if layout == .split {
+            // Everything so far in the base; now more events for every user, in the delta.
+            engine.waitForMerges()
+            engine.mergeThreshold = .max
+            for u in 0..<30 {
+                for _ in 0..<(1 + rng.next() % 3) { addRide("u\(u)") }
+                if rng.next() % 2 == 0 { addOpen("u\(u)") }
+            }
+        }
+        func addRide(_ user: String) {
+            let time = Self.now + (Int64(rng.next() % 66) - 60) * Self.day
+            var props: [String: Reference.V] = [:]
+            var add = ["EVENT.ADD", user, "ride", String(time)]
+            if maybe() { props["cost"] = .number(Double(rng.next() % 50) + 0.5) }
+            if maybe() { props["car"] = .string(pick(["a", "b", "c"])) }
+            if maybe() { props["n"] = .number(Double(rng.next() % 6)) }
+            for (name, value) in props.sorted(by: { $0.key < $1.key }) {
+                switch value {
+                case .number(let x): add += [name, name == "n" ? String(Int64(x)) : String(x)]
+                case .string(let s): add += [name, s]
+                default: break
                 }
-                #expect(engine.execute(add) == .ok)
-                reference.add(user, "ride", time, props)
             }
-            for _ in 0..<(rng.next() % 5) {
-                let time = Self.now + (Int64(rng.next() % 66) - 60) * Self.day
-                #expect(engine.execute(["EVENT.ADD", user, "open", String(time)]) == .ok)
-                reference.add(user, "open", time, [:])
-            }
+            #expect(engine.execute(add) == .ok)
+            reference.add(user, "ride", time, props)
+        }
+        func addOpen(_ user: String) {
+            let time = Self.now + (Int64(rng.next() % 66) - 60) * Self.day
+            #expect(engine.execute(["EVENT.ADD", user, "open", String(time)]) == .ok)
+            reference.add(user, "open", time, [:])
         }
         return (engine, reference)
     }

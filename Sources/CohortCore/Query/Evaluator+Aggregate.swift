@@ -214,6 +214,18 @@ struct DeltaReader {
         return d
     }
 
+    /// Starts loading `row`'s list head (a hint, for a caller about to read many rows'
+    /// lists: they are scattered over the table's pages).
+    @inline(__always)
+    func prefetchList(of row: UInt32) { if !isEmpty { lists.prefetch(row) } }
+
+    /// Starts loading the time and link of `list`'s first event (a hint).
+    @inline(__always)
+    func prefetchFirst(of list: EventTable.DeltaList) {
+        times.prefetch(Int(list.first))
+        next.prefetch(Int(list.first))
+    }
+
     /// `row`'s delta events, nil when it has none.
     @inline(__always)
     func list(of row: UInt32) -> EventTable.DeltaList? {

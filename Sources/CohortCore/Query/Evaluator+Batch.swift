@@ -112,16 +112,40 @@ extension Evaluator {
                         // never all) recomputed on the merged path: a batch keeps its
                         // batched filter and shortcuts whatever the delta holds.
                         baseOnly(a, rows, UnsafeBufferPointer(windows), times, property, filter, out)
+                        // `count`, `min` and `max` add the row's delta events to its
+                        // base value (the base window is not walked again); the others
+                        // merge both in storage order (float sums depend on the order).
+                        let combines = a.function == .count || a.function == .min || a.function == .max
+                        // Their list heads, then their first events, are scattered: start
+                        // loading all of them before reading any (a miss per row otherwise).
+                        for row in deltaRows { delta.prefetchList(of: row) }
+                        for row in deltaRows { if let list = delta.list(of: row) { delta.prefetchFirst(of: list) } }
                         var i = 0
                         for row in deltaRows {
                             // `deltaRows` spans the batch's rows; not all are in it.
                             while i < rows.count, rows[i] < row { i += 1 }
                             if i == rows.count { break }
-                            if rows[i] == row, let list = delta.list(of: row) { out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds) }
+                            guard rows[i] == row, let list = delta.list(of: row) else { continue }
+                            if combines {
+                                let added: Number = merged(a, row, 0..<0, times, property, filter, delta, list, bounds)
+                                out[i] = Self.combined(a.function, out[i], added)
+                            } else {
+                                out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds)
+                            }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// `count`, `min` or `max` over a row's events from its value over two parts of them.
+    @inline(__always)
+    private static func combined<Number: EvaluationNumber>(_ function: AggregateCall.Function, _ x: Number, _ y: Number) -> Number {
+        switch function {
+        case .count: return Number.apply(.add, x, y)
+        case .min: return x.isNull ? y : y.isNull ? x : Swift.min(x, y)
+        default: return x.isNull ? y : y.isNull ? x : Swift.max(x, y)
         }
     }
 
