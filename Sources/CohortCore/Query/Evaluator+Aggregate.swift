@@ -132,6 +132,30 @@ extension Evaluator {
         }
     }
 
+    /// `count`, `min` or `max` of `a` over `row`'s delta events of `list` inside `bounds`
+    /// that pass `a`'s filter: what completes the row's value over its base events
+    /// (`count` adds, `min`/`max` take the extreme). No `AggregateState`: one walk of
+    /// the list with the value statistics.
+    @inline(__always)
+    func deltaPart<Number: EvaluationNumber>(
+        _ a: AggregatePlan, _ row: UInt32, _ filter: EventFilter?, _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
+    ) -> Number {
+        var events: Int64 = 0
+        var values = Statistics<Number>()
+        var d = list.first
+        while d != EventTable.DeltaList.end {
+            let i = Int(d)
+            let t = delta.times[i]
+            if t > bounds.upperBound { break }
+            d = delta.next[i]
+            if t < bounds.lowerBound { continue }
+            if let filter, !filter.holds(delta.baseCount + i, row: row, self) { continue }
+            events += 1
+            if a.property != nil { values.add(delta.value(i)) }
+        }
+        return a.function == .count && a.property == nil ? Number(int: events) : AggregateState<Number>.result(a.function, values)
+    }
+
     /// `first(e.p)` / `last(e.p)` of a string property.
     func aggregateString(_ a: AggregatePlan, _ row: UInt32) -> String? {
         guard case .string(let s)? = a.property else { return nil }
@@ -212,18 +236,6 @@ struct DeltaReader {
         var d = list.first
         while d != EventTable.DeltaList.end, times[Int(d)] < lower { d = next[Int(d)] }
         return d
-    }
-
-    /// Starts loading `row`'s list head (a hint, for a caller about to read many rows'
-    /// lists: they are scattered over the table's pages).
-    @inline(__always)
-    func prefetchList(of row: UInt32) { if !isEmpty { lists.prefetch(row) } }
-
-    /// Starts loading the time and link of `list`'s first event (a hint).
-    @inline(__always)
-    func prefetchFirst(of list: EventTable.DeltaList) {
-        times.prefetch(Int(list.first))
-        next.prefetch(Int(list.first))
     }
 
     /// `row`'s delta events, nil when it has none.

@@ -116,10 +116,6 @@ extension Evaluator {
                         // base value (the base window is not walked again); the others
                         // merge both in storage order (float sums depend on the order).
                         let combines = a.function == .count || a.function == .min || a.function == .max
-                        // Their list heads, then their first events, are scattered: start
-                        // loading all of them before reading any (a miss per row otherwise).
-                        for row in deltaRows { delta.prefetchList(of: row) }
-                        for row in deltaRows { if let list = delta.list(of: row) { delta.prefetchFirst(of: list) } }
                         var i = 0
                         for row in deltaRows {
                             // `deltaRows` spans the batch's rows; not all are in it.
@@ -127,8 +123,7 @@ extension Evaluator {
                             if i == rows.count { break }
                             guard rows[i] == row, let list = delta.list(of: row) else { continue }
                             if combines {
-                                let added: Number = merged(a, row, 0..<0, times, property, filter, delta, list, bounds)
-                                out[i] = Self.combined(a.function, out[i], added)
+                                out[i] = Self.combined(a.function, out[i], deltaPart(a, row, filter, delta, list, bounds))
                             } else {
                                 out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds)
                             }

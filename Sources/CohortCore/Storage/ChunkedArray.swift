@@ -143,8 +143,10 @@ struct RowPages<Value: BitwiseCopyable & Sendable>: Sendable {
     subscript(row: UInt32) -> Value {
         get {
             let p = Int(row) >> Self.pageShift
-            guard p < pages.count, let page = pages[p] else { return empty }
-            return page[Int(row) & (Self.pageSize - 1)]
+            guard p < pages.count else { return empty }
+            // Chained through the optional, not bound to a local: read in place, no
+            // retain and release of the page per lookup.
+            return pages[p]?[Int(row) & (Self.pageSize - 1)] ?? empty
         }
         set {
             let p = Int(row) >> Self.pageShift
@@ -161,8 +163,8 @@ struct RowPages<Value: BitwiseCopyable & Sendable>: Sendable {
     @inline(__always)
     func prefetch(_ row: UInt32) {
         let p = Int(row) >> Self.pageShift
-        guard p < pages.count, let page = pages[p] else { return }
-        page.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + (Int(row) & (Self.pageSize - 1))) }
+        guard p < pages.count else { return }
+        pages[p]?.withUnsafeBufferPointer { cohort_prefetch($0.baseAddress! + (Int(row) & (Self.pageSize - 1))) }
     }
 
     var memoryBytes: Int { pageCount * Self.pageSize * MemoryLayout<Value>.stride + pages.count * 8 }
