@@ -128,7 +128,7 @@ private struct KeyColumns {
         /// ones); nil for a string property (keyed by code).
         let edges: [Double]?
         var below = 0
-        var keyCount: Int { edges?.count ?? ActivityIndex.maxCodes }
+        var keyCount: Int { ActivityIndex.Split.keyCount(edges: edges) }
     }
 
     private(set) var columns: [Column] = []

@@ -49,7 +49,10 @@ public struct ActivityIndex: Sendable {
         /// the bottom 64th of the values) and upper ones.
         static let quantiles: (below: [Double], above: [Double]) = ([1.0 / 64, 1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4], [3.0 / 4, 7.0 / 8, 15.0 / 16, 31.0 / 32, 63.0 / 64])
 
-        var keyCount: Int { edges?.count ?? ActivityIndex.maxCodes }
+        var keyCount: Int { Self.keyCount(edges: edges) }
+
+        /// Keys of a split with these edges: one per threshold, or one per code.
+        static func keyCount(edges: [Double]?) -> Int { edges?.count ?? ActivityIndex.maxCodes }
 
         /// The keys whose rows include every row with an event valued in `range`: the
         /// highest upper threshold at or below its lower bound, and the lowest lower

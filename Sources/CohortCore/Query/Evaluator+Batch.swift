@@ -5,8 +5,8 @@
 /// through scoped unsafe buffers, constants are folded, and aggregates over a constant
 /// window run as loops over the base's `offsets`/`times`/property columns with the slice
 /// search of `EventWindow` per user and `AggregateState` per event (the definitions the
-/// scalar path uses too); the rows with delta events are then recomputed by the scalar
-/// path's merge. Anything else (per-user windows, strings) falls back to the scalar
+/// scalar path uses too); the rows with delta events are then completed by their delta
+/// events (`count`/`min`/`max`) or recomputed by the scalar path's merge. Anything else (per-user windows, strings) falls back to the scalar
 /// interpreter row by row (the differential tests compare both with a reference).
 extension Evaluator {
     /// `out[i]` = the value of `plan` for `rows[i]` (null for null), in `Number`; int-typed
@@ -145,8 +145,9 @@ extension Evaluator {
     }
 
     /// The kernel's loop over a batch's base windows: `value` over each row's base
-    /// window (rows with delta events are recomputed after). Its own small function so the optimizer inlines `value` and the shortcut
-    /// into the loop (as a branch of the kernel it did not).
+    /// window (rows with delta events are completed after). Its own small function so
+    /// the optimizer inlines `value` and the shortcut into the loop (as a branch of the
+    /// kernel it did not).
     ///
     /// Unfiltered `count`, value statistics and small-dictionary `distinct` are inline
     /// loops. A filter without per-row leaves is evaluated once for the whole batch:
