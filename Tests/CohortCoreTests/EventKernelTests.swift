@@ -231,6 +231,65 @@ struct EventKernelTests {
     private func stride_from(_ first: UInt32, _ end: UInt32, _ step: Int) -> StrideTo<UInt32> { stride(from: first, to: end, by: step) }
 
     /// `DistinctKey.count` is the number of distinct keys, whatever their order.
+    /// Filtered aggregates over windows scattered across the base (narrow windows over
+    /// long histories, so a batch's windows fill little of their span and the filter is
+    /// filled window by window, `EventFilter.fill(_:windows:_:)`; some windows longer
+    /// than 64 events, many crossing a word of the verdict bits) agree, summed over every
+    /// user (`AGG.STATS`, the batch kernel), with each user's own value (`AGG.GET`).
+    @Test func scatteredWindowsAgreeWithEachUsersOwnValue() throws {
+        let now: Int64 = 1_782_864_000, day: Int64 = 86_400
+        let engine = Engine(fixedNow: now, clock: { now })
+        engine.mergeThreshold = .max
+        _ = engine.execute(["EVENT.DEFINE", "ride", "cost:float", "car:string", "n:int"])
+        var rng = SplitMix(seed: 21)
+        let users = (0..<2_000).map { "u\($0)" }
+        for (u, user) in users.enumerated() {
+            // Most users a few events over 180 days; every 40th a burst of 70-150 in the last 10.
+            let burst = u % 40 == 0
+            for _ in 0..<(burst ? 70 + rng.next() % 80 : rng.next() % 24) {
+                let age = burst ? Int64(rng.next() % UInt64(10 * day)) : Int64(rng.next() % UInt64(180 * day))
+                var add = ["EVENT.ADD", user, "ride", String(now - age)]
+                if rng.next() % 5 != 0 { add += ["cost", String(Double(rng.next() % 400) / 8)] }
+                if rng.next() % 5 != 0 { add += ["car", ["a", "b", "c", "d"][Int(rng.next() % 4)]] }
+                if rng.next() % 5 != 0 { add += ["n", String(rng.next() % 10)] }
+                #expect(engine.execute(add) == .ok)
+            }
+        }
+        // Everything into the base (the write that crosses the threshold starts the merge).
+        engine.mergeThreshold = 1
+        #expect(engine.execute(["EVENT.ADD", "u1", "ride", String(now - 200 * day)]) == .ok)
+        engine.waitForMerges()
+        #expect(engine.read { $0.events.tables[0].deltaCount } <= 1)
+        var checked = 0
+        for filter in [#"car = "b""#, "n > 6", #"car is not null and n >= 3"#, #"not car = "a""#, "cost < 10 or n = 0", "n is null"] {
+            for window in ["last 14d", "last 45d", #"from now - 20d to now - 5d"#] {
+                for function in ["count(ride where \(filter), \(window))", "sum(ride.cost where \(filter), \(window))"] {
+                    var expected = 0.0
+                    for user in users {
+                        guard case .array(let values) = engine.execute(["AGG.GET", user, function]) else { continue }
+                        switch values[0] {
+                        case .integer(let v): expected += Double(v)
+                        case .double(let v): expected += v
+                        default: break
+                        }
+                    }
+                    guard case .array(let stats) = engine.execute(["AGG.STATS", function]) else {
+                        Issue.record("AGG.STATS failed for \(function)")
+                        continue
+                    }
+                    let total: Double = switch stats[2] {
+                    case .integer(let v): Double(v)
+                    case .double(let v): v
+                    default: .nan
+                    }
+                    #expect(abs(total - expected) <= 1e-9 * max(1, expected), "\(function): \(total) vs \(expected)")
+                    if expected > 0 { checked += 1 }
+                }
+            }
+        }
+        #expect(checked >= 30)
+    }
+
     @Test func distinctKeysCount() {
         var rng = SplitMix(seed: 9)
         for n in 0..<70 {

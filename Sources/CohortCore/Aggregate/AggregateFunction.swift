@@ -1,3 +1,4 @@
+import CIntrinsics
 /// The one definition of every aggregate function (DESIGN §3): what an event adds to a
 /// user's running state, and what the state answers.
 ///
@@ -188,7 +189,17 @@ enum EventWindow {
         let spanEnd = Int(offsets[Int(rows[covered - 1]) + 1])
         let n = spanEnd - spanStart
         if n > denseEvents * covered {
+            // Sparse rows (a pruned candidate set) are scattered over the base: each
+            // costs a miss on its offsets and another on its times, one waiting on the
+            // other. Fetch them ahead in two stages (offsets `far` rows ahead, the times
+            // they point at `near` rows ahead) so the misses of several rows overlap.
+            let (near, far) = (8, 16)
+            let o = offsets.baseAddress!, t = times.baseAddress!
+            for i in 0..<Swift.min(far, covered) { cohort_prefetch(o + Int(rows[i])) }
+            for i in 0..<Swift.min(near, covered) { cohort_prefetch(t + Int(o[Int(rows[i])])) }
             for i in 0..<covered {
+                if i + far < covered { cohort_prefetch(o + Int(rows[i + far])) }
+                if i + near < covered { cohort_prefetch(t + Int(o[Int(rows[i + near])])) }
                 let r = Int(rows[i])
                 windows[i] = slice(times, Int(offsets[r]), Int(offsets[r + 1]), bounds)
             }

@@ -206,24 +206,10 @@ extension Evaluator {
             }
             return
         }
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: listed) { positions in
-            var k = 0
-            for w in windows where !w.isEmpty {
-                // The windows are scattered over the base: start fetching each one's
-                // lines of the columns the filter reads now, so the leaf passes below
-                // find them in cache instead of stalling on every row's first load.
-                filter.prefetch(w.lowerBound)
-                if w.count > 8 { filter.prefetch(w.upperBound - 1) }
-                for p in w {
-                    positions[k] = UInt32(truncatingIfNeeded: p)
-                    k += 1
-                }
-            }
-            withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (listed + 63) / 64 + 1) { words in
-                filter.fill(words, listed: UnsafeBufferPointer(positions), self)
-                words[words.count - 1] = 0
-                reduceSelected(a, rows, windows, times, property, filter, words, listedBefore: 0, out)
-            }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (listed + 63) / 64 + 1) { words in
+            words.update(repeating: 0)
+            filter.fill(words, windows: windows, self)
+            reduceSelected(a, rows, windows, times, property, filter, words, listedBefore: 0, out)
         }
     }
 

@@ -124,7 +124,7 @@ final class EventFilter: @unchecked Sendable {
     /// position below `baseCount`); `row` is the user the events belong to.
     @inline(__always)
     func mask(_ start: Int, _ n: Int, row: UInt32, _ evaluator: Evaluator) -> UInt64 {
-        mask(root, ContiguousPositions(start: start), n, row, evaluator)
+        mask(root, Positions(start: start), n, row, evaluator)
     }
 
     /// Calls `body` with each run of up to 64 base positions of `window` (its start) and
@@ -141,7 +141,11 @@ final class EventFilter: @unchecked Sendable {
 
     /// Prefetches the cache lines the leaves read for base position `position` (a hint,
     /// for a caller that knows which events it will ask about next).
-    func prefetch(_ position: Int) {
+    func prefetch(_ position: Int) { prefetch(position..<(position + 1)) }
+
+    /// Prefetches every cache line the leaves read for the base positions `positions`.
+    func prefetch(_ positions: Range<Int>) {
+        guard !positions.isEmpty else { return }
         for node in program.nodes {
             guard let column = node.column else { continue }
             let width: Int
@@ -151,7 +155,10 @@ final class EventFilter: @unchecked Sendable {
             case .boolAsDouble, .boolNull: width = 1
             case .constant, .and, .or, .not, .fallback: continue
             }
-            cohort_prefetch(column + position * width)
+            // Line by line from the first element's line to the last's.
+            let first = (UInt(bitPattern: column) + UInt(positions.lowerBound * width)) & ~63
+            let last = UInt(bitPattern: column) + UInt((positions.upperBound - 1) * width)
+            for line in stride(from: first, through: last, by: 64) { cohort_prefetch(UnsafeRawPointer(bitPattern: line)) }
         }
     }
 
@@ -159,22 +166,49 @@ final class EventFilter: @unchecked Sendable {
     /// so a mask is only valid for one row's events).
     var hasFallback: Bool { !fallbacks.isEmpty }
 
-    /// Fills `words` with the masks of the base positions listed in `positions`, 64 per
-    /// word (bit `i % 64` of word `i / 64` for `positions[i]`; the last word partial).
-    /// The batch kernel's one pass over every window of a batch, instead of a call per
-    /// row. Only for filters without fallback leaves: the events may belong to many rows.
-    func fill(_ words: UnsafeMutableBufferPointer<UInt64>, listed positions: UnsafeBufferPointer<UInt32>, _ evaluator: Evaluator) {
-        guard let list = positions.baseAddress else { return }
-        fill(words, ListedPositions(list: list), count: positions.count, evaluator)
+    /// Fills `words` (zeroed) with the verdicts of every position of `windows`, one
+    /// window after the other: bit `i % 64` of word `i / 64` for the `i`th position
+    /// counted over all of them (the layout `SelectedEvents` reads with `listedBefore`).
+    /// The batch kernel's one pass over a batch's scattered windows, instead of a call
+    /// per row; each window is a contiguous run, so its leaves read it without a list
+    /// of positions. Only for filters without fallback leaves: the windows belong to
+    /// many rows.
+    ///
+    /// The windows are scattered over the base, so the columns are fetched
+    /// `prefetchDistance` windows ahead: the misses of several rows overlap instead of
+    /// each stalling the pass.
+    func fill(_ words: UnsafeMutableBufferPointer<UInt64>, windows: UnsafeBufferPointer<Range<Int>>, _ evaluator: Evaluator) {
+        precondition(!hasFallback)
+        let ahead = Self.prefetchDistance
+        for i in 0..<Swift.min(ahead, windows.count) { prefetch(windows[i]) }
+        var bit = 0
+        for i in windows.indices {
+            if i + ahead < windows.count { prefetch(windows[i + ahead]) }
+            var start = windows[i].lowerBound
+            let end = windows[i].upperBound
+            while start < end {
+                let n = Swift.min(64, end - start)
+                let m = mask(root, Positions(start: start), n, 0, evaluator)
+                // Append the n bits at `bit`: the rest of one word, maybe the next.
+                let (w, offset) = (bit >> 6, bit & 63)
+                words[w] |= m &<< UInt64(offset)
+                if offset + n > 64 { words[w + 1] |= m &>> UInt64(64 - offset) }
+                bit += n
+                start += n
+            }
+        }
     }
 
-    /// Fills `words` with the masks of base positions `start ..< start + count`, as
-    /// `fill(_:listed:_:)` does for a list.
+    /// How many windows ahead `fill(_:windows:_:)` prefetches.
+    static let prefetchDistance = 8
+
+    /// Fills `words` with the masks of base positions `start ..< start + count`, 64 per
+    /// word (bit `i % 64` of word `i / 64` for `start + i`; the last word partial).
     func fill(_ words: UnsafeMutableBufferPointer<UInt64>, from start: Int, count: Int, _ evaluator: Evaluator) {
-        fill(words, ContiguousPositions(start: start), count: count, evaluator)
+        fill(words, Positions(start: start), count: count, evaluator)
     }
 
-    private func fill<P: EventPositions>(_ words: UnsafeMutableBufferPointer<UInt64>, _ at: P, count: Int, _ evaluator: Evaluator) {
+    private func fill(_ words: UnsafeMutableBufferPointer<UInt64>, _ at: Positions, count: Int, _ evaluator: Evaluator) {
         precondition(!hasFallback && words.count >= (count + 63) / 64)
         var k = 0
         while 64 * k < count {
@@ -190,11 +224,9 @@ final class EventFilter: @unchecked Sendable {
     }
 
     /// The mask of node `index` over the `n <= 64` events `at(0) ..< at(n)`.
-    @_specialize(where P == ContiguousPositions)
-    @_specialize(where P == ListedPositions)
-    private func mask<P: EventPositions>(_ index: Int, _ at: P, _ n: Int, _ row: UInt32, _ evaluator: Evaluator) -> UInt64 {
+    private func mask(_ index: Int, _ at: Positions, _ n: Int, _ row: UInt32, _ evaluator: Evaluator) -> UInt64 {
         let node = program.nodes[index]
-        if n == 64, let run = at as? ContiguousPositions, let m = Self.wideMask(node, run.start) { return m }
+        if n == 64, let m = Self.wideMask(node, at.start) { return m }
         let all: UInt64 = n == 64 ? ~0 : (1 &<< UInt64(n)) &- 1
         switch node.kind {
         case .constant: return node.literal != 0 ? all : 0
@@ -336,8 +368,8 @@ final class EventFilter: @unchecked Sendable {
     /// null and null compares false under every operator (as `Evaluator.test`). One
     /// loop per operator, each simple enough to vectorise.
     @inline(__always)
-    private static func bits<T, P: EventPositions>(
-        _ column: UnsafePointer<T>, _ at: P, _ n: Int, _ op: Comparison, _ x: Double, _ value: (T) -> Double
+    private static func bits<T>(
+        _ column: UnsafePointer<T>, _ at: Positions, _ n: Int, _ op: Comparison, _ x: Double, _ value: (T) -> Double
     ) -> UInt64 {
         var m: UInt64 = 0
         switch op {
@@ -357,7 +389,7 @@ final class EventFilter: @unchecked Sendable {
 
     /// The mask of `isNull(column[at(i)])` for `i < n`.
     @inline(__always)
-    private static func nulls<T, P: EventPositions>(_ column: UnsafePointer<T>, _ at: P, _ n: Int, _ isNull: (T) -> Bool) -> UInt64 {
+    private static func nulls<T>(_ column: UnsafePointer<T>, _ at: Positions, _ n: Int, _ isNull: (T) -> Bool) -> UInt64 {
         var m: UInt64 = 0
         for i in 0..<n { m |= UInt64(isNull(column[at(i)]) ? 1 : 0) &<< UInt64(i) }
         return m
@@ -473,24 +505,13 @@ extension ValuePlan {
     }
 }
 
-/// Where the `i`th event a mask asks about is in the base: a run of consecutive
-/// positions, or a list of them.
-protocol EventPositions {
-    func callAsFunction(_ i: Int) -> Int
-    /// The positions from the `k`th on.
-    func advanced(by k: Int) -> Self
-}
-
-struct ContiguousPositions: EventPositions {
-    let start: Int
-    @inline(__always) func callAsFunction(_ i: Int) -> Int { start + i }
-    @inline(__always) func advanced(by k: Int) -> Self { Self(start: start + k) }
-}
-
-struct ListedPositions: EventPositions {
-    let list: UnsafePointer<UInt32>
-    @inline(__always) func callAsFunction(_ i: Int) -> Int { Int(list[i]) }
-    @inline(__always) func advanced(by k: Int) -> Self { Self(list: list + k) }
+extension EventFilter {
+    /// The run of consecutive base positions a mask asks about: the `i`th is `start + i`.
+    struct Positions {
+        let start: Int
+        @inline(__always) func callAsFunction(_ i: Int) -> Int { start + i }
+        @inline(__always) func advanced(by k: Int) -> Self { Self(start: start + k) }
+    }
 }
 
 /// A filter's verdicts for one row's window, read from the bits `EventFilter.fill` wrote
