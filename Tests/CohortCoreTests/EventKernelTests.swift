@@ -290,6 +290,52 @@ struct EventKernelTests {
         #expect(checked >= 30)
     }
 
+    /// Unfiltered counts of users with delta events: when the window holds every delta
+    /// event, the kernel adds each row's list length without reading its events. Checked
+    /// against each user's own value while the delta is recent only, after a deletion,
+    /// and once an old event (outside the window) is in the delta too.
+    @Test func deltaCountsFromListLengthsAgreeWithEachUsersOwnValue() throws {
+        let now: Int64 = 1_782_864_000, day: Int64 = 86_400
+        let engine = Engine(fixedNow: now, clock: { now })
+        engine.mergeThreshold = .max
+        _ = engine.execute(["EVENT.DEFINE", "ride", "cost:float"])
+        var rng = SplitMix(seed: 31)
+        let users = (0..<3_000).map { "u\($0)" }
+        func add(_ user: String, age: Int64) { #expect(engine.execute(["EVENT.ADD", user, "ride", String(now - age)]) == .ok) }
+        for user in users {
+            for _ in 0..<(rng.next() % 12) { add(user, age: Int64(rng.next() % UInt64(120 * day))) }
+        }
+        engine.mergeThreshold = 1
+        add("u0", age: 100 * day)
+        engine.waitForMerges()
+        engine.mergeThreshold = .max
+        // The delta: recent events only, for a third of the users.
+        for user in users where rng.next() % 3 == 0 {
+            for _ in 0..<(1 + rng.next() % 3) { add(user, age: Int64(rng.next() % UInt64(20 * day))) }
+        }
+        func expectAgreement(_ label: String) {
+            for window in ["last 30d", "last 25d", "last 10d"] {
+                let expression = "count(ride, \(window))"
+                var expected: Int64 = 0
+                for user in users {
+                    if case .array(let values) = engine.execute(["AGG.GET", user, expression]), case .integer(let v) = values[0] { expected += v }
+                }
+                guard case .array(let stats) = engine.execute(["AGG.STATS", expression]), case .integer(let total) = stats[2] else {
+                    Issue.record("AGG.STATS failed for \(expression)")
+                    continue
+                }
+                #expect(total == expected, "\(label) \(expression)")
+                #expect(expected > 0)
+            }
+        }
+        #expect(engine.read { $0.events.tables[0].deltaCount } > 500)
+        expectAgreement("recent delta")
+        #expect(engine.execute(["USER.DEL", "u3"]) == .integer(1))
+        expectAgreement("after a deletion")
+        add("u4", age: 90 * day)
+        expectAgreement("an old delta event")
+    }
+
     @Test func distinctKeysCount() {
         var rng = SplitMix(seed: 9)
         for n in 0..<70 {

@@ -205,6 +205,8 @@ struct DeltaReader {
     let lists: RowPages<EventTable.DeltaList>
     let isEmpty: Bool
     let column: Column?
+    /// A superset of the delta events' times (`EventTable.deltaTimeRange`).
+    let timeRange: ClosedRange<UInt32>?
 
     enum Column {
         case int(ChunkedArray<Int64>)
@@ -219,6 +221,7 @@ struct DeltaReader {
         next = table.deltaNext
         lists = table.deltaLists
         isEmpty = table.deltaCount == 0
+        timeRange = table.deltaTimeRange
         switch slot {
         case nil: column = nil
         case .int(let s)?: column = .int(table.delta.ints[s])
@@ -236,6 +239,12 @@ struct DeltaReader {
         var d = list.first
         while d != EventTable.DeltaList.end, times[Int(d)] < lower { d = next[Int(d)] }
         return d
+    }
+
+    /// True when every delta event lies in `bounds`.
+    func lies(in bounds: ClosedRange<UInt32>) -> Bool {
+        guard let timeRange else { return true }
+        return bounds.lowerBound <= timeRange.lowerBound && timeRange.upperBound <= bounds.upperBound
     }
 
     /// `row`'s delta events, nil when it has none.

@@ -5,8 +5,9 @@ extension Evaluator {
     /// `aggregate op constant` comparison (either way round) that can make it differ
     /// from the aggregate over no events, and whether the others pass; nil when the
     /// shape does not allow it or pruning would not pay (the window's days holding more
-    /// rows than there are candidates, counted with repeats, or more than half the
-    /// candidates once united).
+    /// rows than there are candidates, counted with repeats, or more than three quarters
+    /// of the candidates once united: at a half, the users of a recent window plus those
+    /// a stream of writes puts in the delta crossed it, and every user was evaluated).
     ///
     /// Which events matter: with a `where` filter, those that can pass it
     /// (`requirements(of:)`: a string test's codes, a numeric test's value range, looked
@@ -43,7 +44,7 @@ extension Evaluator {
         }
         active.formUnion(table.deltaUsers)
         active.formIntersection(candidates)
-        guard active.count <= candidates.count / 2 else { return nil }
+        guard active.count <= candidates.count / 4 * 3 else { return nil }
         // The aggregate over no events, as `numbers` gives it (Int64 exactly for int aggregates).
         let empty: Number =
             a.isInteger

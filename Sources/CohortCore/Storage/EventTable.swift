@@ -62,6 +62,10 @@ public struct EventTable: Sendable {
     private(set) var deltaLists = RowPages<DeltaList>(empty: .empty)
     /// The rows of `deltaLists`, in a bitmap for scans (sorted iteration).
     private(set) var deltaUsers = Bitmap()
+    /// Every delta event's time lies in here (nil with none appended): widened by each
+    /// append, never narrowed by a deletion, so a superset. A window holding all of it
+    /// holds every delta event: a user's delta count is then its list's `count`.
+    private(set) var deltaTimeRange: ClosedRange<UInt32>?
     /// Delta events appended by a bulk load without the per-user index: the load
     /// compacts before anything reads. Zero whenever a reader can see the table.
     private(set) var unindexed = 0
@@ -205,6 +209,7 @@ public struct EventTable: Sendable {
     mutating func appendUnindexed(row: UInt32, time: UInt32, _ raw: RawPropertyValues) {
         deltaRows.append(row)
         deltaTimes.append(time)
+        deltaTimeRange = deltaTimeRange.map { Swift.min($0.lowerBound, time)...Swift.max($0.upperBound, time) } ?? time...time
         delta.append(raw)
         liveCount += 1
         unindexed += 1
@@ -490,6 +495,7 @@ public struct EventTable: Sendable {
         buildIndexes(activity: activity)
         deltaRows = ChunkedArray()
         deltaTimes = ChunkedArray()
+        deltaTimeRange = nil
         delta = DeltaColumns(shape: properties)
         deltaNext = ChunkedArray()
         deltaLists = RowPages(empty: .empty)
