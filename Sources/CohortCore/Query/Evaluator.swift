@@ -115,10 +115,38 @@ struct Evaluator: Sendable {
                 let right = UnsafeMutableBufferPointer(rebasing: values[rows.count...])
                 numbers(l, rows, into: left)
                 numbers(r, rows, into: right)
-                // Null compares false under every operator: DESIGN's rule.
-                for i in rows.indices where !left[i].isNull && !right[i].isNull && op.holds(left[i], right[i]) { keep.append(rows[i]) }
+                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: rows.count) { passing in
+                    // One loop per operator, its test a constant the loop inlines.
+                    let n: Int = switch op {
+                    case .equal: Self.compact(rows, left, right, into: passing) { Comparison.equal.holds($0, $1) }
+                    case .notEqual: Self.compact(rows, left, right, into: passing) { Comparison.notEqual.holds($0, $1) }
+                    case .less: Self.compact(rows, left, right, into: passing) { Comparison.less.holds($0, $1) }
+                    case .lessOrEqual: Self.compact(rows, left, right, into: passing) { Comparison.lessOrEqual.holds($0, $1) }
+                    case .greater: Self.compact(rows, left, right, into: passing) { Comparison.greater.holds($0, $1) }
+                    case .greaterOrEqual: Self.compact(rows, left, right, into: passing) { Comparison.greaterOrEqual.holds($0, $1) }
+                    }
+                    keep.append(contentsOf: UnsafeBufferPointer(rebasing: passing[0..<n]))
+                }
             }
         }
+    }
+
+    /// Writes the rows whose values pass `test` to the front of `passing` and returns how
+    /// many; null compares false under every operator (DESIGN's rule). Branch-free: each
+    /// row is written and the count advanced by its verdict, so a threshold that splits
+    /// the users unpredictably costs no mispredicted branch per row.
+    @inline(__always)
+    private static func compact<Number: EvaluationNumber>(
+        _ rows: UnsafeBufferPointer<UInt32>, _ left: UnsafeMutableBufferPointer<Number>, _ right: UnsafeMutableBufferPointer<Number>,
+        into passing: UnsafeMutableBufferPointer<UInt32>, _ test: (Number, Number) -> Bool
+    ) -> Int {
+        var n = 0
+        for i in rows.indices {
+            let (x, y) = (left[i], right[i])
+            passing[n] = rows[i]
+            n &+= (x.isNull ? 0 : 1) & (y.isNull ? 0 : 1) & (test(x, y) ? 1 : 0)
+        }
+        return n
     }
 
     /// The candidates whose string `first`/`last` `a` passes `test`: the aggregate in
