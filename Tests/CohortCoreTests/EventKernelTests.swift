@@ -4,8 +4,9 @@ import Testing
 
 /// The batch kernels' building blocks against their one-row definitions.
 struct EventKernelTests {
-    /// `EventWindow.slices` (one pass over a dense span, or per-row searches over a
-    /// sparse one) gives every row exactly `EventWindow.slice` of its events.
+    /// `EventWindow.slices` (one pass over a dense span, with or without the latest time
+    /// known, or per-row searches over a sparse one) gives every row exactly
+    /// `EventWindow.slice` of its events.
     @Test(arguments: [1, 2, 3] as [UInt64])
     func windowSlicesEqualOneSearchPerRow(seed: UInt64) {
         var rng = SplitMix(seed: seed)
@@ -25,10 +26,12 @@ struct EventKernelTests {
             let first = UInt32(rng.next() % 50)
             let rows = Array(stride_from(first, 420, stride))
             var windows = [Range<Int>](repeating: 0..<0, count: rows.count)
+            // Half the time with the latest time known (windows past it skip the end count).
+            let latest = rng.next() % 2 == 0 ? times.max()! : .max
             offsets.withUnsafeBufferPointer { o in
                 times.withUnsafeBufferPointer { t in
                     rows.withUnsafeBufferPointer { r in
-                        windows.withUnsafeMutableBufferPointer { EventWindow.slices(r, o, t, bounds, into: $0) }
+                        windows.withUnsafeMutableBufferPointer { EventWindow.slices(r, o, t, bounds, latest: latest, into: $0) }
                     }
                 }
             }

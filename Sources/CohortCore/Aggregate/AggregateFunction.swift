@@ -173,10 +173,11 @@ enum EventWindow {
     /// sorted, so its window starts after its events before `lo` and ends after its
     /// events up to `hi`. The searches cost a few mispredicted branches per row
     /// (~20 ns); the pass ~1 ns per event and no data-dependent branch. Sparse rows
-    /// (a narrowed candidate set) keep the searches.
+    /// (a narrowed candidate set) keep the searches. `latest`, when known, is at least
+    /// every time in `times`: a window ending at or after it needs no count of its end.
     static func slices(
         _ rows: UnsafeBufferPointer<UInt32>, _ offsets: UnsafeBufferPointer<UInt32>, _ times: UnsafeBufferPointer<UInt32>,
-        _ bounds: ClosedRange<UInt32>, into windows: UnsafeMutableBufferPointer<Range<Int>>
+        _ bounds: ClosedRange<UInt32>, latest: UInt32 = .max, into windows: UnsafeMutableBufferPointer<Range<Int>>
     ) {
         // Rows at or past `offsets.count - 1` have no base events; ascending, they come last.
         var covered = rows.count
@@ -206,6 +207,26 @@ enum EventWindow {
             return
         }
         let (lo, hi) = (bounds.lowerBound, bounds.upperBound)
+        if hi >= latest {
+            // Every event is at or before the window's end (a window ending now over
+            // data without future events): each window runs to its slice's end, and only
+            // the events before `lo` are counted.
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: n + 1) { before in
+                var b: UInt32 = 0
+                before[0] = 0
+                for k in 0..<n {
+                    b &+= times[spanStart + k] < lo ? 1 : 0
+                    before[k + 1] = b
+                }
+                for i in 0..<covered {
+                    let r = Int(rows[i])
+                    let a = Int(offsets[r]) - spanStart
+                    let e = Int(offsets[r + 1]) - spanStart
+                    windows[i] = (spanStart + a + Int(before[e] &- before[a]))..<(spanStart + e)
+                }
+            }
+            return
+        }
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * (n + 1)) { counts in
             let before = counts.baseAddress!
             let through = before + (n + 1)

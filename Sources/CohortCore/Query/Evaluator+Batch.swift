@@ -105,7 +105,7 @@ extension Evaluator {
         offsetColumn.withUnsafeBufferPointer { offsets in
             timeColumn.withUnsafeBufferPointer { times in
                 withUnsafeTemporaryAllocation(of: Range<Int>.self, capacity: rows.count) { windows in
-                    EventWindow.slices(rows, offsets, times, bounds, into: windows)
+                    EventWindow.slices(rows, offsets, times, bounds, latest: table.recent?.latest ?? .max, into: windows)
                     withPropertyColumn(a.property, properties) { property in
                         // Every row through the base-only loop, then the rows with delta
                         // events (a few per batch, or under a stream of writes many, but

@@ -24,6 +24,8 @@ public struct RecentBase: Sendable {
 
     /// The earliest time in the copy; day-aligned.
     let horizon: UInt32
+    /// The latest time of the base the copy was made from (so of the copy, too).
+    let latest: UInt32
     let offsets: ContiguousArray<UInt32>
     let times: ContiguousArray<UInt32>
     private(set) var properties: PropertyColumns
@@ -34,6 +36,7 @@ public struct RecentBase: Sendable {
     /// The recent copy of a base; nil when the base is empty.
     init?(offsets base: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
         guard let latest = times.max() else { return nil }
+        self.latest = latest
         let day: UInt32 = 86_400
         horizon = latest > Self.reach ? (latest - Self.reach) / day * day : 0
         var offsets = ContiguousArray<UInt32>([0])
