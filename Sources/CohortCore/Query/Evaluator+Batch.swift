@@ -157,8 +157,8 @@ extension Evaluator {
     ///
     /// Unfiltered `count`, value statistics and small-dictionary `distinct` are inline
     /// loops. A filter without per-row leaves is evaluated once for the whole batch:
-    /// over the span of its windows when they fill most of it, else over the list of
-    /// their positions, each leaf one tight loop (`EventFilter.fill`); each row then
+    /// over the span of its windows when they fill most of it, else window by window,
+    /// the verdicts packed one window after the other (`EventFilter.fill`); each row then
     /// reads its own run of the verdict bits (`SelectedEvents`) instead of a call and a
     /// tree walk per row.
     @inline(never)
@@ -220,8 +220,8 @@ extension Evaluator {
     }
 
     /// Each row's value from the verdict bits `words` of a batch: filled over the span
-    /// from the first window's start (`listedBefore` nil), or over the list of every
-    /// window's positions, row after row (`listedBefore` 0).
+    /// from the first window's start (`listedBefore` nil), or window by window, packed
+    /// row after row (`listedBefore` 0).
     @inline(__always)
     private func reduceSelected<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ rows: UnsafeBufferPointer<UInt32>, _ windows: UnsafeBufferPointer<Range<Int>>, _ times: UnsafeBufferPointer<UInt32>,
