@@ -207,46 +207,37 @@ enum EventWindow {
             return
         }
         let (lo, hi) = (bounds.lowerBound, bounds.upperBound)
-        if hi >= latest {
-            // Every event is at or before the window's end (a window ending now over
-            // data without future events): each window runs to its slice's end, and only
-            // the events before `lo` are counted.
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: n + 1) { before in
-                var b: UInt32 = 0
-                before[0] = 0
-                for k in 0..<n {
-                    b &+= times[spanStart + k] < lo ? 1 : 0
-                    before[k + 1] = b
-                }
-                for i in 0..<covered {
-                    let r = Int(rows[i])
-                    let a = Int(offsets[r]) - spanStart
-                    let e = Int(offsets[r + 1]) - spanStart
-                    windows[i] = (spanStart + a + Int(before[e] &- before[a]))..<(spanStart + e)
-                }
-            }
-            return
-        }
-        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 2 * (n + 1)) { counts in
+        // Every event at or before the window's end (a window ending now over data
+        // without future events): each window runs to its slice's end, and only the
+        // events before `lo` are counted.
+        let toEnd = hi >= latest
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: (toEnd ? 1 : 2) * (n + 1)) { counts in
             let before = counts.baseAddress!
             let through = before + (n + 1)
             var b: UInt32 = 0
             var t: UInt32 = 0
             before[0] = 0
-            through[0] = 0
-            for k in 0..<n {
-                let time = times[spanStart + k]
-                b &+= time < lo ? 1 : 0
-                t &+= time <= hi ? 1 : 0
-                before[k + 1] = b
-                through[k + 1] = t
+            if toEnd {
+                for k in 0..<n {
+                    b &+= times[spanStart + k] < lo ? 1 : 0
+                    before[k + 1] = b
+                }
+            } else {
+                through[0] = 0
+                for k in 0..<n {
+                    let time = times[spanStart + k]
+                    b &+= time < lo ? 1 : 0
+                    t &+= time <= hi ? 1 : 0
+                    before[k + 1] = b
+                    through[k + 1] = t
+                }
             }
             for i in 0..<covered {
                 let r = Int(rows[i])
                 let a = Int(offsets[r]) - spanStart
                 let e = Int(offsets[r + 1]) - spanStart
                 let start = a + Int(before[e] &- before[a])
-                let end = a + Int(through[e] &- through[a])
+                let end = toEnd ? e : a + Int(through[e] &- through[a])
                 windows[i] = (spanStart + start)..<(spanStart + Swift.max(start, end))
             }
         }

@@ -135,11 +135,14 @@ extension Evaluator {
     /// `count`, `min` or `max` of `a` over `row`'s delta events of `list` inside `bounds`
     /// that pass `a`'s filter: what completes the row's value over its base events
     /// (`count` adds, `min`/`max` take the extreme). No `AggregateState`: one walk of
-    /// the list with the value statistics.
+    /// the list with the value statistics; none for an unfiltered `count` over a window
+    /// holding every delta event (a stream of recent events, a recent window): that is
+    /// the list's length.
     @inline(__always)
     func deltaPart<Number: EvaluationNumber>(
         _ a: AggregatePlan, _ row: UInt32, _ filter: EventFilter?, _ delta: DeltaReader, _ list: EventTable.DeltaList, _ bounds: ClosedRange<UInt32>
     ) -> Number {
+        if a.function == .count, a.property == nil, filter == nil, delta.lies(in: bounds) { return Number(int: Int64(list.count)) }
         var events: Int64 = 0
         var values = Statistics<Number>()
         var d = list.first

@@ -116,19 +116,13 @@ extension Evaluator {
                         // base value (the base window is not walked again); the others
                         // merge both in storage order (float sums depend on the order).
                         let combines = a.function == .count || a.function == .min || a.function == .max
-                        // An unfiltered count over a window holding every delta event
-                        // (a stream of recent events, a recent window): a row's delta
-                        // part is its list's length, no event read.
-                        let countsLists = a.function == .count && a.property == nil && filter == nil && delta.lies(in: bounds)
                         var i = 0
                         for row in deltaRows {
                             // `deltaRows` spans the batch's rows; not all are in it.
                             while i < rows.count, rows[i] < row { i += 1 }
                             if i == rows.count { break }
                             guard rows[i] == row, let list = delta.list(of: row) else { continue }
-                            if countsLists {
-                                out[i] = Number.apply(.add, out[i], Number(int: Int64(list.count)))
-                            } else if combines {
+                            if combines {
                                 out[i] = Self.combined(a.function, out[i], deltaPart(a, row, filter, delta, list, bounds))
                             } else {
                                 out[i] = merged(a, row, windows[i], times, property, filter, delta, list, bounds)
