@@ -339,6 +339,61 @@ struct EventKernelTests {
         expectAgreement("an old delta event")
     }
 
+    /// Filtered counts compared with a constant are answered from a scan of the table's
+    /// timeline (`Evaluator.timelineRows`): checked against each user's own value for
+    /// every operator, windows inside and outside the timeline, a user with more events
+    /// than a counter holds (255), users with delta events and a deleted user.
+    @Test func timelineCountsAgreeWithEachUsersOwnValue() throws {
+        let now: Int64 = 1_782_864_000, day: Int64 = 86_400
+        let engine = Engine(fixedNow: now, clock: { now })
+        engine.mergeThreshold = .max
+        _ = engine.execute(["EVENT.DEFINE", "ride", "car:string", "n:int"])
+        var rng = SplitMix(seed: 41)
+        let users = (0..<3_000).map { "u\($0)" }
+        func add(_ user: String, age: Int64) {
+            var add = ["EVENT.ADD", user, "ride", String(now - age)]
+            if rng.next() % 5 != 0 { add += ["car", ["a", "b", "c"][Int(rng.next() % 3)]] }
+            if rng.next() % 5 != 0 { add += ["n", String(rng.next() % 10)] }
+            #expect(engine.execute(add) == .ok)
+        }
+        for (u, user) in users.enumerated() {
+            // u0 has 400 events in the last 10 days: past what a counter holds.
+            for _ in 0..<(u == 0 ? 400 : rng.next() % 14) { add(user, age: Int64(rng.next() % UInt64((u == 0 ? 10 : 130) * day))) }
+        }
+        engine.mergeThreshold = 1
+        add("u1", age: 200 * day)
+        engine.waitForMerges()
+        engine.mergeThreshold = .max
+        #expect(engine.read { $0.events.tables[0].timeline?.horizon ?? .max } <= UInt32(now - 90 * day))
+        for user in users where rng.next() % 4 == 0 { add(user, age: Int64(rng.next() % UInt64(100 * day))) }
+        #expect(engine.execute(["USER.DEL", "u7"]) == .integer(1))
+        #expect(engine.read { $0.events.tables[0].deltaCount } > 500)
+        var checked = 0
+        for filter in [#"car = "b""#, "n > 6", #"car is not null and n >= 3"#, #"not car = "a""#] {
+            for window in ["last 14d", "last 60d", "from now - 80d to now - 10d", "last 120d"] {
+                let count = "count(ride where \(filter), \(window))"
+                var values: [Int64] = []
+                for user in users {
+                    if case .array(let v) = engine.execute(["AGG.GET", user, count]), case .integer(let x) = v[0] { values.append(x) }
+                }
+                for (op, c) in [(">=", 2), (">", 0), ("<", 2), ("=", 1), ("!=", 1), ("=", 0), (">=", 200), ("<=", 253)] as [(String, Int64)] {
+                    let holds: (Int64) -> Bool = switch op {
+                    case ">=": { $0 >= c }
+                    case ">": { $0 > c }
+                    case "<": { $0 < c }
+                    case "<=": { $0 <= c }
+                    case "=": { $0 == c }
+                    default: { $0 != c }
+                    }
+                    let expected = values.filter(holds).count
+                    #expect(engine.execute(["SEGMENT.COUNT", "\(count) \(op) \(c)"]) == .integer(Int64(expected)), "\(count) \(op) \(c)")
+                    if expected > 0 && expected < values.count { checked += 1 }
+                }
+            }
+        }
+        #expect(checked >= 60)
+    }
+
     @Test func distinctKeysCount() {
         var rng = SplitMix(seed: 9)
         for n in 0..<70 {

@@ -84,7 +84,7 @@ struct Funnel: Sendable {
             }
             self.plain = plain
             var recent = table.recent.flatMap { $0.covers(bounds) ? $0 : nil }
-            var filtered = plans.map { ($0.0, EventFilter($0.1, table: tableIndex, evaluator: evaluator, recent: recent != nil)) }
+            var filtered = plans.map { ($0.0, EventFilter($0.1, table: tableIndex, evaluator: evaluator, source: recent != nil ? .recent : .base)) }
             if recent != nil, filtered.contains(where: { $0.1.hasFallback }) {
                 recent = nil
                 filtered = plans.map { ($0.0, EventFilter($0.1, table: tableIndex, evaluator: evaluator)) }

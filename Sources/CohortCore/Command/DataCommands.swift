@@ -98,6 +98,7 @@ enum DataCommands {
             "maxmemory_policy:noeviction",
             "oom_rejected_writes:\(engine.oomRejectedWrites)",
             "used_memory_recent_copies:\(indexes.recent)",
+            "used_memory_timelines:\(indexes.timeline)",
             "used_memory_activity_index:\(indexes.activity)",
             "# Persistence",
             "last_snapshot:\(engine.lastSnapshotTime.map(TimeFormat.format) ?? "")",

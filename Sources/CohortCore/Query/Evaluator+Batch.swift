@@ -88,7 +88,7 @@ extension Evaluator {
         // A window inside the recent copy reads it instead of the base (same slices, in
         // the same order, contiguous), unless the filter has leaves that read the base.
         var recent = table.recent.flatMap { $0.covers(bounds) ? $0 : nil }
-        var filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self, recent: recent != nil) }
+        var filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self, source: recent != nil ? .recent : .base) }
         if recent != nil, filter?.hasFallback == true {
             recent = nil
             filter = a.filter.map { EventFilter($0, table: a.table, evaluator: self) }

@@ -17,15 +17,7 @@ extension Evaluator {
     func activeRows<Number: EvaluationNumber>(
         _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
     ) -> (Bitmap, Bool)? {
-        let (a, constant, aggregateOp): (AggregatePlan, ValuePlan, Comparison)
-        if case .aggregate(let x) = l, r.isConstant {
-            (a, constant, aggregateOp) = (x, r, op)
-        } else if case .aggregate(let x) = r, l.isConstant {
-            (a, constant, aggregateOp) = (x, l, op.mirrored)
-        } else {
-            return nil
-        }
-        guard a.window.isConstant, let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else { return nil }
+        guard let (a, constant, aggregateOp) = aggregateThreshold(l, op, r), a.window.isConstant, let bounds = EventWindow.bounds(a.window, now: now, { number($0, 0, nil) }) else { return nil }
         let table = db.events.tables[a.table]
         var requirements = a.filter.map(requirements(of:)) ?? []
         if let slot = a.property, let range = extremeRange(a.function, aggregateOp, number(constant, 0, nil)) {
@@ -53,6 +45,14 @@ extension Evaluator {
         let c: Number = evaluate(constant, 0, nil)
         let passes = !empty.isNull && !c.isNull && aggregateOp.holds(empty, c)
         return (active, passes)
+    }
+
+    /// `l op r` as `aggregate op' constant` (the aggregate on the left, the operator
+    /// mirrored when it was on the right); nil for any other shape.
+    func aggregateThreshold(_ l: ValuePlan, _ op: Comparison, _ r: ValuePlan) -> (AggregatePlan, ValuePlan, Comparison)? {
+        if case .aggregate(let a) = l, r.isConstant { return (a, r, op) }
+        if case .aggregate(let a) = r, l.isConstant { return (a, l, op.mirrored) }
+        return nil
     }
 
     /// The values an event's property must have for `max`/`min` of it to pass

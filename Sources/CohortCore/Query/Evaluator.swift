@@ -95,9 +95,12 @@ struct Evaluator: Sendable {
     /// it when they are fewer, plus the rows with delta events), only those are computed: every
     /// other candidate's aggregate is the value over no events (0 for
     /// `count`/`sum`/`distinct`, null otherwise), so one comparison decides them all.
+    /// A filtered count over a window of the table's timeline is first tried as a scan
+    /// of that window (`timelineRows`).
     private func compareRows<Number: EvaluationNumber>(
         _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
     ) -> Bitmap {
+        if let rows = timelineRows(l, op, r, candidates, as: Number.self) { return rows }
         if let (active, emptyPasses) = activeRows(l, op, r, candidates, as: Number.self) {
             let result = compareEach(l, op, r, active, as: Number.self)
             return emptyPasses ? result.union(candidates.subtracting(active)) : result
@@ -106,7 +109,7 @@ struct Evaluator: Sendable {
     }
 
     /// `compareRows` over every candidate.
-    private func compareEach<Number: EvaluationNumber>(
+    func compareEach<Number: EvaluationNumber>(
         _ l: ValuePlan, _ op: Comparison, _ r: ValuePlan, _ candidates: Bitmap, as: Number.Type
     ) -> Bitmap {
         filterBatches(candidates) { rows, keep in

@@ -84,16 +84,29 @@ final class EventFilter: @unchecked Sendable {
         var count = 0
     }
 
+    /// Which copy of a table's base events a filter's positions name.
+    enum Source {
+        /// The base itself (what fallback leaves and delta positions assume).
+        case base
+        /// The recent copy (`RecentBase`).
+        case recent
+        /// The time-ordered copy (`EventTimeline`).
+        case timeline
+    }
+
     /// `plan` (instantiated) compiled for events of table `table`; constants (literals,
-    /// `now`) are evaluated by `evaluator` now. `recent` compiles it against the table's
-    /// recent copy (`RecentBase`) instead of its base: positions below `baseCount` are
-    /// then the copy's, and fallback leaves, which read the base, would be wrong, so a
-    /// caller uses such a filter only when `hasFallback` is false.
-    init(_ plan: BoolPlan, table: Int, evaluator: Evaluator, recent: Bool = false) {
+    /// `now`) are evaluated by `evaluator` now. A `source` other than `.base` compiles it
+    /// against a copy of the base (its recent copy, its timeline): positions below
+    /// `baseCount` are then the copy's, and fallback leaves, which read the base, would
+    /// be wrong, so a caller uses such a filter only when `hasFallback` is false.
+    init(_ plan: BoolPlan, table: Int, evaluator: Evaluator, source: Source = .base) {
         let events = evaluator.db.events.tables[table]
         self.table = table
-        columns = recent ? events.recent!.properties : events.properties
-        baseCount = recent ? events.recent!.times.count : events.baseCount
+        switch source {
+        case .base: (columns, baseCount) = (events.properties, events.baseCount)
+        case .recent: (columns, baseCount) = (events.recent!.properties, events.recent!.times.count)
+        case .timeline: (columns, baseCount) = (events.timeline!.properties, events.timeline!.times.count)
+        }
         self.plan = plan
         root = compile(plan, events, evaluator)
         program = Program(nodes: .copy(nodes), children: .copy(children), codes: .copy(codes), doubles: .copy(doubles), ints: .copy(ints))

@@ -9,10 +9,12 @@ public struct EventStore: Sendable {
     public var liveCount: Int { tables.reduce(0) { $0 + $1.liveCount } }
     public var needsCompaction: Bool { tables.contains { $0.needsCompaction } }
     public var memoryBytes: Int { tables.reduce(0) { $0 + $1.memoryBytes } }
-    /// Heap bytes of the bases' indexes (part of `memoryBytes`): the recent copies and
-    /// the activity indexes.
-    public var indexBytes: (recent: Int, activity: Int) {
-        tables.reduce((0, 0)) { ($0.0 + ($1.recent?.memoryBytes ?? 0), $0.1 + $1.activity.memoryBytes) }
+    /// Heap bytes of the bases' indexes (part of `memoryBytes`): the recent copies, the
+    /// timelines and the activity indexes.
+    public var indexBytes: (recent: Int, timeline: Int, activity: Int) {
+        tables.reduce((0, 0, 0)) {
+            ($0.0 + ($1.recent?.memoryBytes ?? 0), $0.1 + ($1.timeline?.memoryBytes ?? 0), $0.2 + $1.activity.memoryBytes)
+        }
     }
 
     /// Compacts the tables that need it, in parallel: tables are independent, and each

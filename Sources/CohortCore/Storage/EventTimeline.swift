@@ -1,0 +1,111 @@
+/// The recent events of an event table's base in time order: for every base event with
+/// `time >= horizon`, its user row, its time and every property, sorted by time (ties
+/// in row order, then arrival).
+///
+/// Why: the base is user-major, so a filtered count over a window (`count(ride where
+/// car = "i3_premium", last 14d) >= 2`) reads every candidate's slice, a cache miss or
+/// more per user, even though only the window's events matter and few pass. Here a
+/// window is one contiguous run: the filter runs over it as over any column slice (SIMD
+/// leaves, no gather), and only the events that pass are counted into their users
+/// (`Evaluator.timelineRows`). It is what an (event, time)-ordered column store's zone
+/// maps give a `WHERE event = .. AND t BETWEEN ..` scan.
+///
+/// Invariant: the events here are exactly the base events with `time >= horizon`, each
+/// once, with the values of its base position; `times` ascending. So the number of a
+/// row's events in a window inside `[horizon, ∞)` that pass a filter is the same counted
+/// here or in the base. Positions here are not base positions: only code handed this
+/// copy's columns reads them (an `EventFilter` compiled against it).
+///
+/// Built with the base (loads, snapshot reads, background merges), never on a request's
+/// path: O(events + rows), a two-pass radix sort of the recent events by time. Memory:
+/// 8 bytes (row, time) plus the property widths per event of the last `reach`; a second
+/// copy of those events, the price of reading a window contiguously.
+public struct EventTimeline: Sendable {
+    /// How far back from the base's latest event the copy reaches: `last 90d` windows at
+    /// any `now` up to two days past the latest event fit.
+    static let reach: UInt32 = 92 * 86_400
+
+    /// The earliest time in the copy; day-aligned.
+    let horizon: UInt32
+    /// The user row of each event.
+    let rows: ContiguousArray<UInt32>
+    /// Ascending.
+    let times: ContiguousArray<UInt32>
+    private(set) var properties: PropertyColumns
+
+    /// The time-ordered copy of a base's recent events; nil when the base is empty.
+    init?(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
+        guard let latest = times.max() else { return nil }
+        let day: UInt32 = 86_400
+        horizon = latest > Self.reach ? (latest - Self.reach) / day * day : 0
+        // Each row's tail at or after the horizon, in row order: (key, row << 32 | position),
+        // the key being the time past the horizon (below 2^24: see `reach`).
+        var keys = ContiguousArray<UInt32>()
+        var sources = ContiguousArray<UInt64>()
+        for u in 0..<(offsets.count - 1) {
+            let (start, end) = (Int(offsets[u]), Int(offsets[u + 1]))
+            var p = end
+            while p > start, times[p - 1] >= horizon { p -= 1 }
+            for k in p..<end {
+                keys.append(times[k] - horizon)
+                sources.append(UInt64(u) << 32 | UInt64(k))
+            }
+        }
+        precondition(latest - horizon < 1 << 24, "the timeline's reach exceeds its 24-bit sort key")
+        Self.radixSort(&keys, &sources)
+        rows = ContiguousArray(sources.lazy.map { UInt32(truncatingIfNeeded: $0 >> 32) })
+        let positions = ContiguousArray(sources.lazy.map { UInt32(truncatingIfNeeded: $0) })
+        let horizon = horizon
+        self.times = ContiguousArray(keys.lazy.map { $0 + horizon })
+        let none = PropertyColumns(
+            shape: properties, ints: properties.ints.map { _ in [] }, floats: properties.floats.map { _ in [] },
+            bools: properties.bools.map { _ in [] }, strings: properties.strings.map { _ in [] }, count: 0)
+        self.properties = PropertyColumns.gather(properties, none, source: positions)
+    }
+
+    /// Sorts `keys` (each below 2^24) ascending, moving `values` with them; stable. Two
+    /// counting passes of 12 bits each (least significant first), so O(n + 4096).
+    private static func radixSort(_ keys: inout ContiguousArray<UInt32>, _ values: inout ContiguousArray<UInt64>) {
+        let n = keys.count
+        var otherKeys = ContiguousArray<UInt32>(repeating: 0, count: n)
+        var otherValues = ContiguousArray<UInt64>(repeating: 0, count: n)
+        for shift: UInt32 in [0, 12] {
+            var starts = ContiguousArray<Int>(repeating: 0, count: 4097)
+            for key in keys { starts[Int((key >> shift) & 0xFFF) + 1] += 1 }
+            for b in 0..<4096 { starts[b + 1] += starts[b] }
+            for i in 0..<n {
+                let b = Int((keys[i] >> shift) & 0xFFF)
+                otherKeys[starts[b]] = keys[i]
+                otherValues[starts[b]] = values[i]
+                starts[b] += 1
+            }
+            swap(&keys, &otherKeys)
+            swap(&values, &otherValues)
+        }
+    }
+
+    /// A column for a newly declared property, null for every event (as the base's).
+    mutating func addProperty(_ type: PropertyType) { properties.addProperty(type) }
+
+    /// Whether a window with these bounds lies inside the copy.
+    func covers(_ bounds: ClosedRange<UInt32>) -> Bool { bounds.lowerBound >= horizon }
+
+    /// The positions of the events inside `bounds`: two binary searches.
+    func positions(in bounds: ClosedRange<UInt32>) -> Range<Int> {
+        times.withUnsafeBufferPointer { t in
+            func firstIndex(atLeast x: UInt32) -> Int {
+                var (lo, hi) = (0, t.count)
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if t[mid] < x { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
+            }
+            let start = firstIndex(atLeast: bounds.lowerBound)
+            let end = bounds.upperBound == .max ? t.count : firstIndex(atLeast: bounds.upperBound + 1)
+            return start..<Swift.max(start, end)
+        }
+    }
+
+    var memoryBytes: Int { rows.capacity * 4 + times.capacity * 4 + properties.memoryBytes }
+}
