@@ -137,6 +137,45 @@ struct EventKernelTests {
         expectExact(activity, rows: rows, times: Array(times), columns, days: (times.min()! / 86_400)...(times.max()! / 86_400), "base")
     }
 
+    /// The timeline holds exactly the base events at or after its horizon (a day-aligned
+    /// point `reach` before the latest event), each once with its row and property
+    /// values, in time order; a window's positions are the events inside it.
+    @Test func timelineHoldsTheRecentEventsInTimeOrder() throws {
+        var rng = SplitMix(seed: 9)
+        var offsets: ContiguousArray<UInt32> = [0]
+        var times = ContiguousArray<UInt32>()
+        let start: UInt32 = 1_780_000_000
+        for _ in 0..<400 {
+            times += (0..<Int(rng.next() % 15)).map { _ in start + UInt32(rng.next() % (200 * 86_400)) }.sorted()
+            offsets.append(UInt32(times.count))
+        }
+        let columns = randomColumns(&rng, count: times.count)
+        let timeline = try #require(EventTimeline(offsets: offsets, times: times, properties: columns))
+        let latest = times.max()!
+        #expect(timeline.horizon % 86_400 == 0 && latest - timeline.horizon >= EventTimeline.reach && latest - timeline.horizon < EventTimeline.reach + 86_400)
+        // (time, row, int, code) of every base event in the copy's reach, against the copy's.
+        struct Event: Hashable { let time: UInt32, row: UInt32, int: Int64, code: UInt32 }
+        var expected: [Event] = []
+        for u in 0..<(offsets.count - 1) {
+            for p in Int(offsets[u])..<Int(offsets[u + 1]) where times[p] >= timeline.horizon {
+                expected.append(Event(time: times[p], row: UInt32(u), int: columns.ints[0][p], code: columns.strings[0][p]))
+            }
+        }
+        let actual = timeline.times.indices.map {
+            Event(time: timeline.times[$0], row: timeline.rows[$0], int: timeline.properties.ints[0][$0], code: timeline.properties.strings[0][$0])
+        }
+        #expect(expected.count > 500 && expected.count < times.count)
+        #expect(zip(timeline.times, timeline.times.dropFirst()).allSatisfy(<=))
+        #expect(Dictionary(grouping: actual) { $0 }.mapValues(\.count) == Dictionary(grouping: expected) { $0 }.mapValues(\.count))
+        for _ in 0..<50 {
+            let lo = timeline.horizon + UInt32(rng.next() % (100 * 86_400))
+            let bounds = lo...(lo + UInt32(rng.next() % (30 * 86_400)))
+            let inside = timeline.positions(in: bounds)
+            #expect(inside.count == expected.filter { bounds.contains($0.time) }.count)
+            #expect(inside.allSatisfy { bounds.contains(timeline.times[$0]) })
+        }
+    }
+
     /// `rows(in:requiring:limit:)` lists every row with an event in the window meeting
     /// the requirements (a superset: the most selective key group), or nil when no key
     /// can tell (a range in the middle of the values, an unsplit property) or the
