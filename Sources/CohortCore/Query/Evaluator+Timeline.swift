@@ -48,7 +48,8 @@ extension Evaluator {
         let differing = (1...255).filter { passes[$0] != passes[0] }
         var changed = Bitmap()
         if let lo = differing.first, let hi = differing.last {
-            precondition(differing.count == hi - lo + 1, "a count comparison's verdicts changing more than once")
+            // Not an interval would be an operator this does not know: the other paths answer.
+            guard differing.count == hi - lo + 1 else { return nil }
             changed = countedRows(filter, window, timeline, rowCount: table.coveredRows, in: UInt8(lo)...UInt8(hi))
         }
         var result = passes[0] ? candidates.subtracting(changed) : changed.intersection(candidates)
