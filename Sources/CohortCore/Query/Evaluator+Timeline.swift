@@ -66,99 +66,71 @@ extension Evaluator {
     static let timelineEventsPerCandidate = 64
 
     /// The rows whose count of events in `window` that pass `filter` (saturated at 255)
-    /// lies in `counts` (which excludes 0). The window is split into one part per core,
-    /// each counting into its own byte per row (`CounterScratch`); the parts' counters
-    /// are then added, eight rows at a time.
+    /// lies in `counts` (which excludes 0): a byte per row (a bit for "at least one", an
+    /// eighth of the memory, so the random updates stay in the cache) in each core's part
+    /// (`scan`), the parts then added, eight rows at a time.
     private func countedRows(
         _ filter: EventFilter, _ window: Range<Int>, _ timeline: EventTimeline, rowCount: Int, in counts: ClosedRange<UInt8>
     ) -> Bitmap {
-        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        let parts = max(1, min(cores, window.count / 65_536))
-        if counts == 1...255 { return markedRows(filter, window, timeline, rowCount: rowCount, parts: parts) }
-        // Whole words per part, so the merge below reads 8 counters at a time.
-        let words = (rowCount + 7) / 8
-        var found = ContiguousArray<UInt32>()
-        CounterScratch.shared.withZeroedWords(parts * words) { scratch in
-            timeline.rows.withUnsafeBufferPointer { rows in
-                // Each part writes only its own counters; they are read after `parallelMap`
-                // returns, which orders every write before the reads.
-                nonisolated(unsafe) let (rows, scratch) = (rows, scratch)
-                let step = (window.count + parts - 1) / parts
-                _ = parallelMap(parts) { k in
-                    let start = window.lowerBound + k * step
-                    let counters = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(scratch)[(8 * k * words)..<(8 * (k + 1) * words)])
-                    Self.count(filter, start..<min(window.upperBound, start + step), rows, counters.bindMemory(to: UInt8.self), self)
-                }
-            }
-            let (lo, span) = (SIMD8<UInt8>(repeating: counts.lowerBound), SIMD8<UInt8>(repeating: counts.upperBound - counts.lowerBound))
-            let weights = SIMD8<UInt8>(1, 2, 4, 8, 16, 32, 64, 128)
-            for w in 0..<words {
-                var any: UInt64 = 0
-                for k in 0..<parts { any |= scratch[k * words + w] }
-                if any == 0 { continue }
-                // The parts' counters added, saturating at 255.
-                var sum = SIMD8<UInt8>(truncatingIfNeeded: SIMD8<UInt64>(repeating: scratch[w]) &>> SIMD8<UInt64>(0, 8, 16, 24, 32, 40, 48, 56))
-                for k in 1..<max(1, parts) {
-                    let part = SIMD8<UInt8>(truncatingIfNeeded: SIMD8<UInt64>(repeating: scratch[k * words + w]) &>> SIMD8<UInt64>(0, 8, 16, 24, 32, 40, 48, 56))
-                    let added = sum &+ part
-                    sum = added.replacing(with: 255, where: added .< sum)
-                }
-                // In `counts` (0 is not: `lo >= 1`, so 0 - lo wraps past the span).
-                var bits = SIMD8<UInt8>(repeating: 0).replacing(with: weights, where: (sum &- lo) .<= span).wrappedSum()
-                while bits != 0 {
-                    found.append(UInt32(8 * w + bits.trailingZeroBitCount))
-                    bits &= bits &- 1
-                }
-            }
-        }
-        var result = Bitmap()
-        found.withUnsafeBufferPointer { result.add(contentsOf: $0) }
-        return result
-    }
-
-    /// `countedRows` for "at least one event": a bit per row instead of a counter (an
-    /// eighth of the memory, so the random updates stay in the cache), the parts' bits
-    /// united.
-    private func markedRows(_ filter: EventFilter, _ window: Range<Int>, _ timeline: EventTimeline, rowCount: Int, parts: Int) -> Bitmap {
-        let words = (rowCount + 63) / 64
-        var found = ContiguousArray<UInt32>()
-        CounterScratch.shared.withZeroedWords(parts * words) { scratch in
-            timeline.rows.withUnsafeBufferPointer { rows in
-                // As in `countedRows`: each part writes only its own words.
-                nonisolated(unsafe) let (rows, scratch) = (rows, scratch)
-                let step = (window.count + parts - 1) / parts
-                _ = parallelMap(parts) { k in
-                    let start = window.lowerBound + k * step
-                    let marks = UnsafeMutableBufferPointer(rebasing: scratch[(k * words)..<((k + 1) * words)])
-                    Self.forEachPassing(filter, start..<min(window.upperBound, start + step), rows, self) { u in
-                        marks[u >> 6] |= 1 &<< UInt64(u & 63)
-                    }
-                }
-            }
-            for w in 0..<words {
-                var bits: UInt64 = 0
-                for k in 0..<parts { bits |= scratch[k * words + w] }
+        if counts == 1...255 {
+            return scan(filter, window, timeline, words: (rowCount + 63) / 64, RowMarks.self) { parts, w, found in
+                var bits = parts.reduce(0) { $0 | $1[w] }
                 while bits != 0 {
                     found.append(UInt32(64 * w + bits.trailingZeroBitCount))
                     bits &= bits &- 1
                 }
             }
         }
+        let (lo, span) = (SIMD8<UInt8>(repeating: counts.lowerBound), SIMD8<UInt8>(repeating: counts.upperBound - counts.lowerBound))
+        let weights = SIMD8<UInt8>(1, 2, 4, 8, 16, 32, 64, 128)
+        return scan(filter, window, timeline, words: (rowCount + 7) / 8, RowCounters.self) { parts, w, found in
+            // Eight counters per word, lane i the byte of row 8w + i (little-endian).
+            guard parts.contains(where: { $0[w] != 0 }) else { return }
+            var sum = SIMD8<UInt8>(repeating: 0)
+            for part in parts {
+                let added = sum &+ unsafeBitCast(part[w], to: SIMD8<UInt8>.self)
+                sum = added.replacing(with: 255, where: added .< sum)  // saturating at 255
+            }
+            // In `counts` (0 is not: `lo >= 1`, so 0 - lo wraps past the span).
+            var bits = SIMD8<UInt8>(repeating: 0).replacing(with: weights, where: (sum &- lo) .<= span).wrappedSum()
+            while bits != 0 {
+                found.append(UInt32(8 * w + bits.trailingZeroBitCount))
+                bits &= bits &- 1
+            }
+        }
+    }
+
+    /// The window split into one part per core (of at least 64 Ki events), each part
+    /// recording each passing event's row (`Tally.add`) in its own `words` zeroed words
+    /// of scratch (`CounterScratch`); then `collect(parts, w, &found)` for every word
+    /// index `w` in order, appending the rows it finds (ascending): those rows. Generic
+    /// over the tally, so the per-event update is inlined into the loop, not called.
+    @inline(__always)
+    private func scan<Tally: RowTally>(
+        _ filter: EventFilter, _ window: Range<Int>, _ timeline: EventTimeline, words: Int, _: Tally.Type,
+        collect: ([UnsafeMutableBufferPointer<UInt64>], Int, inout ContiguousArray<UInt32>) -> Void
+    ) -> Bitmap {
+        let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        let parts = max(1, min(cores, window.count / 65_536))
+        var found = ContiguousArray<UInt32>()
+        CounterScratch.shared.withZeroedWords(parts * words) { scratch in
+            let partWords = (0..<parts).map { UnsafeMutableBufferPointer(rebasing: scratch[($0 * words)..<(($0 + 1) * words)]) }
+            timeline.rows.withUnsafeBufferPointer { rows in
+                // Each part writes only its own words; they are read after `parallelMap`
+                // returns, which orders every write before the reads.
+                nonisolated(unsafe) let (rows, partWords) = (rows, partWords)
+                let step = (window.count + parts - 1) / parts
+                _ = parallelMap(parts) { k in
+                    let start = window.lowerBound + k * step
+                    let own = partWords[k]
+                    Self.forEachPassing(filter, start..<min(window.upperBound, start + step), rows, self) { Tally.add($0, to: own) }
+                }
+            }
+            for w in 0..<words { collect(partWords, w, &found) }
+        }
         var result = Bitmap()
         found.withUnsafeBufferPointer { result.add(contentsOf: $0) }
         return result
-    }
-
-    /// Adds each event of `part` that passes `filter` to its row's counter (saturating at
-    /// 255).
-    private static func count(
-        _ filter: EventFilter, _ part: Range<Int>, _ rows: UnsafeBufferPointer<UInt32>, _ counters: UnsafeMutableBufferPointer<UInt8>,
-        _ evaluator: Evaluator
-    ) {
-        forEachPassing(filter, part, rows, evaluator) { u in
-            let c = counters[u]
-            counters[u] = c &+ (c == 255 ? 0 : 1)
-        }
     }
 
     /// Calls `body` with the row of each event of `part` that passes `filter`, in order:
@@ -183,5 +155,26 @@ extension Evaluator {
                 start += n
             }
         }
+    }
+}
+
+/// How a part of a timeline scan records a passing event's row in its words of scratch.
+private protocol RowTally {
+    static func add(_ row: Int, to words: UnsafeMutableBufferPointer<UInt64>)
+}
+
+/// A bit per row: "at least one event".
+private enum RowMarks: RowTally {
+    @inline(__always) static func add(_ row: Int, to words: UnsafeMutableBufferPointer<UInt64>) {
+        words[row >> 6] |= 1 &<< UInt64(row & 63)
+    }
+}
+
+/// A byte per row, counting events, saturating at 255.
+private enum RowCounters: RowTally {
+    @inline(__always) static func add(_ row: Int, to words: UnsafeMutableBufferPointer<UInt64>) {
+        let counters = UnsafeMutableRawPointer(words.baseAddress!).assumingMemoryBound(to: UInt8.self)
+        let c = counters[row]
+        counters[row] = c &+ (c == 255 ? 0 : 1)
     }
 }

@@ -352,8 +352,10 @@ final class EventFilter: @unchecked Sendable {
     }
 
     /// Lane `j` of eight is bit `j`: the verdicts of 8 lanes as a byte.
-    private static let weights64 = SIMD8<Int64>(1, 2, 4, 8, 16, 32, 64, 128)
-    private static let weights32 = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+    /// (Computed, not stored: a `static let` is a lazy global whose once-check every
+    /// 64-event mask paid; a computed literal folds to a constant.)
+    private static var weights64: SIMD8<Int64> { SIMD8(1, 2, 4, 8, 16, 32, 64, 128) }
+    private static var weights32: SIMD8<Int32> { SIMD8(1, 2, 4, 8, 16, 32, 64, 128) }
 
     /// The mask of `test` over 64 values of 8 bytes from `base`.
     @inline(__always)

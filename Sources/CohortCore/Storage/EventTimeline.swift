@@ -36,51 +36,50 @@ public struct EventTimeline: Sendable {
     /// The time-ordered copy of a base's recent events; nil when the base is empty.
     init?(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
         guard let latest = times.max() else { return nil }
-        let day: UInt32 = 86_400
-        horizon = latest > Self.reach ? (latest - Self.reach) / day * day : 0
-        // Each row's tail at or after the horizon, in row order: (key, row << 32 | position),
-        // the key being the time past the horizon (below 2^24: see `reach`).
-        var keys = ContiguousArray<UInt32>()
-        var sources = ContiguousArray<UInt64>()
+        horizon = RecentBase.horizon(latest: latest, reach: Self.reach)
+        // Each row's tail at or after the horizon, in row order: its rows and positions,
+        // and per event `key << 40 | index` into them, the key being the time past the
+        // horizon (below 2^24: see `reach`), so sorting those words sorts by time.
+        var tailRows = ContiguousArray<UInt32>()
+        var tailPositions = ContiguousArray<UInt32>()
+        var order = ContiguousArray<UInt64>()
         for u in 0..<(offsets.count - 1) {
-            let (start, end) = (Int(offsets[u]), Int(offsets[u + 1]))
-            var p = end
-            while p > start, times[p - 1] >= horizon { p -= 1 }
-            for k in p..<end {
-                keys.append(times[k] - horizon)
-                sources.append(UInt64(u) << 32 | UInt64(k))
+            let end = Int(offsets[u + 1])
+            for k in RecentBase.tailStart(times, Int(offsets[u])..<end, horizon: horizon)..<end {
+                order.append(UInt64(times[k] - horizon) << 40 | UInt64(tailRows.count))
+                tailRows.append(UInt32(u))
+                tailPositions.append(UInt32(k))
             }
         }
         precondition(latest - horizon < 1 << 24, "the timeline's reach exceeds its 24-bit sort key")
-        Self.radixSort(&keys, &sources)
-        rows = ContiguousArray(sources.lazy.map { UInt32(truncatingIfNeeded: $0 >> 32) })
-        let positions = ContiguousArray(sources.lazy.map { UInt32(truncatingIfNeeded: $0) })
+        Self.radixSort(&order)
+        let index: UInt64 = 1 << 40 - 1
+        rows = ContiguousArray(order.lazy.map { tailRows[Int($0 & index)] })
+        let positions = ContiguousArray(order.lazy.map { tailPositions[Int($0 & index)] })
         let horizon = horizon
-        self.times = ContiguousArray(keys.lazy.map { $0 + horizon })
-        let none = PropertyColumns(
-            shape: properties, ints: properties.ints.map { _ in [] }, floats: properties.floats.map { _ in [] },
-            bools: properties.bools.map { _ in [] }, strings: properties.strings.map { _ in [] }, count: 0)
-        self.properties = PropertyColumns.gather(properties, none, source: positions)
+        self.times = ContiguousArray(order.lazy.map { UInt32(truncatingIfNeeded: $0 >> 40) + horizon })
+        self.properties = PropertyColumns.gather(properties, properties.emptyCopy(), source: positions)
     }
 
-    /// Sorts `keys` (each below 2^24) ascending, moving `values` with them; stable. Two
-    /// counting passes of 12 bits each (least significant first), so O(n + 4096).
-    private static func radixSort(_ keys: inout ContiguousArray<UInt32>, _ values: inout ContiguousArray<UInt64>) {
-        let n = keys.count
-        var otherKeys = ContiguousArray<UInt32>(repeating: 0, count: n)
-        var otherValues = ContiguousArray<UInt64>(repeating: 0, count: n)
-        for shift: UInt32 in [0, 12] {
-            var starts = ContiguousArray<Int>(repeating: 0, count: 4097)
-            for key in keys { starts[Int((key >> shift) & 0xFFF) + 1] += 1 }
-            for b in 0..<4096 { starts[b + 1] += starts[b] }
-            for i in 0..<n {
-                let b = Int((keys[i] >> shift) & 0xFFF)
-                otherKeys[starts[b]] = keys[i]
-                otherValues[starts[b]] = values[i]
-                starts[b] += 1
+    /// Sorts `words` by their top 24 bits, stably (ties keep their order): two counting
+    /// passes of 12 bits each, least significant first, so O(n + 4096).
+    private static func radixSort(_ words: inout ContiguousArray<UInt64>) {
+        var other = ContiguousArray<UInt64>(repeating: 0, count: words.count)
+        for shift: UInt64 in [40, 52] {
+            // Raw buffers: no array uniqueness check per element in the passes.
+            words.withUnsafeBufferPointer { from in
+                other.withUnsafeMutableBufferPointer { to in
+                    var starts = [Int](repeating: 0, count: 4097)
+                    for word in from { starts[Int((word >> shift) & 0xFFF) + 1] += 1 }
+                    for b in 0..<4096 { starts[b + 1] += starts[b] }
+                    for word in from {
+                        let b = Int((word >> shift) & 0xFFF)
+                        to[starts[b]] = word
+                        starts[b] += 1
+                    }
+                }
             }
-            swap(&keys, &otherKeys)
-            swap(&values, &otherValues)
+            swap(&words, &other)
         }
     }
 

@@ -37,16 +37,13 @@ public struct RecentBase: Sendable {
     init?(offsets base: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
         guard let latest = times.max() else { return nil }
         self.latest = latest
-        let day: UInt32 = 86_400
-        horizon = latest > Self.reach ? (latest - Self.reach) / day * day : 0
+        horizon = Self.horizon(latest: latest, reach: Self.reach)
         var offsets = ContiguousArray<UInt32>([0])
         var source = ContiguousArray<UInt32>()
         var lastRow = -1
         var active = ContiguousArray<UInt32>()
         for u in 0..<(base.count - 1) {
-            var p = Int(base[u + 1])
-            // The row's tail at or after the horizon: walk back over its slice.
-            while p > Int(base[u]), times[p - 1] >= horizon { p -= 1 }
+            let p = Self.tailStart(times, Int(base[u])..<Int(base[u + 1]), horizon: horizon)
             if p < Int(base[u + 1]) {
                 lastRow = u
                 active.append(UInt32(u))
@@ -61,10 +58,23 @@ public struct RecentBase: Sendable {
         self.rows = rows
         self.offsets = offsets
         self.times = gatherColumn(times, [], source)
-        let none = PropertyColumns(
-            shape: properties, ints: properties.ints.map { _ in [] }, floats: properties.floats.map { _ in [] },
-            bools: properties.bools.map { _ in [] }, strings: properties.strings.map { _ in [] }, count: 0)
-        self.properties = PropertyColumns.gather(properties, none, source: source)
+        self.properties = PropertyColumns.gather(properties, properties.emptyCopy(), source: source)
+    }
+
+    /// The day-aligned time `reach` before `latest` (0 when that is before 1970): where a
+    /// copy of a base's recent end begins (this one's, or `EventTimeline`'s).
+    static func horizon(latest: UInt32, reach: UInt32) -> UInt32 {
+        let day: UInt32 = 86_400
+        return latest > reach ? (latest - reach) / day * day : 0
+    }
+
+    /// The first position of the time-sorted base slice `slice` at or after `horizon`: a
+    /// walk back from its end, the recent tail being short.
+    @inline(__always)
+    static func tailStart(_ times: ContiguousArray<UInt32>, _ slice: Range<Int>, horizon: UInt32) -> Int {
+        var p = slice.upperBound
+        while p > slice.lowerBound, times[p - 1] >= horizon { p -= 1 }
+        return p
     }
 
     /// A column for a newly declared property, null for every event (as the base's).
