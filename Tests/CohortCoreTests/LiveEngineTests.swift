@@ -316,6 +316,20 @@ struct CopyOnWriteTests {
             #expect(db.users.row(of: "user-29999") == 29_999 && db.users.id(of: 12_345) == "user-12345")
         }
     }
+
+    /// Snapshot writing runs on a thread of its own at a raised nice value (request
+    /// threads keep their priority), and its result or error reaches the caller.
+    @Test func backgroundWorkRunsNicedOnItsOwnThreadAndReturnsItsOutcome() throws {
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let callerNice = getpriority(which, 0)
+        let caller = pthread_self()
+        let (nice, elsewhere) = BackgroundThread.run(niceIncrement: 5) { () -> (Int32, Bool) in (getpriority(which, 0), pthread_equal(pthread_self(), caller) == 0) }
+        #expect(nice == min(19, callerNice + 5))
+        #expect(elsewhere)
+        // The caller's own priority is untouched.
+        #expect(getpriority(which, 0) == callerNice)
+        #expect(throws: CohortError.self) { try BackgroundThread.run(niceIncrement: 5) { () throws(CohortError) -> Int in throw .err("disk full") } }
+    }
 }
 
 extension EventTable {

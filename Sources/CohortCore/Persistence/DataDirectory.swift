@@ -164,7 +164,11 @@ public final class DataDirectory: SnapshotTaker, @unchecked Sendable {
             }
             try journal.retire(old)
             let now = clock()
-            let report = try SnapshotWriter.write(view, meta: SnapshotMeta(createdAt: now, journalGeneration: next), to: snapshotPath, workers: snapshotWorkers)
+            // At a lower CPU priority: request threads keep their cores while it runs.
+            let (file, workers) = (snapshotPath, snapshotWorkers)
+            let report = try BackgroundThread.run(niceIncrement: BackgroundThread.snapshotNice) { () throws(CohortError) in
+                try SnapshotWriter.write(view, meta: SnapshotMeta(createdAt: now, journalGeneration: next), to: file, workers: workers)
+            }
             for g in try FileIO.list(path).compactMap(JournalFormat.generation(ofFile:)) where g < next {
                 FileIO.remove(path + "/" + JournalFormat.fileName(g))
             }

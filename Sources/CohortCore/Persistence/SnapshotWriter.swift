@@ -34,7 +34,8 @@ public enum SnapshotWriter {
     public static func write(_ db: Database, meta: SnapshotMeta, to path: String, workers: Int = .max) throws(CohortError) -> SnapshotReport {
         let start = DispatchTime.now().uptimeNanoseconds
         var db = db
-        db.compact(workers: workers)
+        // The file holds the base layout only: the copy's indexes are not built.
+        db.compactForEncoding(workers: workers)
         let sections = SnapshotCodec.sections(of: db, meta: meta, workers: workers)
 
         // Every block of every section, compressed in parallel.

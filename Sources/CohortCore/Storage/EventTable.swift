@@ -445,7 +445,12 @@ public struct EventTable: Sendable {
     /// delta ones; delta ones keep their order). O(events + rows) time, one extra copy
     /// of the columns in memory while it runs. For loads and private copies: the
     /// serving engine merges with `merged(live:rowCount:)` and `install` instead.
-    mutating func compact(live: Bitmap, rowCount: Int) {
+    ///
+    /// `indexes` false is for a copy that is only encoded (a snapshot's: the file holds
+    /// the base layout, and a read rebuilds the indexes): the activity index, recent copy
+    /// and timeline are not built but emptied, a third of the work saved, and the copy
+    /// must not be queried.
+    mutating func compact(live: Bitmap, rowCount: Int, indexes: Bool = true) {
         guard needsCompaction else { return }
         let baseCount = times.count
 
@@ -496,12 +501,16 @@ public struct EventTable: Sendable {
         // The activity index from the old one plus the delta (a third of a merge's time
         // when rebuilt from every event), unless the delta is most of the table.
         let deltaProperties = delta.flattened(shape: properties, count: deltaRows.count)
-        let activity = baseCount > 0 && deltaRows.count < baseCount
+        let activity = indexes && baseCount > 0 && deltaRows.count < baseCount
             ? self.activity.adding(rows: deltaRows, times: deltaTimes, properties: deltaProperties) : nil
         times = gatherColumn(times, deltaTimes.flattened(), source)
         properties = PropertyColumns.gather(properties, deltaProperties, source: source)
         offsets = newOffsets
-        buildIndexes(activity: activity)
+        if indexes {
+            buildIndexes(activity: activity)
+        } else {
+            (self.activity, recent, timeline) = (ActivityIndex(), nil, nil)
+        }
         deltaRows = ChunkedArray()
         deltaTimes = ChunkedArray()
         deltaTimeRange = nil

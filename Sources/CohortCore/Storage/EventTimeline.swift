@@ -37,28 +37,68 @@ public struct EventTimeline: Sendable {
     init?(offsets: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
         guard let latest = times.max() else { return nil }
         horizon = RecentBase.horizon(latest: latest, reach: Self.reach)
-        // Each row's tail at or after the horizon, in row order: its rows and positions,
-        // and per event `key << 40 | index` into them, the key being the time past the
-        // horizon (below 2^24: see `reach`), so sorting those words sorts by time.
-        var tailRows = ContiguousArray<UInt32>()
-        var tailPositions = ContiguousArray<UInt32>()
-        var order = ContiguousArray<UInt64>()
-        for u in 0..<(offsets.count - 1) {
+        precondition(latest - horizon < 1 << 24, "the timeline's reach exceeds its 24-bit sort key")
+        let users = offsets.count - 1
+        // Each row's tail at or after the horizon, found once, and their total.
+        var starts = ContiguousArray<UInt32>(repeating: 0, count: users)
+        var total = 0
+        for u in 0..<users {
             let end = Int(offsets[u + 1])
-            for k in RecentBase.tailStart(times, Int(offsets[u])..<end, horizon: horizon)..<end {
-                order.append(UInt64(times[k] - horizon) << 40 | UInt64(tailRows.count))
-                tailRows.append(UInt32(u))
-                tailPositions.append(UInt32(k))
+            let start = RecentBase.tailStart(times, Int(offsets[u])..<end, horizon: horizon)
+            starts[u] = UInt32(start)
+            total += end - start
+        }
+        // Per tail event, in row order: its row, its position and `key << 40 | index`
+        // into those, the key being the time past the horizon (below 2^24: see `reach`),
+        // so sorting the words sorts by time. Filled through raw buffers, sized once.
+        var tailRows = ContiguousArray<UInt32>(repeating: 0, count: total)
+        var tailPositions = ContiguousArray<UInt32>(repeating: 0, count: total)
+        var order = ContiguousArray<UInt64>(repeating: 0, count: total)
+        let horizon = horizon
+        times.withUnsafeBufferPointer { t in
+            tailRows.withUnsafeMutableBufferPointer { rows in
+                tailPositions.withUnsafeMutableBufferPointer { positions in
+                    order.withUnsafeMutableBufferPointer { words in
+                        var n = 0
+                        for u in 0..<users {
+                            for k in Int(starts[u])..<Int(offsets[u + 1]) {
+                                words[n] = UInt64(t[k] - horizon) << 40 | UInt64(n)
+                                rows[n] = UInt32(u)
+                                positions[n] = UInt32(k)
+                                n += 1
+                            }
+                        }
+                    }
+                }
             }
         }
-        precondition(latest - horizon < 1 << 24, "the timeline's reach exceeds its 24-bit sort key")
         Self.radixSort(&order)
+        // The sorted events' rows, times and positions, gathered in one pass.
+        var sortedRows = ContiguousArray<UInt32>(repeating: 0, count: total)
+        var sortedTimes = ContiguousArray<UInt32>(repeating: 0, count: total)
+        var sortedPositions = ContiguousArray<UInt32>(repeating: 0, count: total)
         let index: UInt64 = 1 << 40 - 1
-        rows = ContiguousArray(order.lazy.map { tailRows[Int($0 & index)] })
-        let positions = ContiguousArray(order.lazy.map { tailPositions[Int($0 & index)] })
-        let horizon = horizon
-        self.times = ContiguousArray(order.lazy.map { UInt32(truncatingIfNeeded: $0 >> 40) + horizon })
-        self.properties = PropertyColumns.gather(properties, properties.emptyCopy(), source: positions)
+        order.withUnsafeBufferPointer { words in
+            tailRows.withUnsafeBufferPointer { rows in
+                tailPositions.withUnsafeBufferPointer { positions in
+                    sortedRows.withUnsafeMutableBufferPointer { outRows in
+                        sortedTimes.withUnsafeMutableBufferPointer { outTimes in
+                            sortedPositions.withUnsafeMutableBufferPointer { outPositions in
+                                for (n, word) in words.enumerated() {
+                                    let i = Int(word & index)
+                                    outRows[n] = rows[i]
+                                    outPositions[n] = positions[i]
+                                    outTimes[n] = UInt32(truncatingIfNeeded: word >> 40) + horizon
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        rows = sortedRows
+        self.times = sortedTimes
+        self.properties = PropertyColumns.gather(properties, properties.emptyCopy(), source: sortedPositions)
     }
 
     /// Sorts `words` by their top 24 bits, stably (ties keep their order): two counting
