@@ -176,6 +176,43 @@ struct EventKernelTests {
         }
     }
 
+    /// A merge extends the timeline with the delta (`EventTimeline.merging`) instead of
+    /// re-sorting the window: the result must be exactly the copy built from the merged
+    /// base, whatever the delta holds (events before the horizon, ties with base events
+    /// and with each other, later times that move the horizon, deleted users' events in
+    /// the base and in the delta, new users).
+    @Test func aMergedTimelineEqualsOneBuiltFromTheMergedBase() throws {
+        var rng = SplitMix(seed: 21)
+        var db = Database()
+        try db.defineEvent("ride", properties: [.init(name: "n", type: .int), .init(name: "car", type: .string)])
+        let start: Int64 = 1_780_000_000
+        func add(_ users: UInt64, _ count: Int, spread: Int64, from: Int64) throws {
+            for _ in 0..<count {
+                // Times on a 600 s grid, so equal times are common.
+                let time = from + Int64(rng.next() % UInt64(spread / 600)) * 600
+                try db.addEvent(
+                    user: "u\(rng.next() % users)", event: "ride", time: time,
+                    properties: [("n", "\(rng.next() % 50)"[...]), ("car", ["zoe", "i3", "tesla"][Int(rng.next() % 3)][...])])
+            }
+        }
+        try add(300, 6_000, spread: 200 * 86_400, from: start)
+        db.compact()
+        for round in 0..<4 {
+            try add(round == 2 ? 330 : 300, 700, spread: 120 * 86_400, from: start + 80 * 86_400 + Int64(round) * 5 * 86_400)
+            for _ in 0..<3 { _ = db.deleteUser("u\(rng.next() % 300)") }
+            try add(300, 200, spread: 30 * 86_400, from: start + 190 * 86_400)
+            let before = try #require(db.events.tables[0].timeline)
+            db.compact()
+            let table = db.events.tables[0]
+            let merged = try #require(table.timeline)
+            let built = try #require(EventTimeline(offsets: table.offsets, times: table.times, properties: table.properties))
+            #expect(merged.horizon == built.horizon && merged.horizon >= before.horizon, "round \(round)")
+            #expect(merged.rows == built.rows && merged.times == built.times, "round \(round)")
+            #expect(merged.properties.ints == built.properties.ints && merged.properties.strings == built.properties.strings, "round \(round)")
+            #expect(built.times.count > 1_000, "round \(round): \(built.times.count) events in the copy")
+        }
+    }
+
     /// `rows(in:requiring:limit:)` lists every row with an event in the window meeting
     /// the requirements (a superset: the most selective key group), or nil when no key
     /// can tell (a range in the middle of the values, an unsplit property) or the

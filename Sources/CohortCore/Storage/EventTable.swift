@@ -108,10 +108,10 @@ public struct EventTable: Sendable {
 
     /// The indexes of a new base (`activity`, `recent`, `timeline`): O(events + rows). `activity`, when
     /// given, is the new base's activity index already (`ActivityIndex.adding`).
-    private mutating func buildIndexes(activity given: ActivityIndex? = nil) {
+    private mutating func buildIndexes(activity given: ActivityIndex? = nil, timeline extended: EventTimeline? = nil) {
         activity = given ?? ActivityIndex(offsets: offsets, times: times, properties: properties)
         recent = RecentBase(offsets: offsets, times: times, properties: properties)
-        timeline = EventTimeline(offsets: offsets, times: times, properties: properties)
+        timeline = extended ?? EventTimeline(offsets: offsets, times: times, properties: properties)
     }
 
     /// Events in the base.
@@ -503,11 +503,19 @@ public struct EventTable: Sendable {
         let deltaProperties = delta.flattened(shape: properties, count: deltaRows.count)
         let activity = indexes && baseCount > 0 && deltaRows.count < baseCount
             ? self.activity.adding(rows: deltaRows, times: deltaTimes, properties: deltaProperties) : nil
-        times = gatherColumn(times, deltaTimes.flattened(), source)
+        let addedTimes = deltaTimes.flattened()
+        times = gatherColumn(times, addedTimes, source)
         properties = PropertyColumns.gather(properties, deltaProperties, source: source)
         offsets = newOffsets
         if indexes {
-            buildIndexes(activity: activity)
+            // The timeline extended by the delta (one pass over it, no sort of the
+            // window), unless the delta is most of the table.
+            let timeline = deltaRows.count < baseCount ? times.max().flatMap {
+                self.timeline?.merging(
+                    byRow: byRow, rows: deltaRows.flattened(), times: addedTimes, properties: deltaProperties, live: live,
+                    checkRows: deadCount > 0, latest: $0)
+            } : nil
+            buildIndexes(activity: activity, timeline: timeline)
         } else {
             (self.activity, recent, timeline) = (ActivityIndex(), nil, nil)
         }

@@ -16,8 +16,9 @@
 /// here or in the base. Positions here are not base positions: only code handed this
 /// copy's columns reads them (an `EventFilter` compiled against it).
 ///
-/// Built with the base (loads, snapshot reads, background merges), never on a request's
-/// path: O(events + rows), a two-pass radix sort of the recent events by time. Memory:
+/// Built with the base (loads, snapshot reads), never on a request's path: O(events +
+/// rows), a two-pass radix sort of the recent events by time; a background merge extends
+/// the old copy with the merged delta instead (`merging`: one pass, no sort of the window). Memory:
 /// 8 bytes (row, time) plus the property widths per event of the last `reach`; a second
 /// copy of those events, the price of reading a window contiguously.
 public struct EventTimeline: Sendable {
@@ -99,6 +100,73 @@ public struct EventTimeline: Sendable {
         rows = sortedRows
         self.times = sortedTimes
         self.properties = PropertyColumns.gather(properties, properties.emptyCopy(), source: sortedPositions)
+    }
+
+    /// The copy for the base a merge makes of this copy's base and the merged delta,
+    /// without re-sorting the window: this copy's events from the new horizon on, merged
+    /// in one pass with the delta's, sorted by (time, row, arrival). What
+    /// `init(offsets:times:properties:)` builds from the merged base, ties included (a
+    /// row's base events before its delta events at equal times, as the merged base
+    /// stores them). `byRow` lists the delta's events (indices into `addedRows`,
+    /// `addedTimes`, `added`) grouped by row in row order, arrival order within a row, as
+    /// the merge's counting sort gives them. Events of rows not in `live` are dropped: the
+    /// delta's always, this copy's when `checkRows` (the base held deleted users' events).
+    /// Nil when the new horizon lies before this one (the latest event was deleted): the
+    /// caller builds from the base then. O(copy + delta).
+    func merging(
+        byRow: ContiguousArray<UInt32>, rows addedRows: ContiguousArray<UInt32>, times addedTimes: ContiguousArray<UInt32>,
+        properties added: PropertyColumns, live: Bitmap, checkRows: Bool, latest: UInt32
+    ) -> EventTimeline? {
+        let newHorizon = RecentBase.horizon(latest: latest, reach: Self.reach)
+        guard newHorizon >= horizon, latest - newHorizon < 1 << 24 else { return nil }
+        // The delta events that stay, `key << 40 | index` as in `init`, in (row, arrival)
+        // order: the stable sort by time leaves them by (time, row, arrival).
+        var order = ContiguousArray<UInt64>()
+        for i in byRow where addedTimes[Int(i)] >= newHorizon && live.contains(addedRows[Int(i)]) {
+            order.append(UInt64(addedTimes[Int(i)] - newHorizon) << 40 | UInt64(i))
+        }
+        Self.radixSort(&order)
+        let index: UInt64 = 1 << 40 - 1
+        // This copy's events from the new horizon on and the delta's, merged: `source`
+        // indexes this copy's columns followed by the delta's (`PropertyColumns.gather`).
+        var k = positions(in: newHorizon...UInt32.max).lowerBound
+        let count = times.count
+        let capacity = count - k + order.count
+        var source = ContiguousArray<UInt32>()
+        var newRows = ContiguousArray<UInt32>()
+        var newTimes = ContiguousArray<UInt32>()
+        source.reserveCapacity(capacity)
+        newRows.reserveCapacity(capacity)
+        newTimes.reserveCapacity(capacity)
+        var a = 0
+        while k < count || a < order.count {
+            if k < count, checkRows, !live.contains(rows[k]) {
+                k += 1
+                continue
+            }
+            let i = a < order.count ? Int(order[a] & index) : 0
+            // On equal (time, row) this copy's event, a base one, comes first.
+            if k < count && (a == order.count || (times[k], rows[k]) <= (addedTimes[i], addedRows[i])) {
+                source.append(UInt32(k))
+                newRows.append(rows[k])
+                newTimes.append(times[k])
+                k += 1
+            } else {
+                source.append(UInt32(count + i))
+                newRows.append(addedRows[i])
+                newTimes.append(addedTimes[i])
+                a += 1
+            }
+        }
+        return EventTimeline(
+            horizon: newHorizon, rows: newRows, times: newTimes, properties: PropertyColumns.gather(properties, added, source: source))
+    }
+
+    private init(horizon: UInt32, rows: ContiguousArray<UInt32>, times: ContiguousArray<UInt32>, properties: PropertyColumns) {
+        self.horizon = horizon
+        self.rows = rows
+        self.times = times
+        self.properties = properties
     }
 
     /// Sorts `words` by their top 24 bits, stably (ties keep their order): two counting
