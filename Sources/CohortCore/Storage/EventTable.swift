@@ -106,8 +106,9 @@ public struct EventTable: Sendable {
         liveCount = times.count
     }
 
-    /// The indexes of a new base (`activity`, `recent`, `timeline`): O(events + rows). `activity`, when
-    /// given, is the new base's activity index already (`ActivityIndex.adding`).
+    /// The indexes of a new base (`activity`, `recent`, `timeline`): O(events + rows).
+    /// `activity` and `extended`, when given, are the new base's activity index and
+    /// timeline already (`ActivityIndex.adding`, `EventTimeline.merging`).
     private mutating func buildIndexes(activity given: ActivityIndex? = nil, timeline extended: EventTimeline? = nil) {
         activity = given ?? ActivityIndex(offsets: offsets, times: times, properties: properties)
         recent = RecentBase(offsets: offsets, times: times, properties: properties)
