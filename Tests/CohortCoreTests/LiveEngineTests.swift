@@ -317,6 +317,23 @@ struct CopyOnWriteTests {
         }
     }
 
+    /// A snapshot's copy is compacted to exactly the layout a full compaction gives, but
+    /// without the indexes nobody reads (the file holds the base layout only).
+    @Test func aCopyCompactedForASnapshotHasTheBaseLayoutAndNoIndexes() throws {
+        var db = Database()
+        try db.defineEvent("ride", properties: [.init(name: "cost", type: .float)])
+        for u in 0..<2_000 { try db.addEvent(user: "u\(u % 300)", event: "ride", time: LiveEngineTests.now - Int64(u) * 3_600, properties: [("cost", "\(u)"[...])]) }
+        db.compact()
+        for u in 0..<500 { try db.addEvent(user: "u\(u % 350)", event: "ride", time: LiveEngineTests.now - Int64(u) * 7_200, properties: [("cost", "1.5")]) }
+        _ = db.deleteUser("u7")
+        var (full, encoded) = (db, db)
+        full.compact()
+        encoded.compactForEncoding(workers: 2)
+        let (a, b) = (full.events.tables[0], encoded.events.tables[0])
+        #expect(b.deltaCount == 0 && b.offsets == a.offsets && b.times == a.times && b.properties.floats == a.properties.floats)
+        #expect(a.timeline != nil && a.recent != nil && b.timeline == nil && b.recent == nil)
+    }
+
     /// Snapshot writing runs on a thread of its own at a raised nice value (request
     /// threads keep their priority), and its result or error reaches the caller.
     @Test func backgroundWorkRunsNicedOnItsOwnThreadAndReturnsItsOutcome() throws {

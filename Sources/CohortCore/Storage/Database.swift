@@ -142,10 +142,10 @@ public struct Database: Sendable {
     /// `workers` bounds the threads used (tables compact in parallel; all cores by default).
     public mutating func compact(workers: Int = .max) { events.compact(users: users, workers: workers) }
 
-    /// `compact`, for a copy that is only written to a snapshot: the event tables' indexes
-    /// are not built (`EventTable.compact` with `indexes` false), so the copy must not be
-    /// queried after.
-    mutating func compactForEncoding(workers: Int) { events.compact(users: users, workers: workers, indexes: false) }
+    /// `compact`, for a copy that is only written to a snapshot and dropped: the event
+    /// tables' indexes are not built and no huge pages asked for (`EventTable.compact`,
+    /// `transient`), so the copy must not be queried after.
+    mutating func compactForEncoding(workers: Int) { events.compact(users: users, workers: workers, transient: true) }
 
     /// Approximate heap bytes held by users, columns and event tables.
     public var memoryBytes: Int {

@@ -18,13 +18,13 @@ public struct EventStore: Sendable {
     }
 
     /// Compacts the tables that need it, in parallel: tables are independent, and each
-    /// worker mutates only its own element. `indexes`: as `EventTable.compact`.
-    mutating func compact(users: UserTable, workers: Int = .max, indexes: Bool = true) {
+    /// worker mutates only its own element. `transient`: as `EventTable.compact`.
+    mutating func compact(users: UserTable, workers: Int = .max, transient: Bool = false) {
         let dirty = tables.indices.filter { tables[$0].needsCompaction }
         guard !dirty.isEmpty else { return }
         tables.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let tables = buffer
-            _ = parallelMap(dirty.count, workers: workers) { k in tables[dirty[k]].compact(live: users.live, rowCount: users.rowCount, indexes: indexes) }
+            _ = parallelMap(dirty.count, workers: workers) { k in tables[dirty[k]].compact(live: users.live, rowCount: users.rowCount, transient: transient) }
         }
     }
 

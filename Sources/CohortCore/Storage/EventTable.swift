@@ -447,11 +447,13 @@ public struct EventTable: Sendable {
     /// of the columns in memory while it runs. For loads and private copies: the
     /// serving engine merges with `merged(live:rowCount:)` and `install` instead.
     ///
-    /// `indexes` false is for a copy that is only encoded (a snapshot's: the file holds
-    /// the base layout, and a read rebuilds the indexes): the activity index, recent copy
-    /// and timeline are not built but emptied, a third of the work saved, and the copy
-    /// must not be queried.
-    mutating func compact(live: Bitmap, rowCount: Int, indexes: Bool = true) {
+    /// `transient` is for a copy that is only encoded and then dropped (a snapshot's: the
+    /// file holds the base layout, and a read rebuilds the indexes): the activity index,
+    /// recent copy and timeline are not built but emptied, a third of the work saved, and
+    /// the copy must not be queried; its columns are not backed by huge pages (freeing
+    /// hundreds of MB of them stalled requests for 16–40 ms two seconds after every
+    /// snapshot, measured: docs/performance.md).
+    mutating func compact(live: Bitmap, rowCount: Int, transient: Bool = false) {
         guard needsCompaction else { return }
         let baseCount = times.count
 
@@ -502,13 +504,13 @@ public struct EventTable: Sendable {
         // The activity index from the old one plus the delta (a third of a merge's time
         // when rebuilt from every event), unless the delta is most of the table.
         let deltaProperties = delta.flattened(shape: properties, count: deltaRows.count)
-        let activity = indexes && baseCount > 0 && deltaRows.count < baseCount
+        let activity = !transient && baseCount > 0 && deltaRows.count < baseCount
             ? self.activity.adding(rows: deltaRows, times: deltaTimes, properties: deltaProperties) : nil
         let addedTimes = deltaTimes.flattened()
-        times = gatherColumn(times, addedTimes, source)
-        properties = PropertyColumns.gather(properties, deltaProperties, source: source)
+        times = gatherColumn(times, addedTimes, source, hugePages: !transient)
+        properties = PropertyColumns.gather(properties, deltaProperties, source: source, hugePages: !transient)
         offsets = newOffsets
-        if indexes {
+        if !transient {
             // The timeline extended by the delta (one pass over it, no sort of the
             // window), unless the delta is most of the table.
             let timeline = deltaRows.count < baseCount ? times.max().flatMap {

@@ -73,14 +73,14 @@ public struct PropertyColumns: Sendable {
 
     /// The columns rearranged: element `k` of the result is element `source[k]` of the
     /// concatenation `first ++ second`. Both inputs have the same slots.
-    static func gather(_ first: PropertyColumns, _ second: PropertyColumns, source: ContiguousArray<UInt32>) -> PropertyColumns {
+    static func gather(_ first: PropertyColumns, _ second: PropertyColumns, source: ContiguousArray<UInt32>, hugePages: Bool = true) -> PropertyColumns {
         var result = PropertyColumns()
         result.slots = first.slots
         result.count = source.count
-        result.ints = zip(first.ints, second.ints).map { gatherColumn($0, $1, source) }
-        result.floats = zip(first.floats, second.floats).map { gatherColumn($0, $1, source) }
-        result.bools = zip(first.bools, second.bools).map { gatherColumn($0, $1, source) }
-        result.strings = zip(first.strings, second.strings).map { gatherColumn($0, $1, source) }
+        result.ints = zip(first.ints, second.ints).map { gatherColumn($0, $1, source, hugePages: hugePages) }
+        result.floats = zip(first.floats, second.floats).map { gatherColumn($0, $1, source, hugePages: hugePages) }
+        result.bools = zip(first.bools, second.bools).map { gatherColumn($0, $1, source, hugePages: hugePages) }
+        result.strings = zip(first.strings, second.strings).map { gatherColumn($0, $1, source, hugePages: hugePages) }
         return result
     }
 
@@ -197,12 +197,13 @@ struct RawPropertyValues {
 
 /// `result[k] = (first ++ second)[source[k]]`, over raw buffers (no bounds checks in
 /// the loop; `source` entries are valid by construction in `EventTable.compact`).
+/// `hugePages`: back a large result with huge pages (`HugePages`); not for a short-lived one.
 func gatherColumn<T: BitwiseCopyable>(
-    _ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>
+    _ first: ContiguousArray<T>, _ second: ContiguousArray<T>, _ source: ContiguousArray<UInt32>, hugePages: Bool = true
 ) -> ContiguousArray<T> {
     let split = first.count
     return ContiguousArray(filling: source.count) { out in
-        HugePages.advise(UnsafeMutableRawPointer(out.baseAddress), byteCount: source.count * MemoryLayout<T>.stride)
+        if hugePages { HugePages.advise(UnsafeMutableRawPointer(out.baseAddress), byteCount: source.count * MemoryLayout<T>.stride) }
         first.withUnsafeBufferPointer { a in
             second.withUnsafeBufferPointer { b in
                 source.withUnsafeBufferPointer { src in
