@@ -18,9 +18,9 @@
 ///
 /// Built with the base (loads, snapshot reads), never on a request's path: O(events +
 /// rows), a two-pass radix sort of the recent events by time; a background merge extends
-/// the old copy with the merged delta instead (`merging`: one pass, no sort of the window). Memory:
-/// 8 bytes (row, time) plus the property widths per event of the last `reach`; a second
-/// copy of those events, the price of reading a window contiguously.
+/// the old copy with the merged delta instead (`merging`: one pass, no sort of the
+/// window). Memory: 8 bytes (row, time) plus the property widths per event of the last
+/// `reach`; a second copy of those events, the price of reading a window contiguously.
 public struct EventTimeline: Sendable {
     /// How far back from the base's latest event the copy reaches: `last 90d` windows at
     /// any `now` up to two days past the latest event fit.
