@@ -451,8 +451,8 @@ public struct EventTable: Sendable {
     /// file holds the base layout, and a read rebuilds the indexes): the activity index,
     /// recent copy and timeline are not built but emptied, a third of the work saved, and
     /// the copy must not be queried; its columns are not backed by huge pages (freeing
-    /// hundreds of MB of them stalled requests for 16–40 ms two seconds after every
-    /// snapshot, measured: docs/performance.md).
+    /// hundreds of MB of them stalled requests for 16–40 ms two seconds after a snapshot
+    /// with no merge running; docs/performance.md).
     mutating func compact(live: Bitmap, rowCount: Int, transient: Bool = false) {
         guard needsCompaction else { return }
         let baseCount = times.count
