@@ -74,31 +74,13 @@ public struct EventTimeline: Sendable {
             }
         }
         Self.radixSort(&order)
-        // The sorted events' rows, times and positions, gathered in one pass.
-        var sortedRows = ContiguousArray<UInt32>(repeating: 0, count: total)
-        var sortedTimes = ContiguousArray<UInt32>(repeating: 0, count: total)
-        var sortedPositions = ContiguousArray<UInt32>(repeating: 0, count: total)
+        // The sorted events' rows and positions: the tail arrays gathered by the words'
+        // indices (as the recent copy gathers its times).
         let index: UInt64 = 1 << 40 - 1
-        order.withUnsafeBufferPointer { words in
-            tailRows.withUnsafeBufferPointer { rows in
-                tailPositions.withUnsafeBufferPointer { positions in
-                    sortedRows.withUnsafeMutableBufferPointer { outRows in
-                        sortedTimes.withUnsafeMutableBufferPointer { outTimes in
-                            sortedPositions.withUnsafeMutableBufferPointer { outPositions in
-                                for (n, word) in words.enumerated() {
-                                    let i = Int(word & index)
-                                    outRows[n] = rows[i]
-                                    outPositions[n] = positions[i]
-                                    outTimes[n] = UInt32(truncatingIfNeeded: word >> 40) + horizon
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        rows = sortedRows
-        self.times = sortedTimes
+        let picked = ContiguousArray(order.lazy.map { UInt32(truncatingIfNeeded: $0 & index) })
+        rows = gatherColumn(tailRows, [], picked)
+        let sortedPositions = gatherColumn(tailPositions, [], picked)
+        self.times = ContiguousArray(order.lazy.map { UInt32(truncatingIfNeeded: $0 >> 40) + horizon })
         self.properties = PropertyColumns.gather(properties, properties.emptyCopy(), source: sortedPositions)
     }
 
